@@ -1,0 +1,198 @@
+// Engine over node-llama-cpp. The only module that imports it.
+//
+// We drive the native context below node-llama-cpp's LlamaContextSequence API: one initBatch /
+// addToBatch / decodeBatch per scheduler step for all slots, then one sampleToken per generating
+// slot. The sequence API queues each sequence's evaluation separately and resolves them through
+// several promise layers per token; the scheduler already knows the whole batch, so it hands it over
+// in one go. These members (`_ctx`, `_model`, `_bindings`) are internal to node-llama-cpp 3.21.1,
+// which package.json pins exactly; engine-contract tests fail loudly if an upgrade moves them.
+import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaGrammar, type LlamaModel } from "node-llama-cpp";
+import { basename } from "node:path";
+import { GrammarError, type BatchItem, type Engine, type EngineSampler, type ModelInfo } from "./engine.ts";
+import type { SamplingParams } from "./types.ts";
+
+export interface LlamaEngineOptions {
+  modelPath: string;
+  slots: number;
+  /** KV cells per slot. */
+  slotContextSize: number;
+  threads: number;
+  batchSize?: number;
+}
+
+interface AddonContext {
+  initBatch(size: number): void;
+  addToBatch(seq: number, firstPos: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
+  decodeBatch(): Promise<void>;
+  sampleToken(batchLogitIndex: number, sampler: AddonSampler): Promise<number>;
+  removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
+}
+interface AddonSampler {
+  applyConfig(config: Record<string, unknown>): void;
+  dispose(): void;
+}
+
+class LlamaSampler implements EngineSampler {
+  constructor(
+    readonly native: AddonSampler,
+    private readonly grammarState?: LlamaGrammarEvaluationState,
+  ) {}
+  dispose(): void {
+    this.native.dispose();
+    void this.grammarState;
+  }
+}
+
+const NO_LOGITS = new Uint32Array(0);
+/** Tokens of preceding context used when detokenizing a piece (enough for SentencePiece spacing). */
+const DETOKENIZE_CONTEXT_TOKENS = 4;
+
+export class LlamaEngine implements Engine {
+  readonly info: ModelInfo;
+  readonly slots: number;
+  readonly slotContextSize: number;
+  readonly batchSize: number;
+  readonly threads: number;
+  private readonly native: AddonContext;
+  private readonly SamplerClass: new (model: unknown) => AddonSampler;
+
+  private constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    opts: LlamaEngineOptions,
+    batchSize: number,
+  ) {
+    this.slots = opts.slots;
+    this.slotContextSize = opts.slotContextSize;
+    this.batchSize = batchSize;
+    this.threads = opts.threads;
+    const internals = context as unknown as { _ctx?: AddonContext };
+    const bindings = (llama as unknown as { _bindings?: { AddonSampler?: new (m: unknown) => AddonSampler } })._bindings;
+    if (!internals._ctx || !bindings?.AddonSampler) {
+      throw new Error("node-llama-cpp internals changed: this Warren build needs node-llama-cpp 3.21.1");
+    }
+    this.native = internals._ctx;
+    this.SamplerClass = bindings.AddonSampler;
+    const bos = model.tokens.bos ?? undefined;
+    this.info = {
+      path: opts.modelPath,
+      name: readName(model) ?? basename(opts.modelPath),
+      architecture: String(model.fileInfo.metadata?.general?.architecture ?? "unknown"),
+      trainContextSize: model.trainContextSize,
+      vocabSize: vocabSizeOf(model),
+      parameters: model.fileInsights.totalParameters ?? 0,
+      sizeBytes: model.size,
+      addBos: model.tokens.shouldPrependBosToken && bos != null,
+      bosToken: bos,
+    };
+  }
+
+  static async load(opts: LlamaEngineOptions): Promise<LlamaEngine> {
+    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
+    const model = await llama.loadModel({ modelPath: opts.modelPath });
+    const batchSize = opts.batchSize ?? Math.min(opts.slotContextSize * opts.slots, 512);
+    try {
+      const context = await model.createContext({
+        contextSize: opts.slotContextSize,
+        sequences: opts.slots,
+        batchSize,
+        threads: { ideal: opts.threads, min: opts.threads },
+      });
+      return new LlamaEngine(llama, model, context, opts, batchSize);
+    } catch (err) {
+      await model.dispose();
+      throw err;
+    }
+  }
+
+  tokenize(text: string, addBos: boolean, special = false): number[] {
+    const tokens = this.model.tokenize(text, special) as number[];
+    if (addBos && this.info.addBos && this.info.bosToken != null && tokens[0] !== this.info.bosToken) {
+      return [this.info.bosToken, ...tokens];
+    }
+    return tokens;
+  }
+
+  detokenize(tokens: readonly number[], context?: readonly number[]): string {
+    if (!context || context.length === 0) return this.model.detokenize(tokens as number[]);
+    return this.model.detokenize(tokens as number[], false, context.slice(-DETOKENIZE_CONTEXT_TOKENS) as number[]);
+  }
+
+  isEndOfGeneration(token: number): boolean {
+    return this.model.isEogToken(token as never);
+  }
+
+  createSampler(p: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler {
+    const native = new this.SamplerClass((this.model as unknown as { _model: unknown })._model);
+    let grammarState: LlamaGrammarEvaluationState | undefined;
+    if (grammar) grammarState = new LlamaGrammarEvaluationState({ model: this.model, grammar: grammar as LlamaGrammar });
+    const penalties = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0;
+    const config: Record<string, unknown> = {
+      temperature: p.temperature,
+      minP: p.minP,
+      topK: p.topK,
+      topP: p.topP,
+      // Unseeded requests still need a seed for the native RNG; time-based like llama.cpp's default.
+      seed: p.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0,
+    };
+    if (penalties) {
+      config.repeatPenalty = p.repeatPenalty;
+      config.repeatPenaltyMaxTokens = p.penaltyLastN;
+      config.repeatPenaltyTokens = Uint32Array.from(history.slice(-p.penaltyLastN));
+      config.repeatPenaltyPresencePenalty = p.presencePenalty;
+      config.repeatPenaltyFrequencyPenalty = p.frequencyPenalty;
+    }
+    if (grammarState) config.grammarEvaluationState = (grammarState as unknown as { _state: unknown })._state;
+    native.applyConfig(config);
+    return new LlamaSampler(native, grammarState);
+  }
+
+  async createJsonGrammar(schema: object | null): Promise<unknown> {
+    try {
+      if (schema === null) return await this.llama.getGrammarFor("json");
+      return await this.llama.createGrammarForJsonSchema(schema as never);
+    } catch (err) {
+      throw new GrammarError(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  async decode(items: readonly BatchItem[]): Promise<Array<number | undefined>> {
+    let total = 0;
+    for (const item of items) total += item.tokens.length;
+    if (total === 0) return items.map(() => undefined);
+    this.native.initBatch(total);
+    const logitIndex: number[] = new Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const n = item.tokens.length;
+      const wantLogits = item.sampler ? Uint32Array.of(n - 1) : NO_LOGITS;
+      const idx = this.native.addToBatch(item.slot, item.pos, Uint32Array.from(item.tokens), wantLogits);
+      logitIndex[i] = item.sampler ? idx[0]! : -1;
+    }
+    await this.native.decodeBatch();
+    const sampled: Array<Promise<number> | undefined> = items.map((item, i) =>
+      item.sampler ? this.native.sampleToken(logitIndex[i]!, (item.sampler as LlamaSampler).native) : undefined,
+    );
+    return Promise.all(sampled);
+  }
+
+  clearSlot(slot: number, fromPos: number): void {
+    this.native.removeTokenCellsFromSequence(slot, fromPos, -1);
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+function readName(model: LlamaModel): string | undefined {
+  const name = model.fileInfo.metadata?.general?.name;
+  return typeof name === "string" && name.length > 0 ? name : undefined;
+}
+
+function vocabSizeOf(model: LlamaModel): number {
+  const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown[] } } })?.tokenizer?.ggml?.tokens;
+  return Array.isArray(tokens) ? tokens.length : 0;
+}

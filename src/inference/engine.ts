@@ -1,0 +1,67 @@
+// The Engine is the scheduler's only view of a model: tokenizer, batched decode and sampling over
+// numbered slots (sequences of one context). Implementations: engine-llama.ts (node-llama-cpp) and
+// engine-fake.ts (deterministic, for tests). Both pass test/inference/engine-contract.test.ts.
+import type { SamplingParams } from "./types.ts";
+
+export interface ModelInfo {
+  path: string;
+  /** general.name or the file name. */
+  name: string;
+  architecture: string;
+  /** Context length the model was trained with (GGUF metadata). */
+  trainContextSize: number;
+  vocabSize: number;
+  parameters: number;
+  sizeBytes: number;
+  /** Whether prompts should start with BOS. */
+  addBos: boolean;
+  bosToken?: number;
+}
+
+/** One slot's contribution to a batched decode. */
+export interface BatchItem {
+  slot: number;
+  /** KV position of tokens[0]; the slot's cells at >= pos must already be cleared. */
+  pos: number;
+  tokens: readonly number[];
+  /** When set, sample one token from the logits after the last of `tokens`. */
+  sampler?: EngineSampler;
+}
+
+/** Per-request sampling state (penalty history, grammar state, RNG). */
+export interface EngineSampler {
+  dispose(): void;
+}
+
+export interface Engine {
+  readonly info: ModelInfo;
+  /** Number of sequences (parallel slots). */
+  readonly slots: number;
+  /** KV cells each slot can hold (prompt + generated tokens). */
+  readonly slotContextSize: number;
+  /** Most tokens one decode call takes, across all slots. */
+  readonly batchSize: number;
+  readonly threads: number;
+
+  /** `special`: parse control-token text (chat templates); false for user text. */
+  tokenize(text: string, addBos: boolean, special?: boolean): number[];
+  /** `context`: tokens that precede `tokens` (so SentencePiece leading spaces come out right); its text is not returned. */
+  detokenize(tokens: readonly number[], context?: readonly number[]): string;
+  isEndOfGeneration(token: number): boolean;
+
+  /** `history`: tokens repetition penalties look back on (usually the prompt). `grammar` from createJsonGrammar. */
+  createSampler(params: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler;
+  /** JSON grammar: a JSON Schema object, or null for "any JSON object". Throws GrammarError on unsupported schemas. */
+  createJsonGrammar(schema: object | null): Promise<unknown>;
+
+  /** Decode all items in one batch; returns the sampled token for each item that has a sampler. */
+  decode(items: readonly BatchItem[]): Promise<Array<number | undefined>>;
+  /** Forget the slot's KV cells from `fromPos` on (0 = all). */
+  clearSlot(slot: number, fromPos: number): void;
+
+  dispose(): Promise<void>;
+}
+
+export class GrammarError extends Error {
+  override name = "GrammarError";
+}

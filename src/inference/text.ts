@@ -1,0 +1,87 @@
+// Turns generated tokens into text that is safe to send: never half a UTF-8 character, never any
+// part of a stop string. Stop strings may be split across tokens, so text that could still become
+// a stop string is held back until it can't.
+
+export interface Detokenizer {
+  detokenize(tokens: readonly number[], context?: readonly number[]): string;
+}
+
+export interface PushResult {
+  /** Text that can be sent now (may be ""). */
+  text: string;
+  /** A stop string was completed; generation must end. `text` holds everything before it. */
+  stopped: boolean;
+}
+
+/** Pieces whose text ends in U+FFFD are held: the next token usually completes the character. */
+const REPLACEMENT = "\uFFFD";
+/** Give up waiting for a UTF-8 continuation after this many tokens (the model emitted invalid bytes). */
+const MAX_PENDING_TOKENS = 8;
+const CONTEXT_TOKENS = 4;
+
+export class TextStream {
+  /** Tokens not yet turned into text (incomplete UTF-8). */
+  private pending: number[] = [];
+  /** Tokens already turned into text, last few kept as detokenizer context. */
+  private context: number[];
+  /** Decoded text held back because it may be the start of a stop string. */
+  private held = "";
+
+  constructor(
+    private readonly detok: Detokenizer,
+    private readonly stops: readonly string[],
+    promptTail: readonly number[],
+  ) {
+    this.context = promptTail.slice(-CONTEXT_TOKENS);
+  }
+
+  push(token: number): PushResult {
+    this.pending.push(token);
+    const piece = this.detok.detokenize(this.pending, this.context);
+    if (piece.endsWith(REPLACEMENT) && this.pending.length < MAX_PENDING_TOKENS) return { text: "", stopped: false };
+    this.context = [...this.context, ...this.pending].slice(-CONTEXT_TOKENS);
+    this.pending = [];
+    return this.append(piece);
+  }
+
+  /** End of generation (not by a stop string): release everything held. */
+  flush(): string {
+    let rest = this.held;
+    if (this.pending.length > 0) rest += this.detok.detokenize(this.pending, this.context);
+    this.held = "";
+    this.pending = [];
+    return rest;
+  }
+
+  private append(piece: string): PushResult {
+    if (this.stops.length === 0) return { text: piece, stopped: false };
+    const held = this.held + piece;
+    let cut = -1;
+    for (const stop of this.stops) {
+      const at = held.indexOf(stop);
+      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
+    }
+    if (cut !== -1) {
+      this.held = "";
+      return { text: held.slice(0, cut), stopped: true };
+    }
+    const keep = longestStopPrefixSuffix(held, this.stops);
+    this.held = held.slice(held.length - keep);
+    return { text: held.slice(0, held.length - keep), stopped: false };
+  }
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
+export function longestStopPrefixSuffix(text: string, stops: readonly string[]): number {
+  let best = 0;
+  for (const stop of stops) {
+    const max = Math.min(stop.length - 1, text.length);
+    for (let n = max; n > best; n--) {
+      if (text.endsWith(stop.slice(0, n))) {
+        best = n;
+        break;
+      }
+    }
+  }
+  return best;
+}

@@ -1,0 +1,49 @@
+// Every limit and timeout Warren enforces, in one place.
+// Units are in the names; each comment names the threat the limit defends against.
+// config.ts exposes the ones an operator may want to change; the rest are fixed.
+
+// ---- HTTP engine ----
+
+/** Request line + headers. Beyond it: 431. Threat: memory exhaustion by endless headers. */
+export const HTTP_MAX_HEAD_BYTES = 16 * 1024;
+/** Request-target alone. Beyond it: 414. Threat: oversized URLs used to probe/exhaust buffers. */
+export const HTTP_MAX_TARGET_BYTES = 8 * 1024;
+/** Header field lines per request. Beyond it: 431. Threat: hash-flooding / per-header overhead. */
+export const HTTP_MAX_HEADER_COUNT = 100;
+/** Default request body limit (configurable). Beyond it: 413, checked before reading. Threat: memory exhaustion. */
+export const HTTP_MAX_BODY_BYTES = 1024 * 1024;
+/** Chunk-size line incl. extensions. Threat: unbounded chunk-ext parsing. */
+export const HTTP_MAX_CHUNK_LINE_BYTES = 4 * 1024;
+/** Trailer section after the last chunk. Threat: headers smuggled without a limit. */
+export const HTTP_MAX_TRAILER_BYTES = 16 * 1024;
+
+/** Time allowed from the first byte of a request head to its end. Then 408 and close. Threat: slowloris. */
+export const HTTP_HEADER_TIMEOUT_MS = 10_000;
+/** Time allowed between body bytes once the head is read. Then 408 and close. Threat: slow-body (R-U-Dead-Yet). */
+export const HTTP_BODY_TIMEOUT_MS = 30_000;
+/** Idle keep-alive connection with nothing in flight. Then closed quietly. Threat: idle connection hoarding. */
+export const HTTP_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** A response that cannot make write progress for this long is abandoned and the socket closed. Threat: slow readers pinning work. */
+export const HTTP_WRITE_TIMEOUT_MS = 60_000;
+/** Queued outbound bytes per connection above which reading (and upstream streaming) pauses. Threat: a client that never reads. */
+export const HTTP_HIGH_WATER_BYTES = 256 * 1024;
+/** Pipelined requests parsed ahead of the one being answered. Threat: pipelining floods buffering responses. */
+export const HTTP_MAX_PIPELINED_REQUESTS = 32;
+/** On graceful stop, how long in-flight requests may finish before sockets are closed. */
+export const HTTP_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+// ---- Inference ----
+
+/** Waiting requests admitted beyond the busy slots. Beyond it: 503 + Retry-After. Threat: unbounded queue growth under overload. */
+export const INFERENCE_MAX_QUEUE = 64;
+/** Upper bound for max_tokens on any request. Threat: one request holding a slot forever. */
+export const INFERENCE_MAX_TOKENS_CAP = 32_768;
+/** Default max_tokens when a request gives none (llama-server/OpenAI behave similarly). */
+export const INFERENCE_DEFAULT_MAX_TOKENS = 128;
+/** Prompt text length accepted before tokenizing (chars). Threat: tokenizer work on huge strings. */
+export const INFERENCE_MAX_PROMPT_CHARS = 1_000_000;
+/** Stop strings per request and their length. Threat: quadratic stop matching. */
+export const INFERENCE_MAX_STOP_STRINGS = 16;
+export const INFERENCE_MAX_STOP_CHARS = 256;
+/** Seconds advised to clients in Retry-After when the queue is full. */
+export const INFERENCE_RETRY_AFTER_S = 1;
