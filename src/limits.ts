@@ -31,6 +31,12 @@ export const HTTP_HIGH_WATER_BYTES = 256 * 1024;
 export const HTTP_MAX_PIPELINED_REQUESTS = 32;
 /** On graceful stop, how long in-flight requests may finish before sockets are closed. */
 export const HTTP_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** Open connections (0 = unlimited); beyond it new sockets are closed at once. Threat: fd/memory exhaustion by connection floods. */
+export const HTTP_MAX_CONNECTIONS = 0;
+/** Coarsest period of the one sweep that enforces all timeouts (shorter timeouts sweep faster). Threat: none; cost bound for 10k idle sockets. */
+export const HTTP_SWEEP_MAX_INTERVAL_MS = 500;
+/** Most queued response bytes concatenated into one socket write. Threat: copying a huge body just to coalesce it with small ones. */
+export const HTTP_COALESCE_MAX_BYTES = 64 * 1024;
 
 // ---- Inference ----
 
@@ -47,3 +53,8 @@ export const INFERENCE_MAX_STOP_STRINGS = 16;
 export const INFERENCE_MAX_STOP_CHARS = 256;
 /** Seconds advised to clients in Retry-After when the queue is full. */
 export const INFERENCE_RETRY_AFTER_S = 1;
+
+// ---- API ----
+
+/** An SSE comment is sent when a stream has been silent this long (queued, long prompt). Threat: proxies dropping idle streams. */
+export const API_SSE_KEEPALIVE_MS = 10_000;

@@ -6,7 +6,7 @@
 // several promise layers per token; the scheduler already knows the whole batch, so it hands it over
 // in one go. These members (`_ctx`, `_model`, `_bindings`) are internal to node-llama-cpp 3.21.1,
 // which package.json pins exactly; engine-contract tests fail loudly if an upgrade moves them.
-import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaGrammar, type LlamaModel } from "node-llama-cpp";
+import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import { basename } from "node:path";
 import { GrammarError, type BatchItem, type Engine, type EngineSampler, type ModelInfo } from "./engine.ts";
 import type { SamplingParams } from "./types.ts";
@@ -115,8 +115,8 @@ export class LlamaEngine implements Engine {
   }
 
   detokenize(tokens: readonly number[], context?: readonly number[]): string {
-    if (!context || context.length === 0) return this.model.detokenize(tokens as number[]);
-    return this.model.detokenize(tokens as number[], false, context.slice(-DETOKENIZE_CONTEXT_TOKENS) as number[]);
+    if (!context || context.length === 0) return this.model.detokenize(tokens as Token[]);
+    return this.model.detokenize(tokens as Token[], false, context.slice(-DETOKENIZE_CONTEXT_TOKENS) as Token[]);
   }
 
   isEndOfGeneration(token: number): boolean {
@@ -193,6 +193,6 @@ function readName(model: LlamaModel): string | undefined {
 }
 
 function vocabSizeOf(model: LlamaModel): number {
-  const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown[] } } })?.tokenizer?.ggml?.tokens;
+  const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } })?.tokenizer?.ggml?.tokens;
   return Array.isArray(tokens) ? tokens.length : 0;
 }

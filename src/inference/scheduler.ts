@@ -99,6 +99,8 @@ export class Scheduler {
     this.now = opts.now ?? (() => performance.now());
     if (this.engine.batchSize < this.engine.slots) throw new Error("batch size must be at least the slot count");
     this.slots = Array.from({ length: this.engine.slots }, (_, id) => ({ id, state: SlotState.Idle, kv: [], lastUsed: 0 }));
+    // The slot bookkeeping starts empty, so the engine's cells must too.
+    for (const slot of this.slots) this.engine.clearSlot(slot.id, 0);
   }
 
   setObserver(observer: SchedulerObserver): void {

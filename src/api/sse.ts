@@ -1,0 +1,40 @@
+// Server-sent events from an async source of frames. Pull-based: the next frame is produced only
+// when the transport asks for it, so a slow reader slows generation down instead of piling text up,
+// and cancelling the body (client gone) returns the source, which cancels the inference request.
+import { API_SSE_KEEPALIVE_MS } from "../limits.ts";
+
+const KEEPALIVE = ": keep-alive\n\n";
+const encoder = new TextEncoder();
+
+export const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  // nginx buffers proxied responses unless told not to; a token stream must pass through as it comes.
+  "x-accel-buffering": "no",
+};
+
+export function sseResponse(frames: AsyncIterator<string>, headers: Record<string, string> = {}, keepAliveMs = API_SSE_KEEPALIVE_MS): Response {
+  let pending: Promise<IteratorResult<string>> | null = null;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      pending ??= frames.next();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const tick = new Promise<"tick">((resolve) => (timer = setTimeout(() => resolve("tick"), keepAliveMs)));
+      const r = await Promise.race([pending, tick]);
+      clearTimeout(timer);
+      if (r === "tick") {
+        controller.enqueue(encoder.encode(KEEPALIVE));
+        return;
+      }
+      pending = null;
+      if (r.done) controller.close();
+      else controller.enqueue(encoder.encode(r.value));
+    },
+    async cancel() {
+      await frames.return?.();
+    },
+  });
+  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
+}
+
+export const sseData = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`;

@@ -1,0 +1,130 @@
+// All settings in one TypeBox schema. Each comes from a flag (--ctx-size), else an env var
+// (WARREN_CTX_SIZE), else its default; the merged object is converted and validated once at start,
+// and a bad value stops the process with a message naming the flag, the env var and the rule.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { availableParallelism } from "node:os";
+import * as L from "./limits.ts";
+import { defaultThreads } from "./inference/threads.ts";
+
+export const DEFAULT_MODEL_PATH = "models/default.gguf";
+
+const Int = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description });
+
+/** The schema: property order is the order --help prints. */
+export const ConfigSchema = Type.Object({
+  model: Type.String({ minLength: 1, description: `GGUF model file. Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}` }),
+  host: Type.String({ minLength: 1, description: "Address to listen on" }),
+  port: Int(0, 65535, "TCP port (0 = pick a free one)"),
+  threads: Int(1, 1024, "Inference threads (default: from the core count, see README)"),
+  parallel: Int(1, 256, "Parallel slots (sequences decoded together)"),
+  ctxSize: Int(8, 1 << 20, "Context size per slot, in tokens (prompt + generated)"),
+  batchSize: Int(1, 1 << 16, "Most tokens per decode call across slots"),
+  maxQueue: Int(0, 1 << 20, "Requests allowed to wait for a slot; beyond it: 503"),
+  logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], {
+    description: "debug | info | warn | error",
+  }),
+  maxBodyBytes: Int(1, 1 << 30, "Largest request body accepted (413 beyond)"),
+  maxConnections: Int(0, 1 << 20, "Open connections allowed (0 = no limit)"),
+  headerTimeoutMs: Int(1, 3_600_000, "Time to receive a request head (408 beyond)"),
+  bodyTimeoutMs: Int(1, 3_600_000, "Time allowed between body bytes (408 beyond)"),
+  keepAliveTimeoutMs: Int(1, 3_600_000, "Idle keep-alive connections are closed after this"),
+  writeTimeoutMs: Int(1, 3_600_000, "A response making no write progress this long is dropped"),
+  shutdownTimeoutMs: Int(0, 3_600_000, "On SIGTERM, time in-flight requests get to finish"),
+});
+export type Config = Static<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+
+export function defaults(): Config {
+  return {
+    model: DEFAULT_MODEL_PATH,
+    host: "127.0.0.1",
+    port: 8080,
+    threads: defaultThreads(availableParallelism()),
+    parallel: 4,
+    ctxSize: 2048,
+    batchSize: 512,
+    maxQueue: L.INFERENCE_MAX_QUEUE,
+    logLevel: "info",
+    maxBodyBytes: L.HTTP_MAX_BODY_BYTES,
+    maxConnections: 0,
+    headerTimeoutMs: L.HTTP_HEADER_TIMEOUT_MS,
+    bodyTimeoutMs: L.HTTP_BODY_TIMEOUT_MS,
+    keepAliveTimeoutMs: L.HTTP_KEEPALIVE_TIMEOUT_MS,
+    writeTimeoutMs: L.HTTP_WRITE_TIMEOUT_MS,
+    shutdownTimeoutMs: L.HTTP_SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+export const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+export const envName = (key: string) => "WARREN_" + flagName(key).replace(/-/g, "_").toUpperCase();
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Build the config from `--flag value` / `--flag=value` arguments and the environment.
+ * Throws ConfigError with every problem found, one per line.
+ */
+export function loadConfig(args: readonly string[], env: Record<string, string | undefined>): Config {
+  const keys = Object.keys(ConfigSchema.properties) as ConfigKey[];
+  const byFlag = new Map(keys.map((k) => [flagName(k), k]));
+  const raw: Record<string, unknown> = { ...defaults() };
+  const source: Record<string, string> = {};
+  for (const key of keys) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== "") {
+      raw[key] = v;
+      source[key] = envName(key);
+    }
+  }
+  const problems: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("--")) {
+      problems.push(`unexpected argument "${arg}"`);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const key = byFlag.get(name);
+    if (!key) {
+      problems.push(`unknown flag --${name} (see --help)`);
+      continue;
+    }
+    const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+    if (value === undefined) {
+      problems.push(`--${name} needs a value`);
+      continue;
+    }
+    raw[key] = value;
+    source[key] = `--${name}`;
+  }
+  const converted = Value.Convert(ConfigSchema, raw) as Record<string, unknown>;
+  for (const err of Value.Errors(ConfigSchema, converted)) {
+    const key = err.path.replace(/^\//, "");
+    const schema = (ConfigSchema.properties as Record<string, TSchema>)[key];
+    const from = source[key] ?? "default";
+    problems.push(`${from === "default" ? `--${flagName(key)}` : from}=${JSON.stringify(raw[key])}: ${describeRule(schema, err.message)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"));
+  return converted as Config;
+}
+
+function describeRule(schema: TSchema | undefined, fallback: string): string {
+  if (!schema) return fallback;
+  if (schema.type === "integer") return `must be an integer from ${schema.minimum} to ${schema.maximum}`;
+  if (schema.anyOf) return `must be one of ${schema.description}`;
+  return fallback;
+}
+
+export function configHelp(): string {
+  const d = defaults();
+  const lines: string[] = [];
+  for (const [key, schema] of Object.entries(ConfigSchema.properties) as Array<[ConfigKey, TSchema]>) {
+    const flag = `--${flagName(key)} ${schema.type === "string" || schema.anyOf ? "<text>" : "<n>"}`;
+    lines.push(`  ${flag.padEnd(28)} ${schema.description} [${envName(key)}] (default: ${d[key]})`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bun
+// CLI entry and the one place modules are wired together (DESIGN.md rule 5).
+//   warren serve [flags]      HTTP server (default command)
+//   warren model ...          generate / inspect GGUF models
+//   warren bench ...          load and HTTP benchmarks
+import { existsSync, openSync, readSync, closeSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import pkg from "../package.json" with { type: "json" };
+import { createApp } from "./api/app.ts";
+import type { ServiceState } from "./api/state.ts";
+import { ConfigError, DEFAULT_MODEL_PATH, configHelp, loadConfig, type Config } from "./config.ts";
+import { listen } from "./http/server.ts";
+import { LlamaEngine } from "./inference/engine-llama.ts";
+import { Scheduler } from "./inference/scheduler.ts";
+import { createLogger, type Logger } from "./log.ts";
+
+const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
+
+Usage:
+  warren [serve] [flags]     serve a model over HTTP (default)
+  warren model --help        generate or inspect GGUF models
+  warren bench --help        load-test a server / benchmark the HTTP layer
+  warren --version
+
+Serve flags (each also read from the environment variable in brackets):
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === "--version" || first === "-v") {
+    console.log(`warren ${pkg.version}`);
+    return 0;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    console.log(USAGE + configHelp());
+    return 0;
+  }
+  if (first === "model") return (await import("./models/cli.ts")).runModelCli(rest);
+  if (first === "bench") return (await import("../bench/cli.ts")).runBenchCli(rest);
+  const args = first === "serve" ? rest : argv;
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE + configHelp());
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(args, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}`);
+    return 2;
+  }
+  return serve(config);
+}
+
+async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const state: ServiceState = { phase: "loading" };
+  const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
+  const app = createApp({ state, log, noteTokens: (req, t) => tokensByRequest.set(req, t) });
+  const server = listen((req) => app.handle(req), {
+    hostname: config.host,
+    port: config.port,
+    maxBodyBytes: config.maxBodyBytes,
+    maxConnections: config.maxConnections,
+    headerTimeoutMs: config.headerTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+    writeTimeoutMs: config.writeTimeoutMs,
+    onRequestDone: (info) => {
+      const t = info.request ? tokensByRequest.get(info.request) : undefined;
+      log.info(`${info.method} ${info.target} ${info.status}`, {
+        ms: info.durationMs,
+        prompt_tokens: t?.prompt,
+        tokens: t?.completion,
+        remote: info.remote,
+      });
+    },
+  });
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  log.info(`listening on ${url} (model loading; /health answers 503 until ready)`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn(`second ${signal}: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    state.phase = "draining";
+    log.info(`${signal}: draining (up to ${config.shutdownTimeoutMs} ms for in-flight requests)`);
+    await server.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
+    await state.scheduler?.engine.dispose().catch(() => {});
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  try {
+    await prepareModel(config, log);
+    const engine = await LlamaEngine.load({
+      modelPath: config.model,
+      slots: config.parallel,
+      slotContextSize: config.ctxSize,
+      threads: config.threads,
+      batchSize: Math.max(config.batchSize, config.parallel),
+    });
+    if (config.ctxSize > engine.info.trainContextSize) {
+      log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
+    }
+    state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
+    state.modelName = engine.info.name;
+    if (!stopping) state.phase = "ready";
+    banner(log, config, engine, url);
+  } catch (err) {
+    log.error(`cannot load model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
+    await server.stop({ graceful: false });
+    return 1;
+  }
+  return new Promise<number>(() => {});
+}
+
+/** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */
+async function prepareModel(config: Config, log: Logger): Promise<void> {
+  if (config.model === DEFAULT_MODEL_PATH) {
+    const { ensureModel } = await import("./models/presets.ts");
+    const { created } = await ensureModel(DEFAULT_MODEL_PATH, "tiny");
+    log.warn(
+      `serving ${DEFAULT_MODEL_PATH}${created ? " (generated now)" : ""}: a tiny RANDOM-WEIGHT smoke-test model that writes gibberish. ` +
+        `Serve a real model with --model /path/to/model.gguf`,
+    );
+  }
+  if (!existsSync(config.model)) throw new Error("no such file");
+  const fd = openSync(config.model, "r");
+  const magic = Buffer.alloc(4);
+  const n = readSync(fd, magic, 0, 4, 0);
+  closeSync(fd);
+  if (n < 4 || magic.toString("latin1") !== "GGUF") throw new Error("not a GGUF file (bad magic bytes)");
+}
+
+function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): void {
+  const i = engine.info;
+  log.info(
+    `ready: model ${i.name} (${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB) ` +
+      `threads=${engine.threads}/${availableParallelism()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
+      `batch=${engine.batchSize} queue=${config.maxQueue} url=${url}`,
+  );
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== undefined && code !== 0) process.exit(code);
+    },
+    (err) => {
+      console.error(`warren: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
+}
