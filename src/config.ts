@@ -5,9 +5,19 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { availableParallelism } from "node:os";
 import * as L from "./limits.ts";
-import { defaultThreads } from "./inference/threads.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
+
+/**
+ * Default inference thread count. ggml's worker threads busy-spin at every barrier, and the JS thread
+ * (HTTP, scheduler, sampling round trips) needs a core of its own, so threads >= cores collapses
+ * throughput (measured here: 2 threads on 2 cores ran 30x slower than 1). SMT siblings add little to
+ * matmul throughput, so larger machines get about one thread per physical core, one core left free.
+ */
+export function defaultThreads(logicalCores: number): number {
+  if (logicalCores <= 2) return 1;
+  return Math.max(1, Math.min(logicalCores - 1, Math.ceil(logicalCores / 2)));
+}
 
 const Int = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description });
 
@@ -91,6 +101,7 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
     const key = byFlag.get(name);
     if (!key) {
       problems.push(`unknown flag --${name} (see --help)`);
+      if (eq === -1 && args[i + 1] !== undefined && !args[i + 1]!.startsWith("--")) i++;
       continue;
     }
     const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
@@ -101,7 +112,7 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
     raw[key] = value;
     source[key] = `--${name}`;
   }
-  const converted = Value.Convert(ConfigSchema, raw) as Record<string, unknown>;
+  const converted = Value.Convert(ConfigSchema, { ...raw }) as Record<string, unknown>;
   for (const err of Value.Errors(ConfigSchema, converted)) {
     const key = err.path.replace(/^\//, "");
     const schema = (ConfigSchema.properties as Record<string, TSchema>)[key];

@@ -1,0 +1,50 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, configHelp, defaultThreads, defaults, loadConfig } from "../src/config.ts";
+
+describe("config", () => {
+  test("defaults validate and listen on loopback:8080", () => {
+    const c = loadConfig([], {});
+    expect(c).toEqual(defaults());
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.port).toBe(8080);
+  });
+
+  test("flags beat env, env beats defaults; both spellings of flags", () => {
+    const c = loadConfig(["--port", "9000", "--model=x.gguf"], { WARREN_PORT: "7000", WARREN_CTX_SIZE: "1024", WARREN_LOG_LEVEL: "debug" });
+    expect(c.port).toBe(9000);
+    expect(c.model).toBe("x.gguf");
+    expect(c.ctxSize).toBe(1024);
+    expect(c.logLevel).toBe("debug");
+  });
+
+  test("bad values name the flag or env var and the rule, all at once", () => {
+    let msg = "";
+    try {
+      loadConfig(["--port", "99999", "--threads", "two", "--bogus", "1"], { WARREN_LOG_LEVEL: "loud" });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      msg = (err as Error).message;
+    }
+    expect(msg).toContain('--port="99999": must be an integer from 0 to 65535');
+    expect(msg).toContain("--threads");
+    expect(msg).toContain("unknown flag --bogus");
+    expect(msg).toContain("WARREN_LOG_LEVEL");
+  });
+
+  test("a flag without a value is an error", () => {
+    expect(() => loadConfig(["--port"], {})).toThrow(/--port needs a value/);
+  });
+
+  test("thread default leaves a core for the JS thread and never exceeds physical cores", () => {
+    expect(defaultThreads(1)).toBe(1);
+    expect(defaultThreads(2)).toBe(1);
+    expect(defaultThreads(4)).toBe(2);
+    expect(defaultThreads(16)).toBe(8);
+  });
+
+  test("help lists every flag with its env var", () => {
+    const help = configHelp();
+    for (const flag of ["--model", "--host", "--port", "--threads", "--parallel", "--ctx-size", "--log-level", "--max-queue"]) expect(help).toContain(flag);
+    expect(help).toContain("WARREN_CTX_SIZE");
+  });
+});
