@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runModelCli } from "../../src/models/cli.ts";
+
+const TINY_SHA = "a1ea9c2b706155254a8a4e6c191e4046a453ea8b26e1d132a3d7ddb97798b273";
+
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "warren-cli-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runModelCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+describe("warren model CLI", () => {
+  test("--help prints usage with every preset and exits 0", async () => {
+    for (const args of [["--help"], ["-h"], ["model", "--help"], ["make", "--help"]]) {
+      const r = await run(...args);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("warren model make --preset NAME --out PATH");
+      for (const p of ["tiny", "tiny-f16", "tiny-q8", "bench"]) expect(r.out).toContain(`  ${p} `);
+    }
+  });
+
+  // [argv, fragment of the error message]; every one must exit 2 and write nothing.
+  const bad: Array<[string[], string]> = [
+    [[], "missing action"],
+    [["frob"], 'unknown action "frob"'],
+    [["make"], "--preset is required"],
+    [["make", "--preset", "huge", "--out", "x.gguf"], 'unknown preset "huge"'],
+    [["make", "--preset", "tiny"], "--out is required"],
+    [["make", "--preset", "tiny", "--out"], "--out needs a value"],
+    [["make", "--preset", "tiny", "--out", "x.gguf", "--seed", "abc"], "--seed must be an integer"],
+    [["make", "--preset", "tiny", "--out", "x.gguf", "--seed", "-1"], "--seed must be an integer"],
+    [["make", "--preset", "tiny", "--out", "x.gguf", "--seed", "4294967296"], "--seed must be an integer"],
+    [["make", "--preset", "tiny", "--out", "x.gguf", "--size", "9"], "unknown option --size"],
+    [["make", "--preset", "tiny", "--preset", "bench", "--out", "x.gguf"], "--preset given twice"],
+    [["make", "tiny"], 'unexpected argument "tiny"'],
+    [["info"], "exactly one PATH"],
+    [["info", "a", "b"], "exactly one PATH"],
+  ];
+  for (const [argv, message] of bad) {
+    test(`bad args exit 2: ${argv.join(" ") || "(none)"}`, async () => {
+      const r = await run(...argv);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(message);
+      expect(r.err).toContain("--help");
+      expect(r.out).toBe("");
+      expect(existsSync("x.gguf")).toBe(false);
+    });
+  }
+
+  test("make writes the deterministic file and reports its hash", async () => {
+    const out = join(dir, "m", "tiny.gguf");
+    const r = await run("model", "make", "--preset=tiny", "--out", out);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`sha256 ${TINY_SHA}`);
+    expect(r.out).toContain("196928 params");
+    expect(existsSync(out)).toBe(true);
+    const seeded = await run("make", "--preset", "tiny", "--out", join(dir, "s.gguf"), "--seed", "4294967295");
+    expect(seeded.code).toBe(0);
+    expect(seeded.out).not.toContain(TINY_SHA);
+  });
+
+  test("info summarizes metadata and tensors", async () => {
+    const out = join(dir, "i.gguf");
+    expect((await run("make", "--preset", "tiny-q8", "--out", out)).code).toBe(0);
+    const r = await run("info", out);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("GGUF v3");
+    expect(r.out).toContain('general.architecture = "llama"');
+    expect(r.out).toContain("llama.block_count = 2");
+    expect(r.out).toContain("llama.attention.layer_norm_rms_epsilon = 0.00001");
+    expect(r.out).toContain('tokenizer.ggml.tokens = [768 items: "<unk>", "<s>", "</s>"');
+    expect(r.out).toContain("tensors: 21 (16 Q8_0, 5 F32), 196928 params");
+  });
+
+  test("info on a missing or non-GGUF file exits 1 with the reason", async () => {
+    const missing = await run("info", join(dir, "nope.gguf"));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain("ENOENT");
+    const junk = join(dir, "junk.bin");
+    await writeFile(junk, "definitely not gguf");
+    const r = await run("info", junk);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("bad magic");
+  });
+});
