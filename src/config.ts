@@ -3,6 +3,7 @@
 // and a bad value stops the process with a message naming the flag, the env var and the rule.
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as L from "./limits.ts";
 
@@ -41,6 +42,11 @@ export const ConfigSchema = Type.Object({
   keepAliveTimeoutMs: Int(1, 3_600_000, "Idle keep-alive connections are closed after this"),
   writeTimeoutMs: Int(1, 3_600_000, "A response making no write progress this long is dropped"),
   shutdownTimeoutMs: Int(0, 3_600_000, "On SIGTERM, time in-flight requests get to finish"),
+  apiKey: Type.String({
+    description: "API keys, comma-separated: every route but /health then needs Authorization: Bearer <key> or X-Api-Key (prefer the env var or --api-key-file: flags show in ps)",
+  }),
+  apiKeyFile: Type.String({ description: "File with API keys, one per line (# comments and blank lines ignored); adds to --api-key" }),
+  corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
 });
 export type Config = Static<typeof ConfigSchema>;
 export type ConfigKey = keyof Config;
@@ -63,8 +69,32 @@ export function defaults(): Config {
     keepAliveTimeoutMs: L.HTTP_KEEPALIVE_TIMEOUT_MS,
     writeTimeoutMs: L.HTTP_WRITE_TIMEOUT_MS,
     shutdownTimeoutMs: L.HTTP_SHUTDOWN_TIMEOUT_MS,
+    apiKey: "",
+    apiKeyFile: "",
+    corsOrigin: "",
   };
 }
+
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
+
+/** The keys from --api-key and --api-key-file together (empty: no auth). Throws ConfigError when the file is unusable. */
+export function apiKeysFrom(config: Pick<Config, "apiKey" | "apiKeyFile">): string[] {
+  const keys = list(config.apiKey);
+  if (config.apiKeyFile !== "") {
+    let text: string;
+    try {
+      text = readFileSync(config.apiKeyFile, "utf8");
+    } catch (err) {
+      throw new ConfigError(`--api-key-file=${JSON.stringify(config.apiKeyFile)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    const fromFile = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+    if (fromFile.length === 0) throw new ConfigError(`--api-key-file=${JSON.stringify(config.apiKeyFile)}: holds no key`);
+    keys.push(...fromFile);
+  }
+  return keys;
+}
+
+export const corsOriginsFrom = (config: Pick<Config, "corsOrigin">): string[] => list(config.corsOrigin);
 
 export const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 export const envName = (key: string) => "WARREN_" + flagName(key).replace(/-/g, "_").toUpperCase();

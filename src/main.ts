@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
-import { ConfigError, DEFAULT_MODEL_PATH, configHelp, loadConfig, type Config } from "./config.ts";
+import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { listen } from "./http/server.ts";
 import { LlamaEngine } from "./inference/engine-llama.ts";
 import { Scheduler } from "./inference/scheduler.ts";
@@ -43,21 +43,32 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config: Config;
+  let apiKeys: string[];
   try {
     config = loadConfig(args, process.env);
+    apiKeys = apiKeysFrom(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}`);
     return 2;
   }
-  return serve(config);
+  return serve(config, apiKeys);
 }
 
-async function serve(config: Config): Promise<number> {
+async function serve(config: Config, apiKeys: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   const state: ServiceState = { phase: "loading" };
   const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
-  const app = createApp({ state, log, noteTokens: (req, t) => tokensByRequest.set(req, t) });
+  const app = createApp({
+    state,
+    log,
+    noteTokens: (req, t) => tokensByRequest.set(req, t),
+    apiKeys,
+    corsOrigins: corsOriginsFrom(config),
+    connections: () => server.stats().openConnections,
+    maxBodyBytes: config.maxBodyBytes,
+  });
+  if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
   const server = listen((req) => app.handle(req), {
     hostname: config.host,
     port: config.port,

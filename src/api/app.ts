@@ -1,18 +1,28 @@
 // The Elysia app: all routes plus the single place errors become responses.
 // Native routes answer errors as {"success":false,"error":{code,message}}; /v1/* routes in OpenAI's
 // {"error":{message,type,param,code}} shape.
+//
+// Order of work for each request (onRequest): CORS preflight (never needs a key) -> API key ->
+// body size; then the route. Every answer, early or not, is counted once for /metrics.
 import { Elysia } from "elysia";
+import { AUTH_CHALLENGE, keyCheck } from "./auth.ts";
+import { chatRoutes } from "./chat.ts";
+import { cors } from "./cors.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
+import { createMetrics, metricsRoutes, UNMATCHED_ROUTE } from "./metrics.ts";
 import { nativeRoutes } from "./native.ts";
+import { openAiRoutes } from "./openai/routes.ts";
+import { openApiSpec } from "./openapi.ts";
 import type { ApiDeps } from "./state.ts";
+import { tokenizeRoutes } from "./tokenize.ts";
 
-export function errorResponse(path: string, err: ApiError): Response {
+export function errorResponse(path: string, err: ApiError, headers: Record<string, string> = {}): Response {
   const body = path.startsWith("/v1/")
     ? { error: { message: err.message, type: openAiType(err.status), param: err.param ?? null, code: err.code } }
     : { success: false, error: { code: err.code, message: err.message } };
   return new Response(JSON.stringify(body), {
     status: err.status,
-    headers: { "content-type": "application/json", ...retryHeaders(err) },
+    headers: { "content-type": "application/json", ...retryHeaders(err), ...headers },
   });
 }
 
@@ -24,12 +34,60 @@ function openAiType(status: number): string {
   return "invalid_request_error";
 }
 
+/** `app.handle` gets absolute URLs; the path is what follows the authority. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const end = url.slice(start).search(/[?#]/);
+  return end === -1 ? url.slice(start) : url.slice(start, start + end);
+}
+
+function tooLarge(request: Request, maxBodyBytes: number | undefined): ApiError | undefined {
+  const length = Number(request.headers.get("content-length") ?? 0);
+  if (maxBodyBytes === undefined || !(length > maxBodyBytes)) return undefined;
+  return new ApiError(413, "body_too_large", `the request body (${length} bytes) is larger than the ${maxBodyBytes} bytes allowed`);
+}
+
 export function createApp(deps: ApiDeps) {
-  return new Elysia()
-    .onError(({ code, error, request }) => {
+  const metrics = createMetrics(deps);
+  const keys = keyCheck(deps.apiKeys ?? []);
+  const policy = cors(deps.corsOrigins ?? []);
+  let staticRoutes: Set<string> | undefined;
+  // Early answers come before routing; label them by path only when it is one of our routes.
+  const early = (path: string, status: number) => {
+    staticRoutes ??= new Set(app.routes.map((r) => r.path).filter((p) => !p.includes(":") && !p.includes("*")));
+    metrics.countRequest(staticRoutes.has(path) ? path : UNMATCHED_ROUTE, status);
+  };
+  const app = new Elysia()
+    .onRequest(({ request, set }) => {
+      metrics.watch(deps.state.scheduler);
+      const path = pathOf(request.url);
+      const preflight = policy.preflight(request);
+      if (preflight) {
+        early(path, preflight.status);
+        return preflight;
+      }
+      Object.assign(set.headers, policy.headers(request));
+      const denied = keys?.check(request, path) ?? tooLarge(request, deps.maxBodyBytes);
+      if (denied) {
+        early(path, denied.status);
+        return errorResponse(path, denied, denied.status === 401 ? AUTH_CHALLENGE : {});
+      }
+    })
+    .onAfterHandle({ as: "global" }, ({ route, response, set }) => {
+      metrics.countRequest(route, response instanceof Response ? response.status : typeof set.status === "number" ? set.status : 200);
+    })
+    .onError({ as: "global" }, ({ code, error, request, route }) => {
       const err = toApiError(code, error);
       if (err.status >= 500 && err.code === "internal_error") deps.log.error("unhandled error", { error: String((error as Error)?.stack ?? error) });
-      return errorResponse(new URL(request.url).pathname, err);
+      metrics.countRequest(route || UNMATCHED_ROUTE, err.status);
+      return errorResponse(pathOf(request.url), err);
     })
-    .use(nativeRoutes(deps));
+    .use(openApiSpec())
+    .use(nativeRoutes(deps))
+    .use(openAiRoutes(deps))
+    .use(chatRoutes(deps))
+    .use(tokenizeRoutes(deps))
+    .use(metricsRoutes(metrics, deps.state));
+  return app;
 }

@@ -17,4 +17,14 @@ export interface ApiDeps {
   log: Logger;
   /** Accounting hook: the generated/prompt tokens of a request, reported once it ends (for the access log). */
   noteTokens?: (req: Request, tokens: { prompt: number; completion: number }) => void;
+  /** API keys (none: no auth). Every route but /health then needs one. */
+  apiKeys?: readonly string[];
+  /** Origins allowed to call from browsers ("*" = any; none by default). */
+  corsOrigins?: readonly string[];
+  /** Open client connections right now (the HTTP server's count), for /metrics. */
+  connections?: () => number;
+  /** Request bodies above this (by Content-Length) are refused with 413 before they are parsed. */
+  maxBodyBytes?: number;
+  /** Silence after which an SSE stream gets a keep-alive comment (default API_SSE_KEEPALIVE_MS). */
+  sseKeepAliveMs?: number;
 }

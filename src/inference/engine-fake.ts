@@ -4,8 +4,8 @@
 // with byte-fallback vocabularies. The next token is a hash of everything in the slot's KV cells,
 // so a wrong position, a stale cell or a mixed-up slot changes the output: the scheduler's KV
 // bookkeeping is checked by the fake too. decode() checks positions strictly and throws on a gap.
-import type { BatchItem, Engine, EngineSampler, ModelInfo } from "./engine.ts";
-import { GrammarError } from "./engine.ts";
+import type { BatchItem, ChatPrompt, ChatTurn, Engine, EngineSampler, JsonGrammar, ModelInfo } from "./engine.ts";
+import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
 import type { SamplingParams } from "./types.ts";
 
 const BOS = 1;
@@ -67,6 +67,7 @@ export class FakeEngine implements Engine {
       sizeBytes: 0,
       addBos: true,
       bosToken: BOS,
+      chatTemplate: PLAIN_CHAT,
     };
   }
 
@@ -96,9 +97,15 @@ export class FakeEngine implements Engine {
     return s;
   }
 
-  async createJsonGrammar(schema: object | null): Promise<unknown> {
-    if (schema && "not" in schema) throw new GrammarError("unsupported keyword: not");
-    return { schema };
+  /** The fake does not enforce grammars; it only refuses `not`, so callers' error paths can be tested. */
+  async createJsonGrammar(schema: object | null): Promise<JsonGrammar> {
+    if (schema && "not" in schema) throw new GrammarError('unsupported JSON Schema keyword "not" at /', "not");
+    return { grammar: { schema }, stop: [] };
+  }
+
+  formatChat(turns: readonly ChatTurn[]): ChatPrompt {
+    const { text, stop } = plainChat(turns);
+    return { tokens: this.tokenize(text, true), stop, template: PLAIN_CHAT };
   }
 
   /** Cells currently held by a slot (for tests). */

@@ -6,10 +6,34 @@
 // several promise layers per token; the scheduler already knows the whole batch, so it hands it over
 // in one go. These members (`_ctx`, `_model`, `_bindings`) are internal to node-llama-cpp 3.21.1,
 // which package.json pins exactly; engine-contract tests fail loudly if an upgrade moves them.
-import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
+import {
+  getLlama,
+  LlamaGrammarEvaluationState,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type LlamaText,
+  type Token,
+} from "node-llama-cpp";
 import { basename } from "node:path";
-import { GrammarError, type BatchItem, type Engine, type EngineSampler, type ModelInfo } from "./engine.ts";
-import type { SamplingParams } from "./types.ts";
+import {
+  GrammarError,
+  PLAIN_CHAT,
+  plainChat,
+  type BatchItem,
+  type ChatPrompt,
+  type ChatTurn,
+  type Engine,
+  type EngineSampler,
+  type JsonGrammar,
+  type ModelInfo,
+} from "./engine.ts";
+import { InferenceError, type SamplingParams } from "./types.ts";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -18,6 +42,8 @@ export interface LlamaEngineOptions {
   slotContextSize: number;
   threads: number;
   batchSize?: number;
+  /** A Jinja chat template to use instead of the GGUF's own (for models that lack one or ship a broken one). */
+  chatTemplate?: string;
 }
 
 interface AddonContext {
@@ -44,6 +70,8 @@ class LlamaSampler implements EngineSampler {
 }
 
 const NO_LOGITS = new Uint32Array(0);
+/** Compiled schema grammars kept for reuse; clients tend to send the same schema on every request. */
+const GRAMMAR_CACHE_ENTRIES = 32;
 /** Tokens of preceding context used when detokenizing a piece (enough for SentencePiece spacing). */
 const DETOKENIZE_CONTEXT_TOKENS = 4;
 
@@ -55,6 +83,9 @@ export class LlamaEngine implements Engine {
   readonly threads: number;
   private readonly native: AddonContext;
   private readonly SamplerClass: new (model: unknown) => AddonSampler;
+  /** null: the GGUF has no chat template, so formatChat uses plainChat. */
+  private readonly chatWrapper: ChatWrapper | null;
+  private readonly grammars = new Map<string, Promise<JsonGrammar>>();
 
   private constructor(
     private readonly llama: Llama,
@@ -75,6 +106,14 @@ export class LlamaEngine implements Engine {
     this.native = internals._ctx;
     this.SamplerClass = bindings.AddonSampler;
     const bos = model.tokens.bos ?? undefined;
+    // Only a template the GGUF itself carries is trusted: node-llama-cpp would otherwise guess a
+    // wrapper from the architecture name ("llama" -> its "### Human:" format), which a base model
+    // has never seen either, so the documented plain format is the more predictable fallback.
+    const template = opts.chatTemplate ?? model.fileInfo.metadata?.tokenizer?.chat_template;
+    this.chatWrapper =
+      typeof template === "string" && template.trim() !== ""
+        ? resolveChatWrapper(model, { customWrapperSettings: { jinjaTemplate: { template } } })
+        : null;
     this.info = {
       path: opts.modelPath,
       name: readName(model) ?? basename(opts.modelPath),
@@ -85,6 +124,7 @@ export class LlamaEngine implements Engine {
       sizeBytes: model.size,
       addBos: model.tokens.shouldPrependBosToken && bos != null,
       bosToken: bos,
+      chatTemplate: this.chatWrapper?.wrapperName ?? PLAIN_CHAT,
     };
   }
 
@@ -148,13 +188,55 @@ export class LlamaEngine implements Engine {
     return new LlamaSampler(native, grammarState);
   }
 
-  async createJsonGrammar(schema: object | null): Promise<unknown> {
+  /**
+   * node-llama-cpp never rejects a schema: keywords outside its subset are dropped silently and
+   * unknown shapes become `null`, so a grammar would "enforce" something else than asked.
+   * checkJsonSchema refuses those first, naming the keyword.
+   */
+  createJsonGrammar(schema: object | null): Promise<JsonGrammar> {
+    const normalized = schema === null ? null : checkJsonSchema(schema);
+    const key = JSON.stringify(normalized);
+    let made = this.grammars.get(key);
+    if (!made) {
+      made = this.compileGrammar(normalized);
+      made.catch(() => this.grammars.delete(key));
+      if (this.grammars.size >= GRAMMAR_CACHE_ENTRIES) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(key, made);
+    }
+    return made;
+  }
+
+  private async compileGrammar(schema: object | null): Promise<JsonGrammar> {
     try {
-      if (schema === null) return await this.llama.getGrammarFor("json");
-      return await this.llama.createGrammarForJsonSchema(schema as never);
+      const grammar = schema === null ? await this.llama.getGrammarFor("json") : await this.llama.createGrammarForJsonSchema(schema as never);
+      // Schema grammars end in four newlines the model must write; their stop trigger ends generation there.
+      return { grammar, stop: plainTriggers(grammar.stopGenerationTriggers as readonly LlamaText[]) };
     } catch (err) {
       throw new GrammarError(err instanceof Error ? err.message : String(err));
     }
+  }
+
+  formatChat(turns: readonly ChatTurn[]): ChatPrompt {
+    if (!this.chatWrapper) {
+      const { text, stop } = plainChat(turns);
+      return { tokens: this.tokenize(text, true), stop, template: PLAIN_CHAT };
+    }
+    const history: ChatHistoryItem[] = turns.map((t) =>
+      t.role === "assistant" ? { type: "model", response: [t.text] } : { type: t.role, text: t.text },
+    );
+    // An empty model turn at the end asks the template for the assistant's opening; a final
+    // assistant turn from the client is left open instead (prefill).
+    if (turns[turns.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
+    let state: ReturnType<ChatWrapper["generateContextState"]>;
+    try {
+      state = this.chatWrapper.generateContextState({ chatHistory: history });
+    } catch (err) {
+      throw new InferenceError("invalid_request", `the model's chat template rejected the messages: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    let tokens = state.contextText.tokenize(this.model.tokenizer) as number[];
+    const bos = this.info.bosToken;
+    if (this.info.addBos && bos != null && tokens[0] !== bos) tokens = [bos, ...tokens];
+    return { tokens, stop: plainTriggers(state.stopGenerationTriggers), template: this.chatWrapper.wrapperName };
   }
 
   async decode(items: readonly BatchItem[]): Promise<Array<number | undefined>> {
@@ -187,6 +269,16 @@ export class LlamaEngine implements Engine {
   }
 }
 
+/** Stop triggers made of plain text only; triggers on special tokens are end-of-generation tokens already. */
+function plainTriggers(triggers: readonly (LlamaText | string | readonly unknown[])[]): string[] {
+  const out: string[] = [];
+  for (const t of triggers) {
+    const values: readonly unknown[] = typeof t === "string" ? [t] : Array.isArray(t) ? t : (t as LlamaText).values;
+    if (values.length > 0 && values.every((v) => typeof v === "string")) out.push(values.join(""));
+  }
+  return out.filter((s) => s.length > 0);
+}
+
 function readName(model: LlamaModel): string | undefined {
   const name = model.fileInfo.metadata?.general?.name;
   return typeof name === "string" && name.length > 0 ? name : undefined;
@@ -195,4 +287,112 @@ function readName(model: LlamaModel): string | undefined {
 function vocabSizeOf(model: LlamaModel): number {
   const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown[] } } })?.tokenizer?.ggml?.tokens;
   return Array.isArray(tokens) ? tokens.length : 0;
+}
+
+// ---- The JSON Schema subset node-llama-cpp 3.21.1 turns into grammars (its GbnfJsonSchema type) ----
+
+/** Keywords that describe but never constrain; allowed anywhere and ignored. */
+const ANNOTATIONS = new Set(["description", "title", "$schema", "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly"]);
+const SCALAR_TYPES = new Set(["string", "number", "integer", "boolean", "null"]);
+const STRING_FORMATS = new Set(["date-time", "time", "date"]);
+type SchemaKind = "ref" | "oneOf" | "const" | "enum" | "object" | "array" | "string" | "scalar";
+const KEYWORDS: Record<SchemaKind, ReadonlySet<string>> = {
+  ref: new Set(["$ref", "$defs"]),
+  oneOf: new Set(["oneOf", "$defs"]),
+  const: new Set(["const", "type"]),
+  enum: new Set(["enum", "type"]),
+  object: new Set(["type", "properties", "additionalProperties", "minProperties", "maxProperties", "required", "$defs"]),
+  array: new Set(["type", "items", "prefixItems", "minItems", "maxItems", "$defs"]),
+  string: new Set(["type", "minLength", "maxLength", "format"]),
+  scalar: new Set(["type"]),
+};
+/** Deeper schemas are refused before node-llama-cpp's own recursion limit (512) is reached. */
+const MAX_SCHEMA_DEPTH = 64;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const isLiteral = (v: unknown) => v === null || ["string", "number", "boolean"].includes(typeof v);
+
+function refuse(keyword: string, path: string, detail = ""): GrammarError {
+  return new GrammarError(`unsupported JSON Schema keyword "${keyword}" at ${path || "#"}${detail ? `: ${detail}` : ""}`, keyword);
+}
+
+/**
+ * Checks a schema against the subset and returns it ready for createGrammarForJsonSchema, with
+ * `anyOf` renamed `oneOf` (node-llama-cpp's oneOf grammar accepts any matching branch, which is
+ * what anyOf means; Pydantic writes anyOf for every Optional field). Throws GrammarError naming
+ * the first keyword that would not be enforced.
+ */
+export function checkJsonSchema(schema: unknown, path = "#", defs: ReadonlySet<string> = new Set(), depth = 0): Json {
+  if (depth > MAX_SCHEMA_DEPTH) throw new GrammarError(`JSON Schema nested deeper than ${MAX_SCHEMA_DEPTH} levels at ${path}`);
+  if (!isObject(schema)) throw new GrammarError(`a JSON Schema must be an object at ${path} (boolean schemas are not supported)`);
+  const s: Json = { ...schema };
+  if ("anyOf" in s) {
+    if ("oneOf" in s) throw refuse("anyOf", path, "anyOf together with oneOf");
+    s.oneOf = s.anyOf;
+    delete s.anyOf;
+  }
+  const scope = new Set(defs);
+  if (s.$defs !== undefined) {
+    if (!isObject(s.$defs)) throw refuse("$defs", path, "must be an object");
+    for (const name of Object.keys(s.$defs)) scope.add(name);
+  }
+  const kind = schemaKind(s, path);
+  for (const key of Object.keys(s)) if (!ANNOTATIONS.has(key) && !KEYWORDS[kind].has(key)) throw refuse(key, path);
+  const sub = (v: unknown, p: string) => checkJsonSchema(v, p, scope, depth + 1);
+  if (isObject(s.$defs)) s.$defs = mapValues(s.$defs, (v, k) => sub(v, `${path}/$defs/${k}`));
+  checkChildren(s, kind, path, scope, sub);
+  return s;
+}
+
+function schemaKind(s: Json, path: string): SchemaKind {
+  if ("$ref" in s) return "ref";
+  if ("oneOf" in s) return "oneOf";
+  if ("const" in s) return "const";
+  if ("enum" in s) return "enum";
+  const type = s.type;
+  if (type === "object" || type === "array" || type === "string") return type;
+  if (typeof type === "string" && SCALAR_TYPES.has(type)) return "scalar";
+  if (Array.isArray(type) && type.length > 0 && type.every((t) => typeof t === "string" && SCALAR_TYPES.has(t))) return "scalar";
+  if (type === undefined) {
+    // {"allOf": ...} or {"not": ...}: name the keyword rather than the missing type.
+    const other = Object.keys(s).find((k) => !ANNOTATIONS.has(k));
+    if (other !== undefined) throw refuse(other, path);
+    throw new GrammarError(`JSON Schema at ${path} has no "type" (nor const, enum, anyOf, oneOf or $ref)`, "type");
+  }
+  throw refuse("type", path, `${JSON.stringify(type)} (a list of types may hold only string, number, integer, boolean and null)`);
+}
+
+function checkChildren(s: Json, kind: SchemaKind, path: string, defs: ReadonlySet<string>, sub: (v: unknown, p: string) => Json): void {
+  if (kind === "ref") {
+    const ref = s.$ref;
+    const name = typeof ref === "string" && ref.startsWith("#/$defs/") ? ref.slice("#/$defs/".length) : undefined;
+    if (name === undefined || !defs.has(name)) throw refuse("$ref", path, `${JSON.stringify(ref)} (only "#/$defs/<name>" of a $defs in scope)`);
+  } else if (kind === "oneOf") {
+    if (!Array.isArray(s.oneOf) || s.oneOf.length === 0) throw refuse("oneOf", path, "must be a non-empty list");
+    s.oneOf = s.oneOf.map((v, i) => sub(v, `${path}/oneOf/${i}`));
+  } else if (kind === "const" && !isLiteral(s.const)) {
+    throw refuse("const", path, "only string, number, boolean or null values");
+  } else if (kind === "enum" && (!Array.isArray(s.enum) || s.enum.length === 0 || !s.enum.every(isLiteral))) {
+    throw refuse("enum", path, "must be a non-empty list of string, number, boolean or null values");
+  } else if (kind === "string" && s.format !== undefined && !STRING_FORMATS.has(s.format as string)) {
+    throw refuse("format", path, `${JSON.stringify(s.format)} (supported: date-time, time, date)`);
+  } else if (kind === "object") {
+    if (s.properties !== undefined) {
+      if (!isObject(s.properties)) throw refuse("properties", path, "must be an object");
+      s.properties = mapValues(s.properties, (v, k) => sub(v, `${path}/properties/${k}`));
+    }
+    if (isObject(s.additionalProperties)) s.additionalProperties = sub(s.additionalProperties, `${path}/additionalProperties`);
+    else if (s.additionalProperties !== undefined && typeof s.additionalProperties !== "boolean") throw refuse("additionalProperties", path);
+  } else if (kind === "array") {
+    if (s.items !== undefined) s.items = sub(s.items, `${path}/items`);
+    if (s.prefixItems !== undefined) {
+      if (!Array.isArray(s.prefixItems)) throw refuse("prefixItems", path, "must be a list");
+      s.prefixItems = s.prefixItems.map((v, i) => sub(v, `${path}/prefixItems/${i}`));
+    }
+  }
+}
+
+function mapValues(o: Json, f: (v: unknown, k: string) => unknown): Json {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v, k)]));
 }

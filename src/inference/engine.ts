@@ -16,6 +16,8 @@ export interface ModelInfo {
   /** Whether prompts should start with BOS. */
   addBos: boolean;
   bosToken?: number;
+  /** Chat template formatChat uses: a node-llama-cpp wrapper name, or PLAIN_CHAT. */
+  chatTemplate?: string;
 }
 
 /** One slot's contribution to a batched decode. */
@@ -52,7 +54,13 @@ export interface Engine {
   /** `history`: tokens repetition penalties look back on (usually the prompt). `grammar` from createJsonGrammar. */
   createSampler(params: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler;
   /** JSON grammar: a JSON Schema object, or null for "any JSON object". Throws GrammarError on unsupported schemas. */
-  createJsonGrammar(schema: object | null): Promise<unknown>;
+  createJsonGrammar(schema: object | null): Promise<JsonGrammar>;
+  /**
+   * Render a conversation with the model's own chat template, ending where the assistant's next
+   * reply starts. Models without a template get PLAIN_CHAT (see plainChat). Throws InferenceError
+   * ("invalid_request") when the template refuses the conversation.
+   */
+  formatChat(turns: readonly ChatTurn[]): ChatPrompt;
 
   /** Decode all items in one batch; returns the sampled token for each item that has a sampler. */
   decode(items: readonly BatchItem[]): Promise<Array<number | undefined>>;
@@ -64,4 +72,50 @@ export interface Engine {
 
 export class GrammarError extends Error {
   override name = "GrammarError";
+  constructor(
+    message: string,
+    /** The JSON Schema keyword that could not be enforced, when one is to blame. */
+    readonly keyword?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface JsonGrammar {
+  /** Opaque handle for InferenceRequest.grammar. */
+  grammar: unknown;
+  /** Stop strings the grammar relies on to end (it may demand trailing newlines after the JSON). */
+  stop: string[];
+}
+
+export interface ChatTurn {
+  role: "system" | "user" | "assistant";
+  text: string;
+}
+
+export interface ChatPrompt {
+  /** Prompt tokens, BOS included when the model wants one. */
+  tokens: number[];
+  /** Stop strings the template needs besides the model's end-of-generation tokens. */
+  stop: string[];
+  /** Which template rendered it (for logs and /v1/models). */
+  template: string;
+}
+
+/** Name of the fallback template for models whose GGUF carries no chat template. */
+export const PLAIN_CHAT = "plain";
+
+/**
+ * The fallback chat format, for base models with no template (stories260K):
+ *   System: ...\nUser: ...\nAssistant: ...\nUser: ...\nAssistant:
+ * Base models continue transcripts like this naturally; the stop on "\nUser:" ends the reply where
+ * the model would start writing the user's next turn. A final assistant turn is left open, so a
+ * client can prefill the start of the reply.
+ */
+export function plainChat(turns: readonly ChatTurn[]): { text: string; stop: string[] } {
+  const label = { system: "System", user: "User", assistant: "Assistant" } as const;
+  const last = turns[turns.length - 1];
+  const open = last?.role === "assistant";
+  const lines = turns.map((t, i) => (open && i === turns.length - 1 ? `${label[t.role]}: ${t.text}` : `${label[t.role]}: ${t.text}\n`));
+  return { text: lines.join("") + (open ? "" : "Assistant:"), stop: ["\nUser:"] };
 }

@@ -31,15 +31,15 @@ describe("GET /health", () => {
     state.phase = "loading";
     let r = await get();
     expect(r.status).toBe(503);
-    expect((await r.json()).data.status).toBe("loading");
+    expect((await r.json() as any).data.status).toBe("loading");
     state.phase = "ready";
     r = await get();
     expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ success: true, data: { status: "healthy", model_loaded: true } });
+    expect(await r.json() as any).toEqual({ success: true, data: { status: "healthy", model_loaded: true } });
     state.phase = "draining";
     r = await get();
     expect(r.status).toBe(503);
-    expect((await r.json()).data.status).toBe("draining");
+    expect((await r.json() as any).data.status).toBe("draining");
   });
 });
 
@@ -48,7 +48,7 @@ describe("POST /generate", () => {
     const { post } = setup();
     const r = await post({ prompt: "Hello", max_tokens: 5 });
     expect(r.status).toBe(200);
-    const body = await r.json();
+    const body = await r.json() as any;
     expect(body.success).toBe(true);
     expect(Object.keys(body.data).sort()).toEqual(["finish_reason", "id", "prompt_tokens", "response_time", "text", "tokens", "tokens_per_second"]);
     expect(body.data.tokens).toBe(5);
@@ -65,7 +65,7 @@ describe("POST /generate", () => {
 
   test("streamed events concatenate to the non-streamed text; final event carries the same fields", async () => {
     const { post } = setup();
-    const plain = (await (await post({ prompt: "Hi there", max_tokens: 12, temperature: 0 })).json()).data;
+    const plain = ((await (await post({ prompt: "Hi there", max_tokens: 12, temperature: 0 })).json()) as any).data;
     const res = await post({ prompt: "Hi there", max_tokens: 12, temperature: 0, stream: true });
     expect(res.headers.get("content-type")).toStartWith("text/event-stream");
     const events = await sseEvents(res);
@@ -93,7 +93,7 @@ describe("POST /generate", () => {
       const { post } = setup();
       const r = await post(body);
       expect(r.status).toBe(status);
-      const json = await r.json();
+      const json = await r.json() as any;
       expect(json.success).toBe(false);
       expect(json.error.code).toBe(code);
       expect(typeof json.error.message).toBe("string");
@@ -109,7 +109,7 @@ describe("POST /generate", () => {
     const c = await post({ prompt: "c", max_tokens: 10 });
     expect(c.status).toBe(503);
     expect(c.headers.get("retry-after")).toBe("1");
-    expect((await c.json()).error.code).toBe("queue_full");
+    expect((await c.json() as any).error.code).toBe("queue_full");
     expect((await a).status).toBe(200);
     expect((await b).status).toBe(200);
   });
@@ -119,13 +119,13 @@ describe("POST /generate", () => {
     state.phase = "loading";
     const r = await post({ prompt: "x" });
     expect(r.status).toBe(503);
-    expect((await r.json()).error.code).toBe("loading");
+    expect((await r.json() as any).error.code).toBe("loading");
   });
 
   test("unknown route: 404 in the native shape", async () => {
     const { app } = setup();
     const r = await app.handle(new Request("http://localhost/nope"));
     expect(r.status).toBe(404);
-    expect((await r.json()).error.code).toBe("not_found");
+    expect((await r.json() as any).error.code).toBe("not_found");
   });
 });

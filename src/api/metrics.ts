@@ -1,0 +1,93 @@
+// GET /metrics in Prometheus text format, from a registry of our own (prom-client's global one
+// would mix in whatever else shares the process). Scheduler counters are read at scrape time, so
+// the hot path pays nothing for them; only the latency histograms are fed per token.
+import { Elysia } from "elysia";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Scheduler } from "../inference/scheduler.ts";
+import type { ApiDeps, ServiceState } from "./state.ts";
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** One answered request; `route` is the route pattern (never the raw path: bounded label values). */
+  countRequest(route: string, status: number): void;
+  /** Hook the latency histograms onto the scheduler once it exists (it appears after model load). */
+  watch(scheduler: Scheduler | undefined): void;
+}
+
+/** Route label for requests that matched no route. */
+export const UNMATCHED_ROUTE = "unmatched";
+
+const TTFT_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const ITL_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+export function createMetrics(deps: ApiDeps): Metrics {
+  const registry = new Registry();
+  const stats = () => deps.state.scheduler?.stats();
+  const requests = new Counter({ name: "warren_http_requests_total", help: "HTTP requests answered, by route and status", labelNames: ["route", "status"], registers: [registry] });
+  const gauge = (name: string, help: string, read: () => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read() ?? 0);
+      },
+    });
+  // Totals kept by the scheduler, exposed as counters by copying them in at scrape time.
+  const total = (name: string, help: string, read: () => number | undefined) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read() ?? 0);
+      },
+    });
+  gauge("warren_queue_depth", "Requests waiting for a slot", () => stats()?.queueDepth);
+  gauge("warren_slots_busy", "Slots running a request", () => stats()?.busySlots);
+  gauge("warren_slots", "Slots (parallel sequences)", () => stats()?.slots);
+  gauge("warren_model_ready", "1 once the model is loaded and the server takes requests", () => (deps.state.phase === "ready" ? 1 : 0));
+  if (deps.connections) gauge("warren_open_connections", "Open client connections", deps.connections);
+  total("warren_prompt_tokens_total", "Prompt tokens of admitted requests", () => stats()?.promptTokens);
+  total("warren_prompt_tokens_cached_total", "Prompt tokens reused from a slot's KV cache", () => stats()?.cachedPromptTokens);
+  total("warren_generated_tokens_total", "Tokens generated", () => stats()?.generatedTokens);
+  total("warren_requests_rejected_total", "Requests refused because the queue was full", () => stats()?.rejected);
+  new Counter({
+    name: "warren_requests_finished_total",
+    help: "Inference requests finished, by reason",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(stats()?.requests ?? {})) this.inc({ reason }, n);
+    },
+  });
+  const ttft = new Histogram({ name: "warren_time_to_first_token_seconds", help: "From taking a slot to the first generated token", buckets: TTFT_BUCKETS_S, registers: [registry] });
+  const itl = new Histogram({ name: "warren_inter_token_latency_seconds", help: "Between consecutive generated tokens of one request", buckets: ITL_BUCKETS_S, registers: [registry] });
+
+  let watched: Scheduler | undefined;
+  const metrics: Metrics = {
+    registry,
+    countRequest(route, status) {
+      requests.inc({ route, status: String(status) });
+    },
+    watch(scheduler) {
+      if (!scheduler || scheduler === watched) return;
+      watched = scheduler;
+      scheduler.setObserver({ firstToken: (ms) => ttft.observe(ms / 1000), tokenGap: (ms) => itl.observe(ms / 1000) });
+    },
+  };
+  return metrics;
+}
+
+export function metricsRoutes(metrics: Metrics, state: ServiceState) {
+  return new Elysia({ name: "metrics" }).get(
+    "/metrics",
+    async () => {
+      metrics.watch(state.scheduler);
+      return new Response(await metrics.registry.metrics(), { headers: { "content-type": metrics.registry.contentType } });
+    },
+    { detail: { summary: "Prometheus metrics", tags: ["operations"] } },
+  );
+}

@@ -1,0 +1,85 @@
+// OpenAI request fields -> what the inference layer takes: sampling, stops, grammar, limits.
+// Fields Warren cannot honour are refused by name (400) rather than silently ignored, so a client
+// never believes it got n=3 choices or log-probabilities it did not get.
+import { GrammarError, type Engine, type JsonGrammar } from "../../inference/engine.ts";
+import type { SamplingParams } from "../../inference/types.ts";
+import { ApiError } from "../errors.ts";
+import { samplingFrom } from "../generation.ts";
+import type { ServiceState } from "../state.ts";
+import type { CommonBody, ResponseFormat } from "./schemas.ts";
+
+/** The answer's identity, shared by every chunk of a stream. */
+export interface CallInfo {
+  id: string;
+  /** Unix seconds. */
+  created: number;
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+export function callInfo(state: ServiceState, id: string, b: CommonBody): CallInfo {
+  return {
+    id,
+    created: Math.floor(Date.now() / 1000),
+    // Echoed like llama-server does, so clients that check the name they asked for are satisfied.
+    model: b.model || modelId(state),
+    stream: b.stream === true,
+    includeUsage: b.stream_options?.include_usage === true,
+  };
+}
+
+export const modelId = (state: ServiceState): string => state.modelName ?? "warren";
+
+interface Refusable extends CommonBody {
+  echo?: boolean | null;
+  best_of?: number | null;
+  suffix?: string | null;
+}
+
+const bad = (param: string, message: string) => new ApiError(400, "unsupported_parameter", `${param}: ${message}`, param);
+
+export function refuseUnsupported(b: Refusable): void {
+  if (b.n != null && b.n !== 1) throw bad("n", `only n=1 is supported (one choice per request); got ${b.n}`);
+  if (b.best_of != null && b.best_of !== 1) throw bad("best_of", "only best_of=1 is supported");
+  if (b.echo) throw bad("echo", "echoing the prompt is not supported");
+  if (b.suffix) throw bad("suffix", "insertion (suffix) is not supported");
+  if (b.logprobs === true || (typeof b.logprobs === "number" && b.logprobs > 0)) throw bad("logprobs", "log-probabilities are not supported");
+  if (b.top_logprobs) throw bad("top_logprobs", "log-probabilities are not supported");
+  if (b.logit_bias && Object.keys(b.logit_bias).length > 0) throw bad("logit_bias", "logit_bias is not supported");
+  if (b.tools && b.tools.length > 0) throw bad("tools", "tool calling is not supported");
+}
+
+export function stopList(stop: string | string[] | null | undefined): string[] {
+  if (stop == null) return [];
+  return typeof stop === "string" ? [stop] : stop;
+}
+
+export function samplingOf(b: CommonBody): SamplingParams {
+  const sampling = samplingFrom({
+    temperature: b.temperature ?? undefined,
+    top_k: b.top_k ?? undefined,
+    top_p: b.top_p ?? undefined,
+    min_p: b.min_p ?? undefined,
+    repeat_penalty: b.repeat_penalty ?? undefined,
+    presence_penalty: b.presence_penalty ?? undefined,
+    frequency_penalty: b.frequency_penalty ?? undefined,
+    repeat_last_n: b.repeat_last_n ?? undefined,
+  });
+  // OpenAI seeds are any integer and llama-server's -1 means "random"; the engine takes 32 bits.
+  if (b.seed != null && b.seed >= 0) sampling.seed = b.seed >>> 0;
+  return sampling;
+}
+
+/** The grammar enforcing response_format, if any; unsupported schemas are a 400 naming the keyword. */
+export async function grammarFor(engine: Engine, rf: ResponseFormat | null | undefined): Promise<JsonGrammar | undefined> {
+  if (!rf || rf.type === "text") return undefined;
+  const schema = rf.type === "json_schema" ? rf.json_schema?.schema : rf.schema;
+  if (rf.type === "json_schema" && !rf.json_schema) throw bad("response_format", 'type "json_schema" needs a json_schema object');
+  try {
+    return await engine.createJsonGrammar(schema ?? null);
+  } catch (err) {
+    if (err instanceof GrammarError) throw new ApiError(400, "unsupported_schema", `response_format: ${err.message}`, "response_format");
+    throw err;
+  }
+}

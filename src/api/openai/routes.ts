@@ -1,0 +1,90 @@
+// GET /v1/models and POST /v1/completions. Chat lives in ../chat.ts; both share request.ts
+// (fields -> inference request) and respond.ts (answers and SSE chunks).
+import { Elysia, t } from "elysia";
+import type { Engine } from "../../inference/engine.ts";
+import { ApiError } from "../errors.ts";
+import { newId, readyScheduler, toInferenceRequest } from "../generation.ts";
+import type { ApiDeps, ServiceState } from "../state.ts";
+import { checkTokenIds } from "../tokenize.ts";
+import { callInfo, grammarFor, modelId, refuseUnsupported, samplingOf, stopList } from "./request.ts";
+import { respond } from "./respond.ts";
+import { CompletionBody, type CompletionBodyT } from "./schemas.ts";
+
+const OWNER = "warren";
+
+function modelObject(state: ServiceState, created: number) {
+  const engine = readyScheduler(state).engine;
+  const i = engine.info;
+  return {
+    id: modelId(state),
+    object: "model" as const,
+    created,
+    owned_by: OWNER,
+    // vLLM's name for the context a request may use (prompt + generated, per slot).
+    max_model_len: engine.slotContextSize,
+    // llama-server's extra block.
+    meta: {
+      n_ctx: engine.slotContextSize,
+      n_ctx_train: i.trainContextSize,
+      n_vocab: i.vocabSize,
+      n_params: i.parameters,
+      size: i.sizeBytes,
+      slots: engine.slots,
+      chat_template: i.chatTemplate ?? null,
+    },
+  };
+}
+
+function promptTokens(engine: Engine, prompt: CompletionBodyT["prompt"]): number[] {
+  if (typeof prompt === "string") return engine.tokenize(prompt, true);
+  if (prompt.length > 1 && typeof prompt[0] === "string") {
+    throw new ApiError(400, "unsupported_parameter", `prompt: only one prompt per request is supported; got ${prompt.length}`, "prompt");
+  }
+  if (typeof prompt[0] === "string") return engine.tokenize(prompt[0], true);
+  const ids = prompt as number[];
+  checkTokenIds(engine, ids, "prompt");
+  return ids;
+}
+
+export function openAiRoutes(deps: ApiDeps) {
+  const { state } = deps;
+  const created = Math.floor(Date.now() / 1000);
+  return new Elysia({ name: "openai" })
+    .get("/v1/models", () => ({ object: "list" as const, data: [modelObject(state, created)] }), {
+      detail: { summary: "The loaded model", tags: ["openai"] },
+    })
+    .get(
+      "/v1/models/:model",
+      ({ params }) => {
+        const model = modelObject(state, created);
+        if (params.model !== model.id) throw new ApiError(404, "model_not_found", `the model '${params.model}' does not exist (this server has '${model.id}')`, "model");
+        return model;
+      },
+      { params: t.Object({ model: t.String() }), detail: { summary: "One model by id", tags: ["openai"] } },
+    )
+    .post(
+      "/v1/completions",
+      async ({ body, request }) => {
+        refuseUnsupported(body);
+        const engine = readyScheduler(state).engine;
+        const tokens = promptTokens(engine, body.prompt);
+        const grammar = await grammarFor(engine, body.response_format);
+        const id = `cmpl-${newId()}`;
+        const inference = toInferenceRequest(
+          {
+            id,
+            promptTokens: tokens,
+            maxTokens: body.max_tokens ?? undefined,
+            sampling: samplingOf(body),
+            stop: [...stopList(body.stop), ...(grammar?.stop ?? [])],
+            ignoreEos: body.ignore_eos ?? false,
+            grammar: grammar?.grammar,
+            signal: request.signal,
+          },
+          engine.slotContextSize,
+        );
+        return respond(deps, request, "text", callInfo(state, id, body), inference);
+      },
+      { body: CompletionBody, parse: "json", detail: { summary: "Text completion (OpenAI legacy completions)", tags: ["openai"] } },
+    );
+}

@@ -1,0 +1,91 @@
+// Request bodies of the OpenAI-compatible routes, as TypeBox schemas: Elysia validates with them
+// and /openapi/json describes the API from them. Optional fields also accept null, because the
+// official SDKs and LangChain send `"stop": null`, `"max_tokens": null` and the like.
+import { t, type TSchema } from "elysia";
+import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STOP_STRINGS, INFERENCE_MAX_TOKENS_CAP } from "../../limits.ts";
+
+const Opt = <T extends TSchema>(schema: T) => t.Optional(t.Union([schema, t.Null()]));
+
+/** Messages in one chat request. Threat: per-message overhead in template rendering. */
+export const API_MAX_CHAT_MESSAGES = 4096;
+/** Content parts in one message. */
+export const API_MAX_CONTENT_PARTS = 256;
+
+const StopString = t.String({ minLength: 1, maxLength: INFERENCE_MAX_STOP_CHARS });
+
+/** Fields shared by /v1/completions and /v1/chat/completions. */
+const common = {
+  model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
+  max_tokens: Opt(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),
+  temperature: Opt(t.Number({ minimum: 0, maximum: 2 })),
+  top_p: Opt(t.Number({ minimum: 0, maximum: 1 })),
+  seed: Opt(t.Integer({ description: "Same seed, prompt and settings: same output. Negative: random" })),
+  stop: Opt(t.Union([StopString, t.Array(StopString, { maxItems: INFERENCE_MAX_STOP_STRINGS })])),
+  presence_penalty: Opt(t.Number({ minimum: -2, maximum: 2 })),
+  frequency_penalty: Opt(t.Number({ minimum: -2, maximum: 2 })),
+  n: Opt(t.Integer({ minimum: 1, maximum: 128, description: "Only 1 is supported" })),
+  stream: Opt(t.Boolean()),
+  stream_options: Opt(t.Object({ include_usage: Opt(t.Boolean()) })),
+  user: Opt(t.String({ maxLength: 256 })),
+  response_format: Opt(
+    t.Object({
+      type: t.Union([t.Literal("text"), t.Literal("json_object"), t.Literal("json_schema")]),
+      json_schema: t.Optional(
+        t.Object({
+          name: t.Optional(t.String({ maxLength: 64 })),
+          description: t.Optional(t.String()),
+          schema: t.Optional(t.Record(t.String(), t.Unknown())),
+          strict: Opt(t.Boolean()),
+        }),
+      ),
+      // llama-server also takes the schema here, beside type "json_object".
+      schema: t.Optional(t.Record(t.String(), t.Unknown())),
+    }),
+  ),
+  // llama-server extras (bench tools send ignore_eos).
+  top_k: Opt(t.Integer({ minimum: 0 })),
+  min_p: Opt(t.Number({ minimum: 0, maximum: 1 })),
+  repeat_penalty: Opt(t.Number({ minimum: 0, maximum: 10 })),
+  repeat_last_n: Opt(t.Integer({ minimum: 0, maximum: 4096 })),
+  ignore_eos: Opt(t.Boolean()),
+  // Accepted so that a non-default value can be refused by name instead of silently ignored.
+  logprobs: Opt(t.Union([t.Boolean(), t.Integer({ minimum: 0 })])),
+  top_logprobs: Opt(t.Integer({ minimum: 0 })),
+  logit_bias: Opt(t.Record(t.String(), t.Number())),
+  tools: Opt(t.Array(t.Unknown())),
+};
+
+export const CompletionBody = t.Object({
+  ...common,
+  prompt: t.Union(
+    [
+      t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }),
+      t.Array(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }), { minItems: 1, maxItems: 16 }),
+      t.Array(t.Integer({ minimum: 0 }), { minItems: 1, maxItems: INFERENCE_MAX_PROMPT_CHARS }),
+    ],
+    { description: "A string, a list with one string, or a list of token ids" },
+  ),
+  echo: Opt(t.Boolean()),
+  best_of: Opt(t.Integer({ minimum: 1 })),
+  suffix: Opt(t.String()),
+});
+
+const ContentPart = t.Object({ type: t.String(), text: t.Optional(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS })) });
+
+export const ChatMessage = t.Object({
+  role: t.Union([t.Literal("system"), t.Literal("developer"), t.Literal("user"), t.Literal("assistant"), t.Literal("tool"), t.Literal("function")]),
+  content: Opt(t.Union([t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }), t.Array(ContentPart, { maxItems: API_MAX_CONTENT_PARTS })])),
+  name: Opt(t.String({ maxLength: 256 })),
+});
+
+export const ChatBody = t.Object({
+  ...common,
+  messages: t.Array(ChatMessage, { minItems: 1, maxItems: API_MAX_CHAT_MESSAGES }),
+  max_completion_tokens: Opt(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),
+});
+
+export type CommonBody = { [K in keyof typeof common]?: (typeof CompletionBody.static)[K] };
+export type CompletionBodyT = typeof CompletionBody.static;
+export type ChatBodyT = typeof ChatBody.static;
+export type ChatMessageT = typeof ChatMessage.static;
+export type ResponseFormat = NonNullable<CommonBody["response_format"]>;
