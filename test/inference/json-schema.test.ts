@@ -1,9 +1,9 @@
-// The JSON Schema subset check behind response_format (engine-llama.ts checkJsonSchema), as a table.
+// The JSON Schema subset check behind response_format (inference/json-schema.ts), as a table.
 // node-llama-cpp itself never refuses a schema: it drops what it does not know, so each refused
 // row here is a schema it would have "enforced" as something else.
 import { describe, expect, test } from "bun:test";
 import { GrammarError } from "../../src/inference/engine.ts";
-import { checkJsonSchema } from "../../src/inference/engine-llama.ts";
+import { checkJsonSchema } from "../../src/inference/json-schema.ts";
 
 const refused: Array<[string, unknown, string]> = [
   ["pattern on a string", { type: "string", pattern: "^a" }, "pattern"],
