@@ -25,8 +25,8 @@ describe("llama engine + scheduler on stories260K", () => {
     const r = await collect(s.submit(request(engine4.tokenize(PROMPT, true), { maxTokens: 40, stop: [" One day,"] })));
     expect(STORIES_ORACLE.startsWith(r.text)).toBe(true);
     expect(r.text).toBe(STORIES_ORACLE.slice(0, STORIES_ORACLE.indexOf(" One day,")));
-    const full = await collect(s.submit(request(engine4.tokenize(PROMPT, true), { maxTokens: 40 })));
-    expect(full.text.startsWith(STORIES_ORACLE)).toBe(true);
+    const full = await collect(s.submit(request(engine4.tokenize(PROMPT, true), { maxTokens: 30 })));
+    expect(full.text).toBe(STORIES_ORACLE);
   });
 
   test("same tokens alone, beside 7 other requests, with 1 slot and with 8", async () => {

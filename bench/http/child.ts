@@ -1,0 +1,53 @@
+// A `bench http` contender under Bun: `bun bench/http/child.ts bare|elysia|warren`.
+// Listens on 127.0.0.1 on an ephemeral port, prints the port as its first stdout line, serves
+// GET /health with the same small JSON body until killed.
+
+const BODY = { success: true, data: { status: "healthy" } };
+const HOST = "127.0.0.1";
+/** Idle keep-alive connections must survive the idle-memory measurement (seconds; Bun's max is 255). */
+const IDLE_TIMEOUT_S = 240;
+
+async function bare(): Promise<number> {
+  const json = JSON.stringify(BODY);
+  const server = Bun.serve({
+    hostname: HOST,
+    port: 0,
+    idleTimeout: IDLE_TIMEOUT_S,
+    fetch(req) {
+      if (req.url.endsWith("/health")) return new Response(json, { headers: { "content-type": "application/json" } });
+      return new Response("not found", { status: 404 });
+    },
+  });
+  return server.port!;
+}
+
+async function elysiaApp() {
+  const { Elysia } = await import("elysia");
+  return new Elysia().get("/health", () => BODY);
+}
+
+async function elysia(): Promise<number> {
+  const app = (await elysiaApp()).listen({ hostname: HOST, port: 0, idleTimeout: IDLE_TIMEOUT_S });
+  return app.server!.port!;
+}
+
+async function warren(): Promise<number> {
+  const { startWarrenContender } = await import("./child-warren.ts");
+  const app = await elysiaApp();
+  return startWarrenContender((req) => app.handle(req), HOST);
+}
+
+const kinds: Record<string, () => Promise<number>> = { bare, elysia, warren };
+
+if (import.meta.main) {
+  const start = kinds[process.argv[2] ?? ""];
+  if (!start) {
+    process.stderr.write(`usage: bun bench/http/child.ts ${Object.keys(kinds).join("|")}\n`);
+    process.exit(2);
+  }
+  const port = await start();
+  process.stdout.write(`${port}\n`);
+  const stop = () => process.exit(0);
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

@@ -1,0 +1,124 @@
+// The product end to end: the real CLI process, real sockets, real models.
+// Covers the seed's functional test (issue 2's "done when").
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { STORIES_ORACLE, requireStories } from "../helpers/models.ts";
+import { startWarren, type WarrenProcess } from "../helpers/warren-process.ts";
+
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("warren serve with the default generated model", () => {
+  let dir: string;
+  let w: WarrenProcess;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "warren-e2e-"));
+    // No --model: generates models/default.gguf under the working directory on first run.
+    w = await startWarren(["--threads", "1", "--parallel", "4"], { cwd: dir });
+  });
+  afterAll(async () => {
+    await w?.stop("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("generated the default model and said it is a random-weight smoke-test model", () => {
+    expect(existsSync(join(dir, "models/default.gguf"))).toBe(true);
+    expect(w.log()).toContain("RANDOM-WEIGHT");
+    expect(w.log()).toMatch(/ready: model .*threads=1.*slots=4/);
+  });
+
+  test("GET /health", async () => {
+    const r = await fetch(`${w.url}/health`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ success: true, data: { status: "healthy", model_loaded: true } });
+  });
+
+  test('POST /generate {"prompt":"Hello","max_tokens":5}', async () => {
+    const r = await post(`${w.url}/generate`, { prompt: "Hello", max_tokens: 5 });
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as any;
+    expect(body.success).toBe(true);
+    expect(body.data.tokens).toBeLessThanOrEqual(5);
+    expect(typeof body.data.text).toBe("string");
+    expect(body.data.tokens_per_second).toBeGreaterThan(0);
+  });
+
+  test("the seed's load test: 40 requests at concurrency 8, max_tokens 50 -> 40/40, none over 50 tokens", async () => {
+    const prompt = "人工智能是计算机科学的一个分支";
+    const results: Array<{ ok: boolean; tokens: number }> = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < 40) {
+        next++;
+        const r = await post(`${w.url}/generate`, { prompt, max_tokens: 50 });
+        const body = (await r.json()) as any;
+        results.push({ ok: r.status === 200 && body.success === true, tokens: body.data?.tokens ?? -1 });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    expect(results.length).toBe(40);
+    expect(results.filter((r) => r.ok).length).toBe(40);
+    for (const r of results) {
+      expect(r.tokens).toBeGreaterThan(0);
+      expect(r.tokens).toBeLessThanOrEqual(50);
+    }
+    // The access log has one line per request with its tokens.
+    expect(w.log()).toMatch(/POST \/generate 200 .*tokens=\d+/);
+  });
+
+  test("log lines carry method, path, status, duration and tokens", async () => {
+    await post(`${w.url}/generate`, { prompt: "log me", max_tokens: 3 });
+    await Bun.sleep(50);
+    expect(w.log()).toMatch(/INFO  POST \/generate 200 ms=[\d.]+ prompt_tokens=\d+ tokens=3/);
+  });
+
+  test("SIGTERM drains and exits 0", async () => {
+    const code = await w.stop("SIGTERM");
+    expect(code).toBe(0);
+  });
+});
+
+describe("warren serve --model stories260K (real trained model)", () => {
+  let w: WarrenProcess;
+  beforeAll(async () => {
+    w = await startWarren(["--model", requireStories(), "--threads", "1", "--parallel", "2", "--ctx-size", "256"]);
+  });
+  afterAll(async () => {
+    await w?.stop("SIGKILL");
+  });
+
+  test("greedy /generate returns exactly llama.cpp's text", async () => {
+    const r = await post(`${w.url}/generate`, { prompt: "Once upon a time", max_tokens: 30, temperature: 0 });
+    const body = (await r.json()) as any;
+    expect(body.data.text).toBe(STORIES_ORACLE);
+    expect(body.data.tokens).toBe(30);
+  });
+
+  test("streamed /generate concatenates to the same text", async () => {
+    const r = await post(`${w.url}/generate`, { prompt: "Once upon a time", max_tokens: 30, temperature: 0, stream: true });
+    expect(r.headers.get("content-type")).toStartWith("text/event-stream");
+    const frames = (await r.text()).split("\n\n").filter((f) => f.startsWith("data: ")).map((f) => JSON.parse(f.slice(6)));
+    expect(frames.slice(0, -1).map((f) => f.text).join("")).toBe(STORIES_ORACLE);
+    expect(frames.at(-1).done).toBe(true);
+  });
+});
+
+describe("startup failures are one clear line and a non-zero exit", () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ["a bad flag value", ["--port", "nope"], /--port="nope": must be an integer/],
+    ["a missing model file", ["--model", "/nonexistent/x.gguf"], /cannot load model .*no such file/],
+    ["a file that is not GGUF", ["--model", import.meta.path], /not a GGUF file/],
+  ];
+  for (const [name, args, message] of cases) {
+    test(name, async () => {
+      const proc = Bun.spawn({ cmd: [process.execPath, join(import.meta.dir, "../../src/main.ts"), "serve", "--port", "0", ...args], stdout: "pipe", stderr: "pipe" });
+      const code = await proc.exited;
+      const err = await new Response(proc.stderr).text();
+      expect(code).not.toBe(0);
+      expect(err).toMatch(message);
+      expect(err).not.toMatch(/^\s+at /m); // no stack trace
+    });
+  }
+});
