@@ -31,6 +31,9 @@ export const HTTP_HIGH_WATER_BYTES = 256 * 1024;
 export const HTTP_MAX_PIPELINED_REQUESTS = 32;
 /** On graceful stop, how long in-flight requests may finish before sockets are closed. */
 export const HTTP_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** After the last response of a closing connection, unread input is drained this long before the socket is torn down,
+ *  so the peer reads our answer (e.g. a 400) rather than a reset. Threat: half-closed sockets held open by a peer. */
+export const HTTP_LINGER_MS = 2_000;
 /** Open connections (0 = unlimited); beyond it new sockets are closed at once. Threat: fd/memory exhaustion by connection floods. */
 export const HTTP_MAX_CONNECTIONS = 0;
 /** Coarsest period of the one sweep that enforces all timeouts (shorter timeouts sweep faster). Threat: none; cost bound for 10k idle sockets. */

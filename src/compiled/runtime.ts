@@ -1,0 +1,36 @@
+// Loads node-llama-cpp inside the compiled binary. scripts/build.ts replaces every
+// `import ... from "node-llama-cpp"` with a module that awaits loadNodeLlamaCpp() and re-exports
+// its members, so src/inference/engine-llama.ts is the same source in both worlds.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createLogger } from "../log.ts";
+import { ensureRuntime, resolveCacheDir } from "./cache.ts";
+
+export interface EmbeddedPayload {
+  /** Path of the embedded archive inside the executable ($bunfs). */
+  path: string;
+  /** Its content hash (hex), computed at build time: names the cache directory. */
+  hash: string;
+}
+
+let cacheDirFlag: string | undefined;
+
+/** The entry passes --cache-dir here before anything imports node-llama-cpp. */
+export function setCacheDirFlag(dir: string | undefined): void {
+  cacheDirFlag = dir;
+}
+
+export async function loadNodeLlamaCpp(payload: EmbeddedPayload): Promise<Record<string, unknown>> {
+  const cacheDir = resolveCacheDir(cacheDirFlag, process.env);
+  const started = performance.now();
+  const runtime = ensureRuntime(cacheDir, payload.hash, () => readFileSync(payload.path));
+  if (runtime.unpacked) {
+    createLogger("info").info(`unpacked the embedded runtime (node-llama-cpp, CPU backend) to ${runtime.dir}`, {
+      files: runtime.files,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+  // An absolute path: resolution of node-llama-cpp's own imports then starts from the unpacked
+  // node_modules tree, not from the executable's virtual filesystem.
+  return import(join(runtime.dir, "node_modules", "node-llama-cpp", "dist", "index.js"));
+}

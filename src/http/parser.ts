@@ -1,0 +1,329 @@
+// Incremental HTTP/1.1 request-head parser (RFC 9112 §2-§6). Pure: bytes in, a RequestHead out.
+//
+// Return protocol of parseHead (picohttpparser style, never throws):
+//   n > 0       the head is complete: it is the first n bytes from `start`; `out` is filled.
+//   NEED_MORE   no complete head yet; call again with the same start and more bytes, passing the
+//               previous byte count as `prevLen` so only new bytes are scanned for the end of head.
+//   n < 0       malformed or over a limit: -n is an HttpError; answer it and close.
+//
+// Strict on purpose (request smuggling): every line ends in CRLF, no obs-fold, no whitespace
+// before a colon, no control characters in values, one unambiguous body framing.
+import { HttpError } from "./errors.ts";
+
+export const NEED_MORE = 0;
+
+export interface HeadLimits {
+  maxHeadBytes: number;
+  maxTargetBytes: number;
+  maxHeaderCount: number;
+}
+
+export interface RequestHead {
+  method: string;
+  /** request-target exactly as received. */
+  target: string;
+  /** Origin-form path and query: absolute-form reduced to its path, "*" for asterisk-form. */
+  path: string;
+  /** Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1 and 1.x (RFC 9110 §6.2: treat as highest known). */
+  minor: number;
+  /** Flat [name, value, name, value...] in received order; names lowercased, values trimmed. */
+  headers: string[];
+  /** -1 when absent. Mutually exclusive with `chunked`. */
+  contentLength: number;
+  chunked: boolean;
+  keepAlive: boolean;
+  /** Only set for HTTP/1.1 (RFC 9110 §10.1.1: ignore 100-continue from 1.0 clients). */
+  expectContinue: boolean;
+}
+
+export function emptyHead(): RequestHead {
+  return { method: "", target: "", path: "", minor: 1, headers: [], contentLength: -1, chunked: false, keepAlive: true, expectContinue: false };
+}
+
+const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58;
+
+/** tchar (RFC 9110 §5.6.2): method and field-name bytes. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let b = 0x30; b <= 0x39; b++) TCHAR[b] = 1;
+for (let b = 0x41; b <= 0x5a; b++) TCHAR[b] = TCHAR[b + 0x20] = 1;
+
+/** field-vchar, SP, HTAB, obs-text (RFC 9110 §5.5). CR/LF/NUL and other CTLs are rejected. */
+const VALUE = new Uint8Array(256);
+for (let b = 0x20; b < 0x100; b++) VALUE[b] = b === 0x7f ? 0 : 1;
+VALUE[HTAB] = 1;
+
+// Names requests commonly carry, interned so the hot path neither allocates nor lowercases them.
+const KNOWN_BY_LENGTH: string[][] = [];
+for (const name of [
+  "host", "accept", "accept-encoding", "accept-language", "connection", "content-length",
+  "content-type", "transfer-encoding", "expect", "user-agent", "authorization", "cookie",
+  "origin", "referer", "cache-control", "pragma", "upgrade", "te", "x-forwarded-for",
+  "x-request-id", "if-none-match", "if-modified-since", "sec-fetch-mode", "keep-alive",
+]) (KNOWN_BY_LENGTH[name.length] ??= []).push(name);
+
+/** [nameStart, nameEnd, valueStart, valueEnd] per header, reused: parsing is synchronous. */
+let marks = new Int32Array(4 * 128);
+const ascii = new TextDecoder();
+
+export function parseHead(buf: Uint8Array, start: number, end: number, prevLen: number, limits: HeadLimits, out: RequestHead): number {
+  let s = start;
+  // RFC 9112 §2.2: ignore empty lines before the request line (some clients send CRLF after a body).
+  while (s + 1 < end && buf[s] === CR && buf[s + 1] === LF) s += 2;
+  const limit = Math.min(end, start + limits.maxHeadBytes);
+  // Bytes before prevLen were scanned already; the end test below looks back from each new LF.
+  let from = Math.max(s, start + prevLen);
+  for (;;) {
+    const lf = buf.indexOf(LF, from);
+    if (lf < 0 || lf >= limit) break;
+    if (lf === s || buf[lf - 1] !== CR) return -HttpError.InvalidLineEnding;
+    if (lf - 3 >= s && buf[lf - 2] === LF && buf[lf - 3] === CR) {
+      const err = parseComplete(buf, s, lf + 1, limits, out);
+      return err < 0 ? err : lf + 1 - start;
+    }
+    from = lf + 1;
+  }
+  if (end - start > limits.maxHeadBytes) return -oversize(buf, s, end, limits);
+  if (end - s > limits.maxTargetBytes && oversize(buf, s, end, limits) === HttpError.TargetTooLong) return -HttpError.TargetTooLong;
+  return NEED_MORE;
+}
+
+/** Which limit an unfinished head broke: a request-target over its own limit is 414, else 431. */
+function oversize(buf: Uint8Array, s: number, end: number, limits: HeadLimits): HttpError {
+  const sp1 = buf.indexOf(SP, s);
+  if (sp1 < 0 || sp1 >= end) return HttpError.HeadTooLarge;
+  let lineEnd = buf.indexOf(LF, sp1);
+  if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+  let targetEnd = buf.indexOf(SP, sp1 + 1);
+  if (targetEnd < 0 || targetEnd > lineEnd) targetEnd = lineEnd;
+  return targetEnd - sp1 - 1 > limits.maxTargetBytes ? HttpError.TargetTooLong : HttpError.HeadTooLarge;
+}
+
+/** Validates and decodes a head known to end at `headEnd` (after its blank line). Returns 0 or -HttpError. */
+function parseComplete(buf: Uint8Array, s: number, headEnd: number, limits: HeadLimits, out: RequestHead): number {
+  let i = s;
+  while (TCHAR[buf[i]!] === 1) i++;
+  if (buf[i] !== SP) return i > s && buf[i] === CR ? -HttpError.InvalidRequestLine : -HttpError.InvalidMethod;
+  if (i === s) return -HttpError.InvalidMethod;
+  const methodEnd = i++;
+  const targetStart = i;
+  while (buf[i]! > SP && buf[i]! < 0x7f) i++;
+  const targetEnd = i;
+  if (targetEnd - targetStart > limits.maxTargetBytes) return -HttpError.TargetTooLong;
+  if (buf[i] !== SP) return buf[i] === CR && i > targetStart ? -HttpError.InvalidRequestLine : -HttpError.InvalidTarget;
+  if (targetEnd === targetStart) return -HttpError.InvalidTarget;
+  const minor = parseVersion(buf, i + 1);
+  if (minor < 0) return minor;
+  i += 11;
+  const count = scanFields(buf, i, headEnd, limits.maxHeaderCount);
+  if (count < 0) return count;
+  if (headEnd - s > limits.maxHeadBytes) return -HttpError.HeadTooLarge;
+  return decode(buf, s, headEnd, methodEnd, targetStart, targetEnd, minor, count, out);
+}
+
+/** "HTTP/d.d" CRLF at i. Returns the minor version (1.x, x >= 1, reads as 1) or -HttpError. */
+function parseVersion(buf: Uint8Array, i: number): number {
+  if (buf[i] !== 72 || buf[i + 1] !== 84 || buf[i + 2] !== 84 || buf[i + 3] !== 80 || buf[i + 4] !== 47) return -HttpError.InvalidVersion;
+  const major = buf[i + 5]! - 48, minor = buf[i + 7]! - 48;
+  if (!(major >= 0 && major <= 9) || buf[i + 6] !== 46 || !(minor >= 0 && minor <= 9)) return -HttpError.InvalidVersion;
+  if (buf[i + 8] !== CR || buf[i + 9] !== LF) return -HttpError.InvalidVersion;
+  if (major !== 1) return -HttpError.VersionNotSupported;
+  return minor === 0 ? 0 : 1;
+}
+
+let sawHighByte = false;
+
+/** Validates field lines from i to the blank line, recording offsets in `marks`. Returns the count or -HttpError. */
+function scanFields(buf: Uint8Array, i: number, headEnd: number, maxCount: number): number {
+  let n = 0, high = 0;
+  for (;;) {
+    const c = buf[i];
+    if (c === CR) {
+      if (i + 2 !== headEnd) return -HttpError.InvalidHeaderName;
+      break;
+    }
+    if (c === SP || c === HTAB) return -HttpError.ObsFold;
+    if (n >= maxCount) return -HttpError.TooManyHeaders;
+    const nameStart = i;
+    while (TCHAR[buf[i]!] === 1) i++;
+    if (buf[i] !== COLON) return buf[i] === SP || buf[i] === HTAB ? -HttpError.WhitespaceBeforeColon : -HttpError.InvalidHeaderName;
+    if (i === nameStart) return -HttpError.InvalidHeaderName;
+    const nameEnd = i++;
+    while (buf[i] === SP || buf[i] === HTAB) i++;
+    const valueStart = i;
+    for (let b = buf[i]!; b !== CR; b = buf[++i]!) {
+      if (VALUE[b] !== 1) return -HttpError.InvalidHeaderValue;
+      high |= b;
+    }
+    if (buf[i + 1] !== LF) return -HttpError.InvalidHeaderValue;
+    let valueEnd = i;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+    if (marks.length < 4 * (n + 1)) {
+      const grown = new Int32Array(marks.length * 2);
+      grown.set(marks);
+      marks = grown;
+    }
+    marks[4 * n] = nameStart;
+    marks[4 * n + 1] = nameEnd;
+    marks[4 * n + 2] = valueStart;
+    marks[4 * n + 3] = valueEnd;
+    n++;
+    i += 2;
+  }
+  sawHighByte = (high & 0x80) !== 0;
+  return n;
+}
+
+function latin1(buf: Uint8Array, a: number, b: number): string {
+  let s = "";
+  for (let i = a; i < b; i += 4096) s += String.fromCharCode(...buf.subarray(i, Math.min(b, i + 4096)));
+  return s;
+}
+
+function knownName(buf: Uint8Array, a: number, b: number): string | undefined {
+  const candidates = KNOWN_BY_LENGTH[b - a];
+  if (candidates === undefined) return undefined;
+  outer: for (const name of candidates) {
+    for (let k = 0; k < name.length; k++) if ((buf[a + k]! | 0x20) !== name.charCodeAt(k)) continue outer;
+    return name;
+  }
+  return undefined;
+}
+
+function decode(
+  buf: Uint8Array, s: number, headEnd: number, methodEnd: number, targetStart: number, targetEnd: number,
+  minor: number, count: number, out: RequestHead,
+): number {
+  // One native decode of the whole head, then substrings: far cheaper than decoding each token.
+  const text = sawHighByte ? latin1(buf, s, headEnd) : ascii.decode(buf.subarray(s, headEnd));
+  const method = methodEnd - s === 3 && buf[s] === 71 && buf[s + 1] === 69 && buf[s + 2] === 84 ? "GET" : text.substring(0, methodEnd - s);
+  const target = text.substring(targetStart - s, targetEnd - s);
+  const headers = new Array<string>(2 * count);
+  for (let h = 0; h < count; h++) {
+    const a = marks[4 * h]!, b = marks[4 * h + 1]!;
+    headers[2 * h] = knownName(buf, a, b) ?? text.substring(a - s, b - s).toLowerCase();
+    headers[2 * h + 1] = text.substring(marks[4 * h + 2]! - s, marks[4 * h + 3]! - s);
+  }
+  out.method = method;
+  out.target = target;
+  out.minor = minor;
+  out.headers = headers;
+  const path = targetPath(method, target);
+  if (typeof path !== "string") return path;
+  out.path = path;
+  return applyFraming(out);
+}
+
+/** Reduces the request-target to origin-form (RFC 9112 §3.2). Returns the path or -HttpError. */
+function targetPath(method: string, target: string): string | number {
+  if (method === "CONNECT") return -HttpError.MethodNotImplemented;
+  if (target.charCodeAt(0) === 47) return target;
+  if (target === "*") return method === "OPTIONS" ? "*" : -HttpError.InvalidTarget;
+  const scheme = target.slice(0, 8).toLowerCase();
+  const authorityStart = scheme.startsWith("http://") ? 7 : scheme === "https://" ? 8 : -1;
+  if (authorityStart < 0) return -HttpError.InvalidTarget;
+  let pathStart = authorityStart;
+  while (pathStart < target.length && target[pathStart] !== "/" && target[pathStart] !== "?") pathStart++;
+  if (pathStart === authorityStart) return -HttpError.InvalidTarget;
+  if (pathStart === target.length) return "/";
+  return target[pathStart] === "?" ? "/" + target.slice(pathStart) : target.slice(pathStart);
+}
+
+/** Resolves body framing, keep-alive, Host and Expect from the decoded fields (RFC 9112 §6, §9.3). Returns 0 or -HttpError. */
+function applyFraming(out: RequestHead): number {
+  let hosts = 0, host = "", contentLength = -1, te: string[] | null = null;
+  let close = false, keepAlive = false, expect: string | null = null;
+  const h = out.headers;
+  for (let k = 0; k < h.length; k += 2) {
+    const name = h[k]!;
+    if (name.length > 17) continue;
+    switch (name) {
+      case "host":
+        hosts++;
+        host = h[k + 1]!;
+        break;
+      case "content-length": {
+        const n = parseContentLength(h[k + 1]!);
+        if (n === CONFLICT || (n >= 0 && contentLength >= 0 && n !== contentLength)) return -HttpError.ConflictingContentLength;
+        if (n < 0) return -HttpError.InvalidContentLength;
+        contentLength = n;
+        break;
+      }
+      case "transfer-encoding":
+        te ??= [];
+        for (const t of listItems(h[k + 1]!)) te.push(t);
+        break;
+      case "connection":
+        for (const t of listItems(h[k + 1]!)) {
+          if (t === "close") close = true;
+          else if (t === "keep-alive") keepAlive = true;
+        }
+        break;
+      case "expect":
+        expect = h[k + 1]!.toLowerCase();
+        break;
+    }
+  }
+  if (hosts > 1) return -HttpError.DuplicateHost;
+  if (hosts === 0 && out.minor === 1) return -HttpError.MissingHost;
+  if (!validHost(host)) return -HttpError.InvalidHost;
+  if (te !== null) {
+    const err = checkTransferEncoding(te, out.minor, contentLength);
+    if (err !== 0) return err;
+  }
+  if (expect !== null && expect !== "100-continue") return -HttpError.ExpectationFailed;
+  out.contentLength = te === null ? contentLength : -1;
+  out.chunked = te !== null;
+  out.keepAlive = out.minor === 1 ? !close : keepAlive && !close;
+  out.expectContinue = expect !== null && out.minor === 1;
+  return 0;
+}
+
+function checkTransferEncoding(codings: string[], minor: number, contentLength: number): number {
+  if (minor === 0) return -HttpError.TransferEncodingOnHttp10;
+  if (contentLength >= 0) return -HttpError.ContentLengthWithTransferEncoding;
+  if (codings[codings.length - 1] !== "chunked") return -HttpError.TransferEncodingNotChunked;
+  if (codings.indexOf("chunked") !== codings.length - 1) return -HttpError.TransferEncodingNotChunked;
+  if (codings.length > 1) return -HttpError.UnsupportedTransferCoding;
+  return 0;
+}
+
+/** Comma-separated list elements, trimmed and lowercased, empty elements dropped (RFC 9110 §5.6.1). */
+function listItems(value: string): string[] {
+  const items: string[] = [];
+  for (const part of value.split(",")) {
+    const t = part.trim().toLowerCase();
+    if (t !== "") items.push(t);
+  }
+  return items;
+}
+
+const CONFLICT = -2;
+
+/** 1*DIGIT, or a list of identical ones ("5, 5"). Returns -1 when malformed or beyond 10^15, CONFLICT when the list differs. */
+function parseContentLength(value: string): number {
+  let result = -1;
+  for (const part of value.split(",")) {
+    const t = part.trim();
+    if (t.length === 0 || t.length > 15) return -1;
+    let n = 0;
+    for (let i = 0; i < t.length; i++) {
+      const d = t.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    if (result >= 0 && n !== result) return CONFLICT;
+    result = n;
+  }
+  return result;
+}
+
+/** uri-host [":" port]: reg-name, IPv4 or IP-literal characters only (RFC 3986 §3.2.2). */
+function validHost(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a || c >= 0x41 && c <= 0x5a || c >= 0x30 && c <= 0x3a) continue;
+    if ("-._~!$&'()*+,;=[]%".indexOf(host[i]!) < 0) return false;
+  }
+  return true;
+}

@@ -1,0 +1,119 @@
+// Response bytes: status line, headers, Date, chunked framing. Pure: time is passed in.
+// Heads are built as strings (cheap concatenation in JSC) and encoded once per response.
+
+const REASONS: Record<number, string> = {
+  100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
+  204: "No Content", 206: "Partial Content", 301: "Moved Permanently", 302: "Found",
+  303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+  405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout", 409: "Conflict",
+  410: "Gone", 411: "Length Required", 412: "Precondition Failed", 413: "Content Too Large",
+  414: "URI Too Long", 415: "Unsupported Media Type", 417: "Expectation Failed",
+  422: "Unprocessable Content", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+  500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+  503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+};
+
+const statusLines = new Map<number, string>();
+
+/** "HTTP/1.1 200 OK\r\n". We always answer as HTTP/1.1, also to 1.0 clients (RFC 9110 §6.2). */
+export function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\n`;
+    statusLines.set(status, line);
+  }
+  return line;
+}
+
+/** Formats the Date header at most once per second (toUTCString is slow relative to a request). */
+export class DateCache {
+  private second = -1;
+  private cached = "";
+
+  line(nowMs: number): string {
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.cached = `date: ${new Date(second * 1000).toUTCString()}\r\n`;
+    }
+    return this.cached;
+  }
+}
+
+/** Framing chosen for a response body; a non-negative number means Content-Length. */
+export const FRAME_CHUNKED = -1;
+/** No framing header: no body (204/304/HEAD of a stream) or close-delimited (HTTP/1.0 stream). */
+export const FRAME_NONE = -2;
+
+/**
+ * A complete response head. `headerLines` are the application's headers already rendered as
+ * "name: value\r\n" with framing and connection headers removed; framing and connection are ours.
+ * `connection`: "close", "keep-alive" (only needed for 1.0 clients) or "" (1.1 default).
+ */
+export function responseHead(
+  status: number,
+  headerLines: string,
+  frame: number,
+  connection: string,
+  dateLine: string,
+): string {
+  let head = statusLine(status) + dateLine + headerLines;
+  if (frame >= 0) head += `content-length: ${frame}\r\n`;
+  else if (frame === FRAME_CHUNKED) head += "transfer-encoding: chunked\r\n";
+  if (connection !== "") head += `connection: ${connection}\r\n`;
+  return head + "\r\n";
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes `str` as ISO-8859-1 bytes at `off`; returns the offset after it. `dst` must have
+ * str.length bytes free. Header values are ByteStrings (code points <= 0xFF), so UTF-8 would
+ * mangle 0x80-0xFF; the native ASCII encoder is tried first and the byte loop only on mismatch.
+ */
+export function writeLatin1(str: string, dst: Uint8Array, off: number): number {
+  // At offset 0 the destination itself is used: a subarray view per call costs more than the copy.
+  const r = encoder.encodeInto(str, off === 0 ? dst : dst.subarray(off, off + str.length));
+  if (r.read === str.length && r.written === str.length) return off + str.length;
+  for (let i = 0; i < str.length; i++) dst[off + i] = str.charCodeAt(i);
+  return off + str.length;
+}
+
+/** Head and optional body as one buffer, so a small response is one queued chunk. */
+export function message(head: string, body: Uint8Array | null): Uint8Array {
+  const bodyLen = body === null ? 0 : body.length;
+  const out = new Uint8Array(head.length + bodyLen);
+  const off = writeLatin1(head, out, 0);
+  if (body !== null) out.set(body, off);
+  return out;
+}
+
+/** One chunk in chunked coding (RFC 9112 §7.1): hex size CRLF data CRLF. Empty data is never framed
+ * (a zero-size chunk would end the body). */
+export function chunk(data: Uint8Array): Uint8Array {
+  const size = data.length.toString(16);
+  const out = new Uint8Array(size.length + 2 + data.length + 2);
+  writeLatin1(size + "\r\n", out, 0);
+  out.set(data, size.length + 2);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return out;
+}
+
+export const LAST_CHUNK: Uint8Array = encoder.encode("0\r\n\r\n");
+export const CONTINUE_100: Uint8Array = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+/** Stream chunks may be bytes, any view, an ArrayBuffer or (Elysia generators) strings. */
+export function toBytes(value: unknown): Uint8Array | null {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return encoder.encode(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return null;
+}
+
+/** Statuses that never carry a body (RFC 9110 §6.4.1), whatever the Response says. */
+export function statusHasNoBody(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
+}

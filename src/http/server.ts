@@ -1,0 +1,318 @@
+// Bun.listen wiring: sockets and the clock <-> Connection <-> handler(Request) => Response.
+// The only file of the HTTP engine that touches Bun. One periodic sweep enforces every timeout,
+// so ten thousand idle connections cost no timers of their own.
+import type { Socket, TCPSocketListener } from "bun";
+import * as L from "../limits.ts";
+import { type Peek, toParts, toRequest } from "./bridge.ts";
+import { ConnState, Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from "./connection.ts";
+import { HttpError } from "./errors.ts";
+import type { ResponseParts } from "./respond.ts";
+import { DateCache } from "./serialize.ts";
+
+export type Handler = (req: Request) => Response | Promise<Response>;
+
+export interface RequestDoneInfo {
+  method: string;
+  target: string;
+  /** 0 when the client went away before an answer was written. */
+  status: number;
+  durationMs: number;
+  remote?: string;
+  /** The Request the handler received (absent when the request was rejected before it). */
+  request?: Request;
+}
+
+export interface HttpServerOptions {
+  hostname: string;
+  /** 0 = ephemeral. */
+  port: number;
+  reusePort?: boolean;
+  maxHeadBytes?: number;
+  maxTargetBytes?: number;
+  maxHeaderCount?: number;
+  maxBodyBytes?: number;
+  headerTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  writeTimeoutMs?: number;
+  highWaterBytes?: number;
+  maxPipelined?: number;
+  /** 0 = unlimited; beyond it new sockets are closed at once. */
+  maxConnections?: number;
+  /** One call per request that got an answer or was dropped; for access logs. */
+  onRequestDone?: (info: RequestDoneInfo) => void;
+}
+
+export interface HttpStats {
+  openConnections: number;
+  activeRequests: number;
+  totalConnections: number;
+  totalRequests: number;
+  /** Response bytes queued in user space right now, all connections together. */
+  queuedBytes: number;
+  /** Largest queue any one connection has held (bytes): shows the high-water mark holding. */
+  peakQueuedBytes: number;
+  /** socket.write calls so far: pipelined answers ready together should share one. */
+  socketWrites: number;
+}
+
+export interface HttpServer {
+  readonly hostname: string;
+  readonly port: number;
+  stats(): HttpStats;
+  stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+type Sock = Socket<Connection | undefined>;
+
+const SIGNAL_REUSE = 64;
+
+// Peer address for handlers: remoteAddress(request) below (also RequestDoneInfo.remote). Requests
+// carry their connection's AbortSignal (shared by a run of requests, see dispatch), so one map entry
+// per signal finds the connection: no per-request bookkeeping and no header a client could forge.
+// api/ may not import http/, so main.ts hands remoteAddress to the app.
+const owners = new WeakMap<AbortSignal, Connection>();
+
+/** The peer address of the connection a request arrived on (undefined for foreign requests). */
+export function remoteAddress(req: Request): string | undefined {
+  const conn = owners.get(req.signal);
+  return conn === undefined ? undefined : peerOf(conn);
+}
+
+function peerOf(conn: Connection): string | undefined {
+  const sock = conn.io as Sock | null;
+  try {
+    return sock?.remoteAddress;
+  } catch {
+    return undefined;
+  }
+}
+
+// Bun.peek unwraps settled promises, keeping handlers that answer at once on the synchronous path
+// (so pipelined answers can coalesce into the write at the end of the read).
+// Rejected ones stay promises, so the rejection is handled (and reported) on the async path.
+const peek: Peek = <T>(p: Promise<T>) => (Bun.peek.status(p) === "fulfilled" ? (Bun.peek(p) as T) : p);
+
+function connectionOptions(o: HttpServerOptions): ConnectionOptions {
+  return {
+    maxHeadBytes: o.maxHeadBytes ?? L.HTTP_MAX_HEAD_BYTES,
+    maxTargetBytes: Math.min(o.maxTargetBytes ?? L.HTTP_MAX_TARGET_BYTES, o.maxHeadBytes ?? L.HTTP_MAX_HEAD_BYTES),
+    maxHeaderCount: o.maxHeaderCount ?? L.HTTP_MAX_HEADER_COUNT,
+    maxBodyBytes: o.maxBodyBytes ?? L.HTTP_MAX_BODY_BYTES,
+    maxChunkLineBytes: L.HTTP_MAX_CHUNK_LINE_BYTES,
+    maxTrailerBytes: L.HTTP_MAX_TRAILER_BYTES,
+    headerTimeoutMs: o.headerTimeoutMs ?? L.HTTP_HEADER_TIMEOUT_MS,
+    bodyTimeoutMs: o.bodyTimeoutMs ?? L.HTTP_BODY_TIMEOUT_MS,
+    keepAliveTimeoutMs: o.keepAliveTimeoutMs ?? L.HTTP_KEEPALIVE_TIMEOUT_MS,
+    writeTimeoutMs: o.writeTimeoutMs ?? L.HTTP_WRITE_TIMEOUT_MS,
+    lingerMs: L.HTTP_LINGER_MS,
+    highWaterBytes: o.highWaterBytes ?? L.HTTP_HIGH_WATER_BYTES,
+    maxPipelined: o.maxPipelined ?? L.HTTP_MAX_PIPELINED_REQUESTS,
+    coalesceMaxBytes: L.HTTP_COALESCE_MAX_BYTES,
+  };
+}
+
+export function listen(handler: Handler, options: HttpServerOptions): HttpServer {
+  return new Engine(handler, options);
+}
+
+/** The server: owns the listener, the sweep clock and the counters; is every connection's host. */
+class Engine implements HttpServer, ConnectionHost {
+  readonly hostname: string;
+  readonly port: number;
+  readonly dates = new DateCache();
+  private readonly opts: ConnectionOptions;
+  private readonly maxConnections: number;
+  private readonly onDone: HttpServerOptions["onRequestDone"];
+  private readonly conns = new Set<Connection>();
+  private readonly flushQueue = new Set<Connection>();
+  private readonly counters = { active: 0, totalConnections: 0, totalRequests: 0, peakQueued: 0, writes: 0 };
+  private readonly listener: TCPSocketListener<Connection | undefined>;
+  private readonly sweep: ReturnType<typeof setInterval>;
+  private stopping: Promise<void> | null = null;
+  private allClosed: (() => void) | null = null;
+
+  constructor(private readonly handler: Handler, options: HttpServerOptions) {
+    this.opts = connectionOptions(options);
+    this.maxConnections = options.maxConnections ?? L.HTTP_MAX_CONNECTIONS;
+    this.onDone = options.onRequestDone;
+    this.listener = this.bind(options);
+    this.hostname = options.hostname;
+    this.port = this.listener.port;
+    const o = this.opts;
+    const shortest = Math.min(o.headerTimeoutMs, o.bodyTimeoutMs, o.keepAliveTimeoutMs, o.writeTimeoutMs, o.lingerMs);
+    this.sweep = setInterval(() => this.tick(), Math.max(10, Math.min(L.HTTP_SWEEP_MAX_INTERVAL_MS, Math.floor(shortest / 4))));
+    this.sweep.unref?.();
+  }
+
+  private bind(options: HttpServerOptions): TCPSocketListener<Connection | undefined> {
+    return Bun.listen<Connection | undefined>({
+      hostname: options.hostname,
+      port: options.port,
+      // Declared by Bun's types for connect only, but honoured by listen on Linux (FACTS.md).
+      ...(options.reusePort ? { reusePort: true } : {}),
+      socket: {
+        open: (sock) => this.accept(sock),
+        data: (sock, chunk) => sock.data?.onData(chunk, Date.now()),
+        drain: (sock) => sock.data?.onDrain(Date.now()),
+        close: (sock) => this.closed(sock),
+        error: (sock) => sock.data?.destroy(),
+      },
+    });
+  }
+
+  private accept(sock: Sock): void {
+    // Bun shares one `data` object among sockets unless each gets its own here (FACTS.md).
+    sock.data = undefined;
+    if (this.stopping !== null || (this.maxConnections > 0 && this.conns.size >= this.maxConnections)) {
+      sock.terminate();
+      return;
+    }
+    const conn = new Connection(this, this.opts, Date.now());
+    conn.io = sock;
+    sock.data = conn;
+    this.conns.add(conn);
+    this.counters.totalConnections++;
+  }
+
+  private closed(sock: Sock): void {
+    const conn = sock.data;
+    if (conn === undefined) return;
+    const aborter = conn.aborter;
+    conn.onClose(Date.now());
+    aborter?.abort();
+    this.conns.delete(conn);
+    if (this.conns.size === 0) this.allClosed?.();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const conn of this.conns) {
+      conn.tick(now);
+      // An idle keep-alive connection should cost little: its signal is rebuilt on next use.
+      if (conn.aborter !== null && conn.state === ConnState.Idle) conn.aborter = null;
+    }
+  }
+
+  // ---- ConnectionHost ----
+
+  write(conn: Connection, data: Uint8Array): number {
+    if (conn.out.bytes > this.counters.peakQueued) this.counters.peakQueued = conn.out.bytes;
+    this.counters.writes++;
+    return (conn.io as Sock).write(data);
+  }
+  end(conn: Connection): void {
+    (conn.io as Sock).end();
+  }
+  destroy(conn: Connection): void {
+    (conn.io as Sock).terminate();
+  }
+  pauseReading(conn: Connection): void {
+    (conn.io as Sock).pause();
+  }
+  resumeReading(conn: Connection): void {
+    (conn.io as Sock).resume();
+  }
+
+  scheduleFlush(conn: Connection): void {
+    if (this.flushQueue.size === 0) setImmediate(() => this.flushScheduled());
+    this.flushQueue.add(conn);
+  }
+
+  private flushScheduled(): void {
+    for (const conn of this.flushQueue) conn.flush();
+    this.flushQueue.clear();
+  }
+
+  dispatch(conn: Connection, ex: Exchange): void {
+    this.counters.active++;
+    this.counters.totalRequests++;
+    if (ex.head.path === "*") return conn.respond(ex, NO_CONTENT, conn.now);
+    // One AbortController serves a run of requests: it fires for all in flight when the peer
+    // goes away. It is replaced every SIGNAL_REUSE requests and after each streamed response
+    // (when no other request holds it), so listeners an application leaves on finished
+    // requests' signals cannot pile up on a long keep-alive connection.
+    if (conn.aborter === null || (++conn.aborterUses > SIGNAL_REUSE && conn.inFlight === 1)) {
+      conn.aborter = new AbortController();
+      conn.aborterUses = 0;
+      owners.set(conn.aborter.signal, conn);
+    }
+    let result: Response | Promise<Response>;
+    try {
+      const req = toRequest(ex.head, ex.body, conn.aborter.signal);
+      if (this.onDone !== undefined) ex.hostData = req;
+      result = this.handler(req);
+    } catch {
+      return conn.respondError(ex, HttpError.InternalError, Date.now());
+    }
+    const settled = result instanceof Promise ? peek(result) : result;
+    if (!(settled instanceof Promise)) return this.deliver(conn, ex, settled);
+    settled.then(
+      (res) => this.deliver(conn, ex, res),
+      () => conn.respondError(ex, HttpError.InternalError, Date.now()),
+    );
+  }
+
+  private deliver(conn: Connection, ex: Exchange, res: unknown): void {
+    if (!(res instanceof Response)) return conn.respondError(ex, HttpError.InternalError, Date.now());
+    const parts = toParts(res, peek);
+    if (!(parts instanceof Promise)) return conn.respond(ex, parts, Date.now());
+    parts.then(
+      (p: ResponseParts) => conn.respond(ex, p, Date.now()),
+      () => conn.respondError(ex, HttpError.InternalError, Date.now()),
+    );
+  }
+
+  requestDone(conn: Connection, ex: Exchange, aborted: boolean): void {
+    if (ex.dispatched) this.counters.active--;
+    if (ex.response?.stream != null && !aborted) conn.aborterUses = SIGNAL_REUSE;
+    if (this.onDone === undefined) return;
+    const { method, target } = ex.head;
+    const request = ex.hostData instanceof Request ? ex.hostData : undefined;
+    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: conn.now - ex.startMs, remote: peerOf(conn), request });
+  }
+
+  // ---- HttpServer ----
+
+  stats(): HttpStats {
+    let queued = 0;
+    for (const conn of this.conns) queued += conn.out.bytes;
+    const c = this.counters;
+    return {
+      openConnections: this.conns.size, activeRequests: c.active, totalConnections: c.totalConnections,
+      totalRequests: c.totalRequests, queuedBytes: queued, peakQueuedBytes: c.peakQueued, socketWrites: c.writes,
+    };
+  }
+
+  stop({ graceful = true, timeoutMs = L.HTTP_SHUTDOWN_TIMEOUT_MS }: { graceful?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    this.listener.stop(false);
+    if (!graceful) {
+      this.stopping = Promise.resolve();
+      this.closeAll();
+      return this.stopping;
+    }
+    const now = Date.now();
+    for (const conn of this.conns) conn.shutdown(now);
+    this.stopping = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.closeAll();
+        resolve();
+      }, timeoutMs);
+      this.allClosed = () => {
+        clearTimeout(timer);
+        clearInterval(this.sweep);
+        resolve();
+      };
+      if (this.conns.size === 0) this.allClosed();
+    });
+    return this.stopping;
+  }
+
+  private closeAll(): void {
+    clearInterval(this.sweep);
+    for (const conn of this.conns) conn.destroy();
+  }
+}
+
+const NO_CONTENT: ResponseParts = { status: 204, headerLines: "", body: null, stream: null, declaredLength: -1 };

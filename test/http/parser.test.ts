@@ -1,0 +1,218 @@
+// Request-head parser as a spec table: every row cites RFC 9112 (or 9110) and runs three ways:
+// whole (also at a non-zero offset, as pipelined leftovers are), split at every offset, and
+// byte by byte. Errors are asserted by code, never by message.
+import { describe, expect, test } from "bun:test";
+import { HttpError } from "../../src/http/errors.ts";
+import { type HeadLimits, NEED_MORE, type RequestHead, emptyHead, parseHead } from "../../src/http/parser.ts";
+
+const LIMITS: HeadLimits = { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxHeaderCount: 100 };
+const enc = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+/** Feeds `pieces` the way a connection does: the buffer grows, prevLen is the previous length. */
+function feed(pieces: Uint8Array[], limits: HeadLimits, out: RequestHead): number {
+  let buf = new Uint8Array(0), prevLen = 0;
+  for (const piece of pieces) {
+    const grown = new Uint8Array(buf.length + piece.length);
+    grown.set(buf);
+    grown.set(piece, buf.length);
+    buf = grown;
+    const r = parseHead(buf, 0, buf.length, prevLen, limits, out);
+    if (r !== NEED_MORE) return r;
+    prevLen = buf.length;
+  }
+  return NEED_MORE;
+}
+
+/** [label, pieces] for whole, each two-way split, and byte by byte. */
+function* ways(bytes: Uint8Array): Generator<[string, Uint8Array[]]> {
+  yield ["whole", [bytes]];
+  for (let k = 1; k < bytes.length; k++) yield [`split@${k}`, [bytes.subarray(0, k), bytes.subarray(k)]];
+  yield ["bytewise", Array.from(bytes, (_, i) => bytes.subarray(i, i + 1))];
+}
+
+/** Runs all ways; returns the single result they agree on (and the head of the whole run). */
+function parseAllWays(input: string, limits = LIMITS): { r: number; head: RequestHead } {
+  const bytes = enc(input);
+  const results = new Map<string, number>();
+  let head = emptyHead();
+  for (const [label, pieces] of ways(bytes)) {
+    const out = emptyHead();
+    results.set(label, feed(pieces, limits, out));
+    if (label === "whole") head = out;
+  }
+  // At an offset inside a larger buffer, as when a previous pipelined request preceded it.
+  const shifted = new Uint8Array(bytes.length + 7);
+  shifted.set(enc("JUNK..."));
+  shifted.set(bytes, 7);
+  results.set("offset", parseHead(shifted, 7, shifted.length, 0, limits, emptyHead()));
+  const distinct = new Set(results.values());
+  if (distinct.size !== 1) throw new Error(`ways disagree for ${JSON.stringify(input)}: ${JSON.stringify([...results])}`);
+  return { r: [...distinct][0]!, head };
+}
+
+type Ok = Partial<RequestHead> & { consumed?: number };
+interface Row {
+  rfc: string;
+  name: string;
+  input: string;
+  ok?: Ok;
+  error?: HttpError;
+}
+
+const H = "Host: example.com\r\n";
+const ACCEPTED: Row[] = [
+  { rfc: "9112 §3", name: "simple GET, origin-form", input: `GET /health HTTP/1.1\r\n${H}\r\n`, ok: { method: "GET", target: "/health", path: "/health", minor: 1, keepAlive: true, contentLength: -1, chunked: false } },
+  { rfc: "9112 §3.2.1", name: "origin-form with query", input: `GET /a/b?x=1&y=%20 HTTP/1.1\r\n${H}\r\n`, ok: { path: "/a/b?x=1&y=%20" } },
+  { rfc: "9112 §3.2.2", name: "absolute-form reduced to path", input: `GET http://example.com:8080/v1/models?q=1 HTTP/1.1\r\n${H}\r\n`, ok: { target: "http://example.com:8080/v1/models?q=1", path: "/v1/models?q=1" } },
+  { rfc: "9112 §3.2.2", name: "absolute-form without path is /", input: `GET HTTPS://example.com HTTP/1.1\r\n${H}\r\n`, ok: { path: "/" } },
+  { rfc: "9112 §3.2.2", name: "absolute-form with query only", input: `GET http://example.com?x=1 HTTP/1.1\r\n${H}\r\n`, ok: { path: "/?x=1" } },
+  { rfc: "9112 §3.2.4", name: "asterisk-form for OPTIONS", input: `OPTIONS * HTTP/1.1\r\n${H}\r\n`, ok: { method: "OPTIONS", path: "*" } },
+  { rfc: "9112 §3", name: "extension method token", input: `PURGE /x HTTP/1.1\r\n${H}\r\n`, ok: { method: "PURGE" } },
+  { rfc: "9112 §2.3", name: "HTTP/1.0 without Host, not persistent", input: "GET / HTTP/1.0\r\n\r\n", ok: { minor: 0, keepAlive: false } },
+  { rfc: "9112 §9.3", name: "HTTP/1.0 with Connection: keep-alive", input: "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", ok: { minor: 0, keepAlive: true } },
+  { rfc: "9112 §9.6", name: "HTTP/1.1 Connection: close", input: `GET / HTTP/1.1\r\n${H}Connection: foo, close\r\n\r\n`, ok: { keepAlive: false } },
+  { rfc: "9110 §6.2", name: "HTTP/1.2 treated as 1.1", input: `GET / HTTP/1.2\r\n${H}\r\n`, ok: { minor: 1 } },
+  { rfc: "9112 §2.2", name: "empty lines before the request line", input: `\r\n\r\nGET / HTTP/1.1\r\n${H}\r\n`, ok: { method: "GET" } },
+  { rfc: "9112 §5.1", name: "names case-insensitive, lowercased", input: `GET / HTTP/1.1\r\nHOST: example.com\r\nX-Custom-Thing: 1\r\nContent-LENGTH: 5\r\n\r\n`, ok: { headers: ["host", "example.com", "x-custom-thing", "1", "content-length", "5"], contentLength: 5 } },
+  { rfc: "9112 §5.1", name: "OWS trimmed, empty value kept", input: `GET / HTTP/1.1\r\n${H}X-A: \t v a l \t \r\nX-B:\r\n\r\n`, ok: { headers: ["host", "example.com", "x-a", "v a l", "x-b", ""] } },
+  { rfc: "9110 §5.3", name: "repeated field lines kept in order", input: `GET / HTTP/1.1\r\n${H}Accept: a\r\nAccept: b\r\n\r\n`, ok: { headers: ["host", "example.com", "accept", "a", "accept", "b"] } },
+  { rfc: "9110 §5.5", name: "obs-text in a value read as latin1", input: `GET / HTTP/1.1\r\n${H}X-Name: caf\xe9\r\n\r\n`, ok: { headers: ["host", "example.com", "x-name", "caf\xe9"] } },
+  { rfc: "9112 §6.1", name: "Transfer-Encoding: chunked", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: Chunked\r\n\r\n`, ok: { chunked: true, contentLength: -1 } },
+  { rfc: "9112 §6.3", name: "identical Content-Length list", input: `POST / HTTP/1.1\r\n${H}Content-Length: 5, 5\r\nContent-Length: 5\r\n\r\n`, ok: { contentLength: 5 } },
+  { rfc: "9112 §6.3", name: "Content-Length: 0", input: `POST / HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n`, ok: { contentLength: 0 } },
+  { rfc: "9110 §10.1.1", name: "Expect: 100-continue", input: `POST / HTTP/1.1\r\n${H}Expect: 100-Continue\r\nContent-Length: 3\r\n\r\n`, ok: { expectContinue: true } },
+  { rfc: "9110 §10.1.1", name: "100-continue ignored from HTTP/1.0", input: "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", ok: { expectContinue: false } },
+  { rfc: "9110 §7.2", name: "empty Host on absolute-form is allowed", input: "GET http://a/ HTTP/1.1\r\nHost:\r\n\r\n", ok: { path: "/" } },
+];
+
+const REJECTED: Row[] = [
+  { rfc: "9112 §2.2", name: "bare LF ends the request line", input: `GET / HTTP/1.1\n${H}\r\n`, error: HttpError.InvalidLineEnding },
+  { rfc: "9112 §2.2", name: "bare LF ends a field line", input: `GET / HTTP/1.1\r\n${H}X: 1\n\r\n`, error: HttpError.InvalidLineEnding },
+  { rfc: "9112 §2.2", name: "bare CR in a value", input: `GET / HTTP/1.1\r\n${H}X: a\rb\r\n\r\n`, error: HttpError.InvalidHeaderValue },
+  { rfc: "9112 §2.2", name: "whitespace before the first field line", input: `GET / HTTP/1.1\r\n ${H}\r\n`, error: HttpError.ObsFold },
+  { rfc: "9112 §3", name: "double space in the request line", input: `GET  / HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidTarget },
+  { rfc: "9112 §3", name: "request line without version", input: `GET /\r\n${H}\r\n`, error: HttpError.InvalidRequestLine },
+  { rfc: "9112 §3", name: "leading space before the method", input: ` GET / HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidMethod },
+  { rfc: "9112 §3.1", name: "method with a non-token byte", input: `GE(T / HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidMethod },
+  { rfc: "9112 §3.2", name: "control byte in the target", input: `GET /a\x7fb HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidTarget },
+  { rfc: "9112 §3.2", name: "target in no known form", input: `GET foo HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidTarget },
+  { rfc: "9112 §3.2.4", name: "asterisk-form with GET", input: `GET * HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidTarget },
+  { rfc: "9112 §3.2.2", name: "absolute-form without authority", input: `GET http:///x HTTP/1.1\r\n${H}\r\n`, error: HttpError.InvalidTarget },
+  { rfc: "9112 §3.2.3", name: "CONNECT (authority-form) not served", input: `CONNECT example.com:443 HTTP/1.1\r\n${H}\r\n`, error: HttpError.MethodNotImplemented },
+  { rfc: "9112 §2.3", name: "lowercase protocol name", input: `GET / http/1.1\r\n${H}\r\n`, error: HttpError.InvalidVersion },
+  { rfc: "9112 §2.3", name: "version without minor", input: `GET / HTTP/1\r\n${H}\r\n`, error: HttpError.InvalidVersion },
+  { rfc: "9112 §2.3", name: "trailing junk after version", input: `GET / HTTP/1.1x\r\n${H}\r\n`, error: HttpError.InvalidVersion },
+  { rfc: "9112 §2.3", name: "HTTP/2.0 request line", input: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", error: HttpError.VersionNotSupported },
+  { rfc: "9112 §2.3", name: "HTTP/0.9 style version", input: `GET / HTTP/0.9\r\n${H}\r\n`, error: HttpError.VersionNotSupported },
+  { rfc: "9112 §5.1", name: "whitespace between name and colon", input: `GET / HTTP/1.1\r\n${H}Content-Length : 5\r\n\r\n`, error: HttpError.WhitespaceBeforeColon },
+  { rfc: "9112 §5.1", name: "empty field name", input: `GET / HTTP/1.1\r\n${H}: v\r\n\r\n`, error: HttpError.InvalidHeaderName },
+  { rfc: "9110 §5.1", name: "non-token byte in a name", input: `GET / HTTP/1.1\r\n${H}X@Y: v\r\n\r\n`, error: HttpError.InvalidHeaderName },
+  { rfc: "9112 §5.1", name: "field line without colon", input: `GET / HTTP/1.1\r\n${H}NoColon\r\n\r\n`, error: HttpError.InvalidHeaderName },
+  { rfc: "9110 §5.5", name: "NUL in a value", input: `GET / HTTP/1.1\r\n${H}X: a\x00b\r\n\r\n`, error: HttpError.InvalidHeaderValue },
+  { rfc: "9110 §5.5", name: "other control byte in a value", input: `GET / HTTP/1.1\r\n${H}X: a\x01b\r\n\r\n`, error: HttpError.InvalidHeaderValue },
+  { rfc: "9112 §5.2", name: "obs-fold continuation line", input: `GET / HTTP/1.1\r\n${H}X: a\r\n  b\r\n\r\n`, error: HttpError.ObsFold },
+  { rfc: "9112 §3.2", name: "HTTP/1.1 without Host", input: "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", error: HttpError.MissingHost },
+  { rfc: "9112 §3.2", name: "two Host fields", input: `GET / HTTP/1.1\r\n${H}${H}\r\n`, error: HttpError.DuplicateHost },
+  { rfc: "9112 §3.2", name: "Host with a space", input: "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", error: HttpError.InvalidHost },
+  { rfc: "9112 §3.2", name: "Host with a slash", input: "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", error: HttpError.InvalidHost },
+  { rfc: "9112 §6.1", name: "Content-Length with Transfer-Encoding", input: `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`, error: HttpError.ContentLengthWithTransferEncoding },
+  { rfc: "9112 §6.1", name: "Transfer-Encoding before Content-Length", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n`, error: HttpError.ContentLengthWithTransferEncoding },
+  { rfc: "9112 §6.3", name: "differing Content-Length fields", input: `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\n`, error: HttpError.ConflictingContentLength },
+  { rfc: "9112 §6.3", name: "differing Content-Length list", input: `POST / HTTP/1.1\r\n${H}Content-Length: 5, 6\r\n\r\n`, error: HttpError.ConflictingContentLength },
+  { rfc: "9112 §6.3", name: "non-numeric Content-Length", input: `POST / HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "signed Content-Length", input: `POST / HTTP/1.1\r\n${H}Content-Length: +5\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "negative Content-Length", input: `POST / HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "Content-Length with inner space", input: `POST / HTTP/1.1\r\n${H}Content-Length: 1 2\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "empty Content-Length", input: `POST / HTTP/1.1\r\n${H}Content-Length:\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "hex Content-Length", input: `POST / HTTP/1.1\r\n${H}Content-Length: 0x10\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "Content-Length beyond 2^53", input: `POST / HTTP/1.1\r\n${H}Content-Length: 99999999999999999999\r\n\r\n`, error: HttpError.InvalidContentLength },
+  { rfc: "9112 §6.3", name: "final coding not chunked", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n`, error: HttpError.TransferEncodingNotChunked },
+  { rfc: "9112 §6.3", name: "chunked not last", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n`, error: HttpError.TransferEncodingNotChunked },
+  { rfc: "9112 §6.1", name: "chunked applied twice", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n`, error: HttpError.TransferEncodingNotChunked },
+  { rfc: "9112 §6.1", name: "empty Transfer-Encoding", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding:\r\n\r\n`, error: HttpError.TransferEncodingNotChunked },
+  { rfc: "9112 §6.1", name: "unknown coding before chunked (501)", input: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n`, error: HttpError.UnsupportedTransferCoding },
+  { rfc: "9112 §6.1", name: "Transfer-Encoding in HTTP/1.0", input: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", error: HttpError.TransferEncodingOnHttp10 },
+  { rfc: "9110 §10.1.1", name: "unknown expectation (417)", input: `POST / HTTP/1.1\r\n${H}Expect: teapot\r\n\r\n`, error: HttpError.ExpectationFailed },
+];
+
+describe("parseHead accepts (RFC 9112)", () => {
+  for (const row of ACCEPTED) {
+    test(`${row.rfc}: ${row.name}`, () => {
+      const { r, head } = parseAllWays(row.input);
+      expect(r).toBe(enc(row.input).length);
+      for (const [key, value] of Object.entries(row.ok!)) expect(head[key as keyof RequestHead]).toEqual(value as never);
+    });
+  }
+});
+
+describe("parseHead rejects (RFC 9112)", () => {
+  for (const row of REJECTED) {
+    test(`${row.rfc}: ${row.name} -> ${HttpError[row.error!]}`, () => {
+      expect(parseAllWays(row.input).r).toBe(-row.error!);
+    });
+  }
+});
+
+describe("parseHead framing of pipelined input", () => {
+  test("RFC 9112 §9.3.2: consumes exactly one head of several in a buffer", () => {
+    const one = `GET /1 HTTP/1.1\r\n${H}\r\n`;
+    const buf = enc(one + one.replace("/1", "/2"));
+    const out = emptyHead();
+    const r = parseHead(buf, 0, buf.length, 0, LIMITS, out);
+    expect(r).toBe(one.length);
+    const second = emptyHead();
+    expect(parseHead(buf, r, buf.length, 0, LIMITS, second)).toBe(one.length);
+    expect(second.path).toBe("/2");
+  });
+
+  test("incomplete heads are NEED_MORE at every prefix", () => {
+    const bytes = enc(`POST /x HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\n`);
+    for (let k = 0; k < bytes.length; k++) expect(parseHead(bytes, 0, k, 0, LIMITS, emptyHead())).toBe(NEED_MORE);
+  });
+});
+
+describe("parseHead limits", () => {
+  const small: HeadLimits = { maxHeadBytes: 256, maxTargetBytes: 64, maxHeaderCount: 4 };
+
+  test("head over maxHeadBytes -> 431, complete or not", () => {
+    const big = `GET / HTTP/1.1\r\n${H}X-Pad: ${"a".repeat(300)}\r\n\r\n`;
+    expect(parseAllWays(big, small).r).toBe(-HttpError.HeadTooLarge);
+    expect(parseAllWays(big.slice(0, 280), small).r).toBe(-HttpError.HeadTooLarge);
+  });
+
+  test("head of exactly maxHeadBytes is accepted", () => {
+    const base = `GET / HTTP/1.1\r\n${H}X-Pad: \r\n\r\n`;
+    const exact = base.replace("X-Pad: ", `X-Pad: ${"a".repeat(256 - base.length)}`);
+    expect(exact.length).toBe(256);
+    expect(parseAllWays(exact, small).r).toBe(256);
+  });
+
+  test("request-target over maxTargetBytes -> 414, before the head is complete", () => {
+    const line = `GET /${"t".repeat(100)}`;
+    expect(parseAllWays(line, small).r).toBe(-HttpError.TargetTooLong);
+    expect(parseAllWays(`${line} HTTP/1.1\r\n${H}\r\n`, small).r).toBe(-HttpError.TargetTooLong);
+  });
+
+  test("target longer than the whole head limit is still 414, not 431", () => {
+    expect(parseAllWays(`GET /${"t".repeat(400)}`, small).r).toBe(-HttpError.TargetTooLong);
+  });
+
+  test("target of exactly maxTargetBytes is accepted", () => {
+    const target = `/${"t".repeat(63)}`;
+    expect(parseAllWays(`GET ${target} HTTP/1.1\r\n${H}\r\n`, small).head.path).toBe(target);
+  });
+
+  test("more than maxHeaderCount fields -> 431", () => {
+    const four = `GET / HTTP/1.1\r\n${H}A: 1\r\nB: 2\r\nC: 3\r\n\r\n`;
+    expect(parseAllWays(four, small).r).toBe(four.length);
+    expect(parseAllWays(four.replace("C: 3", "C: 3\r\nD: 4"), small).r).toBe(-HttpError.TooManyHeaders);
+  });
+
+  test("default limits: 100 headers accepted, 101 rejected", () => {
+    const fields = (n: number) => Array.from({ length: n - 1 }, (_, i) => `X-${i}: v\r\n`).join("");
+    const ok = enc(`GET / HTTP/1.1\r\n${H}${fields(100)}\r\n`);
+    expect(parseHead(ok, 0, ok.length, 0, LIMITS, emptyHead())).toBe(ok.length);
+    const over = enc(`GET / HTTP/1.1\r\n${H}${fields(101)}\r\n`);
+    expect(parseHead(over, 0, over.length, 0, LIMITS, emptyHead())).toBe(-HttpError.TooManyHeaders);
+  });
+});
