@@ -10,7 +10,7 @@ import { createApp } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
 import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { listen } from "./http/server.ts";
-import { LlamaEngine } from "./inference/engine-llama.ts";
+import type { LlamaEngine } from "./inference/engine-llama.ts";
 import { Scheduler } from "./inference/scheduler.ts";
 import { createLogger, type Logger } from "./log.ts";
 
@@ -110,6 +110,8 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
 
   try {
     await prepareModel(config, log);
+    // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
+    const { LlamaEngine } = await import("./inference/engine-llama.ts");
     const engine = await LlamaEngine.load({
       modelPath: config.model,
       slots: config.parallel,
