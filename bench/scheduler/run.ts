@@ -24,7 +24,7 @@ const levels = values.concurrency!.split(",").map(Number);
 
 async function startWarren(): Promise<{ proc: Subprocess; url: string }> {
   const proc = spawn({
-    cmd: [process.execPath, resolve(ROOT, "src/main.ts"), "serve", "--model", values.model!, "--port", "0", "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-size", "512", "--log-level", "warn"],
+    cmd: [process.execPath, resolve(ROOT, "src/main.ts"), "serve", "--model", values.model!, "--port", "0", "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-size", "512", "--log-level", "info"],
     stdout: "ignore",
     stderr: "pipe",
   });

@@ -14,23 +14,26 @@ export const SSE_HEADERS = {
 };
 
 export function sseResponse(frames: AsyncIterator<string>, headers: Record<string, string> = {}, keepAliveMs = API_SSE_KEEPALIVE_MS): Response {
-  let pending: Promise<IteratorResult<string>> | null = null;
+  // One interval per stream rather than a timer per frame: frames come per token, keep-alives rarely.
+  let sentSinceTick = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => {
+        if (!sentSinceTick && (controller.desiredSize ?? 0) > 0) controller.enqueue(encoder.encode(KEEPALIVE));
+        sentSinceTick = false;
+      }, keepAliveMs);
+    },
     async pull(controller) {
-      pending ??= frames.next();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const tick = new Promise<"tick">((resolve) => (timer = setTimeout(() => resolve("tick"), keepAliveMs)));
-      const r = await Promise.race([pending, tick]);
-      clearTimeout(timer);
-      if (r === "tick") {
-        controller.enqueue(encoder.encode(KEEPALIVE));
-        return;
-      }
-      pending = null;
-      if (r.done) controller.close();
-      else controller.enqueue(encoder.encode(r.value));
+      const r = await frames.next();
+      sentSinceTick = true;
+      if (r.done) {
+        clearInterval(timer);
+        controller.close();
+      } else controller.enqueue(encoder.encode(r.value));
     },
     async cancel() {
+      clearInterval(timer);
       await frames.return?.();
     },
   });
