@@ -2,7 +2,7 @@
 // node-llama-cpp driven in-process by a naive loop (bench/scheduler/naive.ts), same model, same
 // threads, alternating A B A B over several rounds; prints medians with min-max as markdown.
 //
-//   bun bench/scheduler/run.ts [--model PATH] [--tokens 128] [--rounds 3] [--threads 1] [--concurrency 1,8]
+//   bun bench/scheduler/run.ts [--model PATH] [--tokens 128] [--rounds 3] [--batches 3] [--threads 1] [--concurrency 1,8] [--parallel 8]
 import { spawn, type Subprocess } from "bun";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,11 +16,13 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1" },
     concurrency: { type: "string", default: "1,8" },
     parallel: { type: "string", default: "8" },
+    batches: { type: "string", default: "3" },
   },
 });
 const tokens = Number(values.tokens);
 const rounds = Number(values.rounds);
 const levels = values.concurrency!.split(",").map(Number);
+const batches = Number(values.batches);
 
 async function startWarren(): Promise<{ proc: Subprocess; url: string }> {
   const proc = spawn({
@@ -28,7 +30,6 @@ async function startWarren(): Promise<{ proc: Subprocess; url: string }> {
     stdout: "ignore",
     stderr: "pipe",
   });
-  // The ready line is logged at info; with --log-level warn we poll /health instead, after reading the port.
   const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
   let seen = "";
   const deadline = Date.now() + 60_000;
@@ -66,12 +67,13 @@ async function streamOne(url: string, prompt: string): Promise<number> {
 async function warrenRun(url: string, concurrency: number): Promise<number> {
   await streamOne(url, "Once upon a time"); // warm
   const t0 = performance.now();
-  const counts = await Promise.all(Array.from({ length: concurrency }, () => streamOne(url, "Once upon a time")));
+  const counts: number[] = [];
+  for (let b = 0; b < batches; b++) counts.push(...(await Promise.all(Array.from({ length: concurrency }, () => streamOne(url, "Once upon a time")))));
   return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
 }
 
 async function naiveRun(concurrency: number): Promise<number> {
-  const proc = spawn({ cmd: [process.execPath, resolve(import.meta.dir, "naive.ts"), values.model!, String(concurrency), String(tokens), values.threads!], stdout: "pipe", stderr: "inherit" });
+  const proc = spawn({ cmd: [process.execPath, resolve(import.meta.dir, "naive.ts"), values.model!, String(concurrency), String(tokens), values.threads!, String(batches)], stdout: "pipe", stderr: "inherit" });
   const out = await new Response(proc.stdout).text();
   await proc.exited;
   return JSON.parse(out.trim().split("\n").at(-1)!).tokensPerSecond;
