@@ -48,6 +48,13 @@ function tooLarge(request: Request, maxBodyBytes: number | undefined): ApiError 
   return new ApiError(413, "body_too_large", `the request body (${length} bytes) is larger than the ${maxBodyBytes} bytes allowed`);
 }
 
+// Proxies (deploy/nginx) send their own id so one request can be followed across both logs; a
+// client-chosen value lands in our logs and headers, so only a plain token is kept.
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const requestIds = new WeakMap<Request, string>();
+/** The X-Request-Id a request was answered with, for main.ts's access log (api/ cannot reach the server). */
+export const requestIdOf = (req: Request): string | undefined => requestIds.get(req);
+
 export function createApp(deps: ApiDeps) {
   const metrics = createMetrics(deps);
   const keys = keyCheck(deps.apiKeys ?? []);
@@ -60,6 +67,11 @@ export function createApp(deps: ApiDeps) {
   };
   const app = new Elysia()
     .onRequest(({ request, set }) => {
+      // Elysia merges set.headers into every answer, early returns and onError's included.
+      const sent = request.headers.get("x-request-id");
+      const id = sent !== null && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID();
+      requestIds.set(request, id);
+      set.headers["x-request-id"] = id;
       metrics.watch(deps.state.scheduler);
       const path = pathOf(request.url);
       const preflight = policy.preflight(request);
