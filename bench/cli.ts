@@ -5,10 +5,12 @@
 
 import { ArgError, formatFlagHelp, getNumber, parseArgs, type FlagSpec } from "./lib/args.ts";
 import { processIo, shellJoin, type Io } from "./lib/format.ts";
+import { FUZZ_FLAGS, runFuzzCommand } from "./fuzz/command.ts";
 import { HTTP_FLAGS, runHttpCommand } from "./http/command.ts";
 import { runLoadCommand } from "./load/command.ts";
 import { LOAD_FLAGS } from "./load/options.ts";
 import { startStub } from "./load/stub-server.ts";
+import { SOAK_FLAGS, runSoakCommand } from "./soak/command.ts";
 
 const STUB_FLAGS: readonly FlagSpec[] = [
   { name: "port", type: "int", help: "port to listen on, 127.0.0.1 only (default 8080; 0 = any free port)" },
@@ -24,6 +26,8 @@ Commands:
   http    compare HTTP layers on GET /health: Warren's engine + Elysia, Elysia on Bun.serve,
           bare Bun.serve, node:http (each started by the tool on 127.0.0.1)
   stub    serve a fake generation server (native and OpenAI routes) for trying out 'load'
+  fuzz    fuzz the HTTP parser (in process) and live servers with mutated request streams
+  soak    many mixed requests against one warren serve; fails on any error or RSS growth
 
 warren bench load [options]
 ${formatFlagHelp(LOAD_FLAGS)}
@@ -33,6 +37,12 @@ ${formatFlagHelp(HTTP_FLAGS)}
 
 warren bench stub [options]
 ${formatFlagHelp(STUB_FLAGS)}
+
+warren bench fuzz [options]
+${formatFlagHelp(FUZZ_FLAGS)}
+
+warren bench soak [options]
+${formatFlagHelp(SOAK_FLAGS)}
 
 Exit codes: 0 done, 1 run failed (e.g. server unreachable, no request succeeded), 2 bad arguments.
 `;
@@ -53,7 +63,9 @@ export async function runBenchCli(argv: string[], io: Io = processIo): Promise<n
     if (cmd === "load") return await runLoadCommand(rest, io, commandLine);
     if (cmd === "http") return await runHttpCommand(rest, io, commandLine);
     if (cmd === "stub") return await runStub(rest, io);
-    throw new ArgError(`unknown command "${cmd}" (expected load, http or stub)`);
+    if (cmd === "fuzz") return await runFuzzCommand(rest, io, commandLine);
+    if (cmd === "soak") return await runSoakCommand(rest, io, commandLine);
+    throw new ArgError(`unknown command "${cmd}" (expected load, http, stub, fuzz or soak)`);
   } catch (e) {
     if (e instanceof ArgError) {
       io.err(`warren bench: ${e.message}\nRun 'warren bench --help' for usage.\n`);

@@ -3,14 +3,14 @@
 //   warren serve [flags]      HTTP server (default command)
 //   warren model ...          generate / inspect GGUF models
 //   warren bench ...          load and HTTP benchmarks
-import { existsSync, openSync, readSync, closeSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import pkg from "../package.json" with { type: "json" };
-import { createApp } from "./api/app.ts";
+import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
 import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
-import { listen } from "./http/server.ts";
+import { type HttpServer, listen } from "./http/server.ts";
 import type { LlamaEngine } from "./inference/engine-llama.ts";
+import { checkModelFile } from "./inference/model-check.ts";
 import { Scheduler } from "./inference/scheduler.ts";
 import { createLogger, type Logger } from "./log.ts";
 
@@ -69,7 +69,12 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
     maxBodyBytes: config.maxBodyBytes,
   });
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
-  const server = listen((req) => app.handle(req), {
+  // While draining, every answer closes its connection so the client moves on (only then the extra hop).
+  const handle = (req: Request) => {
+    const res = app.handle(req);
+    return state.phase === "draining" ? res.then(closeAfter) : res;
+  };
+  const server = listen(handle, {
     hostname: config.host,
     port: config.port,
     maxBodyBytes: config.maxBodyBytes,
@@ -85,6 +90,7 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
         prompt_tokens: t?.prompt,
         tokens: t?.completion,
         remote: info.remote,
+        request_id: info.request ? requestIdOf(info.request) : undefined,
       });
     },
   });
@@ -100,8 +106,7 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
     stopping = true;
     state.phase = "draining";
     log.info(`${signal}: draining (up to ${config.shutdownTimeoutMs} ms for in-flight requests)`);
-    await server.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
-    await state.scheduler?.engine.dispose().catch(() => {});
+    await drain(server, state, config, log);
     log.info("stopped");
     process.exit(0);
   };
@@ -144,12 +149,35 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
         `Serve a real model with --model /path/to/model.gguf`,
     );
   }
-  if (!existsSync(config.model)) throw new Error("no such file");
-  const fd = openSync(config.model, "r");
-  const magic = Buffer.alloc(4);
-  const n = readSync(fd, magic, 0, 4, 0);
-  closeSync(fd);
-  if (n < 4 || magic.toString("latin1") !== "GGUF") throw new Error("not a GGUF file (bad magic bytes)");
+  const { readGguf } = await import("./models/gguf-reader.ts");
+  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize }, readGguf);
+}
+
+const closeAfter = (res: Response): Response => {
+  res.headers.set("connection", "close");
+  return res;
+};
+
+/** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */
+const SCHEDULER_STOP_MS = 2_000;
+
+/**
+ * Graceful stop. No new connections. While requests are still in flight (for at most the keep-alive
+ * timeout) open connections are still answered: /health says "draining" and new work is served,
+ * each answer closing its connection, so a client sending on an idle connection gets an answer
+ * rather than a reset or a 503 a proxy could not retry; with
+ * nothing in flight everything closes at once. In-flight requests, streams included, get the
+ * shutdown timeout; then their connections are cut, which cancels their generation.
+ */
+async function drain(server: HttpServer, state: ServiceState, config: Config, log: Logger): Promise<void> {
+  const graceMs = Math.min(config.keepAliveTimeoutMs, config.shutdownTimeoutMs);
+  await server.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs, idleGraceMs: graceMs });
+  const scheduler = state.scheduler;
+  if (scheduler === undefined) return;
+  const stopped = await Promise.race([scheduler.close().then(() => true), Bun.sleep(SCHEDULER_STOP_MS).then(() => false)]);
+  // Disposing the context under a running decode would crash natively; exiting frees it anyway.
+  if (stopped) await scheduler.engine.dispose().catch(() => {});
+  else log.warn(`inference still running ${SCHEDULER_STOP_MS} ms after the connections closed; exiting without disposing the model`);
 }
 
 function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): void {

@@ -32,9 +32,13 @@ export function samplingFrom(b: SamplingInput): SamplingParams {
   };
 }
 
+/**
+ * While draining, work that still arrives on an open connection is served (its answer closes the
+ * connection): the client sent it before it could know, and a proxy cannot safely retry a POST.
+ * The scheduler itself refuses once main.ts closes it, after the connections are gone.
+ */
 export function readyScheduler(state: ServiceState): Scheduler {
-  if (state.phase === "draining") throw new ApiError(503, "shutting_down", "the server is shutting down");
-  if (state.phase !== "ready" || !state.scheduler) throw new ApiError(503, "loading", "the model is still loading");
+  if (state.phase === "loading" || !state.scheduler) throw new ApiError(503, "loading", "the model is still loading");
   return state.scheduler;
 }
 

@@ -1,6 +1,6 @@
 // Single-consumer async queue: the scheduler pushes events without waiting, the consumer pulls.
-// Events are small (a few chars each) and bounded by max_tokens, so no backpressure is needed here;
-// a consumer that stops reading is cut off by the HTTP layer's write timeout, which cancels the request.
+// The producer reads `backlog` to stop generating for a consumer that has stopped reading (a client
+// whose socket is full), and `onTake` tells it when the consumer catches up.
 
 export class Channel<T> implements AsyncIterable<T> {
   private items: T[] = [];
@@ -8,7 +8,15 @@ export class Channel<T> implements AsyncIterable<T> {
   private waiter: ((r: IteratorResult<T>) => void) | null = null;
   private closed = false;
 
-  constructor(private readonly onReturn: () => void) {}
+  constructor(
+    private readonly onReturn: () => void,
+    private readonly onTake?: () => void,
+  ) {}
+
+  /** Events pushed and not yet taken. */
+  get backlog(): number {
+    return this.items.length - this.head;
+  }
 
   push(item: T): void {
     if (this.closed) return;
@@ -35,6 +43,7 @@ export class Channel<T> implements AsyncIterable<T> {
         this.items = [];
         this.head = 0;
       }
+      this.onTake?.();
       return Promise.resolve({ value, done: false });
     }
     if (this.closed) return Promise.resolve({ value: undefined, done: true });

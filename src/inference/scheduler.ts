@@ -20,6 +20,13 @@ export enum SlotState {
   Generating = "generating",
 }
 
+/**
+ * Events a stream may leave unread before its slot stops generating. A client that reads nothing
+ * (its socket full) then costs no decode work and no memory beyond this, until it reads again or
+ * the HTTP write timeout cancels it. Far more than the HTTP layer's queue needs to stay busy.
+ */
+export const SCHEDULER_MAX_UNREAD_EVENTS = 64;
+
 export interface SchedulerOptions {
   engine: Engine;
   maxQueue: number;
@@ -36,6 +43,8 @@ export interface SchedulerObserver {
 export interface SchedulerStats {
   slots: number;
   busySlots: number;
+  /** Busy slots not generating because their reader is behind (see SCHEDULER_MAX_UNREAD_EVENTS). */
+  pausedSlots: number;
   queueDepth: number;
   promptTokens: number;
   cachedPromptTokens: number;
@@ -54,6 +63,8 @@ interface Job {
   firstTokenAt: number;
   lastTokenAt: number;
   cancelled: boolean;
+  /** Left out of batches until its reader catches up. */
+  paused: boolean;
   queueTimer?: ReturnType<typeof setTimeout>;
   // Set once the job holds a slot:
   pending: number[];
@@ -83,7 +94,7 @@ export class Scheduler {
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   private observer: SchedulerObserver = {};
-  private readonly counters: Omit<SchedulerStats, "slots" | "busySlots" | "queueDepth"> = {
+  private readonly counters: Omit<SchedulerStats, "slots" | "busySlots" | "pausedSlots" | "queueDepth"> = {
     promptTokens: 0,
     cachedPromptTokens: 0,
     generatedTokens: 0,
@@ -111,6 +122,7 @@ export class Scheduler {
     return {
       slots: this.slots.length,
       busySlots: this.slots.filter((s) => s.job).length,
+      pausedSlots: this.slots.filter((s) => s.job?.paused).length,
       queueDepth: this.queue.length,
       ...this.counters,
       requests: { ...this.counters.requests },
@@ -140,12 +152,13 @@ export class Scheduler {
       firstTokenAt: 0,
       lastTokenAt: 0,
       cancelled: false,
+      paused: false,
       pending: [],
       nextToken: -1,
       generated: 0,
       cachedTokens: 0,
     };
-    job.channel = new Channel<TokenEvent>(() => this.cancel(job));
+    job.channel = new Channel<TokenEvent>(() => this.cancel(job), () => this.caughtUp(job));
     if (req.signal?.aborted) throw new InferenceError("invalid_request", "the request was aborted before it started");
     if (!this.queue.offer(job, this.freeSlots())) {
       this.counters.rejected++;
@@ -167,8 +180,13 @@ export class Scheduler {
   }
 
   whenIdle(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (!this.running && this.queue.length === 0 && this.hasNoWork()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** No slot holds a request (a paused one still counts as work). */
+  private hasNoWork(): boolean {
+    return this.slots.every((s) => !s.job);
   }
 
   private hasFreeSlot(): boolean {
@@ -184,8 +202,17 @@ export class Scheduler {
   private cancel(job: Job): void {
     if (job.cancelled) return;
     job.cancelled = true;
-    // A queued job is dropped at once; a running one is finished by the loop at the next token boundary.
+    // A queued job is dropped at once; a running one is finished by the loop at the next token
+    // boundary, which may have stopped while this job was paused.
     if (this.queue.remove(job)) this.finish(job, undefined, "cancelled");
+    else this.kick();
+  }
+
+  /** The reader took an event: a paused job resumes once it has caught up halfway. */
+  private caughtUp(job: Job): void {
+    if (!job.paused || job.channel.backlog > SCHEDULER_MAX_UNREAD_EVENTS / 2) return;
+    job.paused = false;
+    this.kick();
   }
 
   private expireQueued(job: Job): void {
@@ -210,8 +237,9 @@ export class Scheduler {
       }
     } finally {
       this.running = false;
-      if (this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
-      else this.kick();
+      // With every busy slot paused the loop rests; a reader catching up, a cancel or a submit wakes it.
+      if (this.queue.length === 0 && this.hasNoWork()) for (const w of this.idleWaiters.splice(0)) w();
+      else if (this.queue.length > 0 && this.hasFreeSlot()) this.kick();
     }
   }
 
@@ -262,6 +290,10 @@ export class Scheduler {
     for (const slot of this.slots) {
       if (slot.state !== SlotState.Generating) continue;
       const job = slot.job!;
+      if (job.channel.backlog >= SCHEDULER_MAX_UNREAD_EVENTS) {
+        job.paused = true;
+        continue;
+      }
       items.push({ slot: slot.id, pos: slot.kv.length, tokens: [job.nextToken], sampler: job.sampler });
       budget--;
     }

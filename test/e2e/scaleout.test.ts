@@ -252,9 +252,8 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
     await nginx!.reload(site([]));
   }, 30_000);
 
-  // Todo until Warren serves (rather than 503s or resets) work that arrives on an already-open
-  // connection while it drains; nginx cannot retry such a POST. Run with `bun test --todo`.
-  test.todo("SIGTERM alone, with nginx still sending to the replica, loses no request", async () => {
+  // Work arriving on an already-open connection while Warren drains is served (nginx cannot retry a POST).
+  test("SIGTERM alone, with nginx still sending to the replica, loses no request", async () => {
     const victim = replicas[2]!;
     let enough = false;
     const traffic = runMany(100_000, 8, (i) => generate(`term-${i}`, 40), undefined, () => enough);

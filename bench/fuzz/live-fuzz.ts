@@ -1,0 +1,205 @@
+// Fuzzes a live server over real sockets: each connection sends one mutated request stream (in
+// random pieces) and reads until the server closes it. Two oracles:
+//   exact (an in-process echo server, startEchoServer): the server answers exactly the requests the
+//     reference (reference.ts) reads as complete and valid, in order, each echoing its method, path
+//     and body length; then at most one engine error (a JSON 4xx/5xx that closes), only where the
+//     reference says the stream broke a rule or stopped midway; nothing else, and it always closes;
+//   weak (any Warren, e.g. the real CLI): never more answers than complete valid requests plus one
+//     engine error, and the connection always ends.
+import { connect } from "node:net";
+import { ERROR_SPECS } from "../../src/http/errors.ts";
+import { type HttpServer, listen } from "../../src/http/server.ts";
+import { type Bytes, Rng, caseSeed, mutatedCase, show, splitPoints } from "./mutate.ts";
+import { type RefLimits, type RefRequest, refStream } from "./reference.ts";
+
+const ENGINE_CODES = new Set(Object.values(ERROR_SPECS).map((s) => s.code));
+
+/** Short timeouts so incomplete streams end fast; the limits are the small profile's, so they are hit. */
+export const LIVE_LIMITS: RefLimits = { maxHeadBytes: 512, maxTargetBytes: 128, maxHeaderCount: 8, maxBodyBytes: 256, maxChunkLineBytes: 4096, maxTrailerBytes: 16 * 1024 };
+
+export function startEchoServer(limits: RefLimits = LIVE_LIMITS): HttpServer {
+  return listen(
+    async (req) => {
+      const u = new URL(req.url);
+      const body = await req.arrayBuffer();
+      return new Response(`${req.method} ${u.pathname}${u.search} ${body.byteLength}`);
+    },
+    {
+      hostname: "127.0.0.1", port: 0, maxHeadBytes: limits.maxHeadBytes, maxTargetBytes: limits.maxTargetBytes,
+      maxHeaderCount: limits.maxHeaderCount, maxBodyBytes: limits.maxBodyBytes,
+      headerTimeoutMs: 150, bodyTimeoutMs: 150, keepAliveTimeoutMs: 60, writeTimeoutMs: 2000,
+    },
+  );
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Splits the bytes a server sent into responses; `heads[i]` says whether answer i is to a HEAD. */
+export function readAnswers(raw: string, heads: boolean[]): Answer[] | string {
+  const out: Answer[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    const end = raw.indexOf("\r\n\r\n", at);
+    if (end < 0) return `unterminated response head ${JSON.stringify(raw.slice(at, at + 80))}`;
+    const [line, ...lines] = raw.slice(at, end).split("\r\n");
+    const m = /^HTTP\/1\.[01] (\d{3}) /.exec(line! + " ");
+    if (m === null) return `bad status line ${JSON.stringify(line)}`;
+    const headers: Record<string, string> = {};
+    for (const l of lines) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+    const status = Number(m[1]);
+    at = end + 4;
+    let body = "";
+    const noBody = status < 200 || status === 204 || status === 304 || heads[out.length] === true;
+    if (!noBody && headers["transfer-encoding"] === "chunked") {
+      for (;;) {
+        const le = raw.indexOf("\r\n", at);
+        const size = parseInt(raw.slice(at, le), 16);
+        if (le < 0 || Number.isNaN(size)) return "bad chunk";
+        body += raw.slice(le + 2, le + 2 + size);
+        at = le + 2 + size + 2;
+        if (size === 0) break;
+      }
+    } else if (!noBody) {
+      const n = Number(headers["content-length"] ?? NaN);
+      if (!Number.isInteger(n) || raw.length < at + n) return "body shorter than its content-length";
+      body = raw.slice(at, at + n);
+      at += n;
+    }
+    if (status >= 200) out.push({ status, headers, body });
+  }
+  return out;
+}
+
+const isEngineError = (a: Answer) => {
+  try {
+    return a.headers["content-type"] === "application/json" && ENGINE_CODES.has((JSON.parse(a.body) as { error: { code: string } }).error.code);
+  } catch {
+    return false;
+  }
+};
+
+/** Methods a Fetch Request carries unchanged; Bun turns the others into GET, so the engine answers them 501. */
+function representable(method: string): boolean {
+  try {
+    return new Request("http://localhost/", { method }).method === method;
+  } catch {
+    return false;
+  }
+}
+
+function expectedEcho(r: RefRequest): string {
+  const u = new URL("http://localhost" + r.path);
+  return `${r.method} ${u.pathname}${u.search} ${r.bodyLength}`;
+}
+
+/** The exact oracle: what went wrong on this connection, or undefined. */
+export function checkExact(bytes: Bytes, raw: string, limits: RefLimits): string | undefined {
+  const ref = refStream(bytes, limits);
+  const answers = readAnswers(raw, ref.requests.map((r) => r.method === "HEAD"));
+  if (typeof answers === "string") return answers;
+  for (let i = 0; i < ref.requests.length; i++) {
+    const want = ref.requests[i]!, got = answers[i];
+    if (got === undefined) return `request ${i + 1} of ${ref.requests.length} (${want.method} ${want.path}) got no answer`;
+    if (!representable(want.method)) {
+      if (got.status !== 501 || !isEngineError(got)) return `unknown method ${JSON.stringify(want.method)} answered ${got.status} ${got.body.slice(0, 80)}`;
+    } else if (want.path === "*") {
+      if (got.status !== 204) return `OPTIONS * answered ${got.status}`;
+    } else if (got.status !== 200 || (want.method !== "HEAD" && got.body !== expectedEcho(want))) {
+      return `request ${i + 1}: expected echo ${JSON.stringify(expectedEcho(want))}, got ${got.status} ${JSON.stringify(got.body.slice(0, 120))}`;
+    }
+  }
+  const extra = answers.slice(ref.requests.length);
+  if (ref.end === "closed" && extra.length > 0) return `answered ${extra.length} more after a request that closed the connection`;
+  if (extra.length > 1) return `${extra.length} answers beyond the ${ref.requests.length} complete requests`;
+  const last = extra[0];
+  if (ref.end === "invalid" && (last === undefined || !isEngineError(last) || last.headers.connection !== "close")) {
+    return `the reference rejects the stream (${ref.why}) but the server ${last === undefined ? "sent no error" : `answered ${last.status} ${last.body.slice(0, 80)}`}`;
+  }
+  if (ref.end === "incomplete" && last !== undefined && last.status !== 408) return `an incomplete stream was answered ${last.status} ${last.body.slice(0, 80)}`;
+  return undefined;
+}
+
+/** The weak oracle, for servers whose answers cannot be predicted. */
+export function checkWeak(bytes: Bytes, raw: string, limits: RefLimits): string | undefined {
+  const ref = refStream(bytes, limits);
+  const answers = readAnswers(raw, ref.requests.map((r) => r.method === "HEAD"));
+  if (typeof answers === "string") return answers;
+  if (answers.length > ref.requests.length + 1) return `${answers.length} answers for ${ref.requests.length} complete requests`;
+  const extra = answers[ref.requests.length];
+  if (extra !== undefined && !isEngineError(extra)) return `an answer (${extra.status}) for bytes that hold no further complete request`;
+  return undefined;
+}
+
+export interface LiveFuzzOptions {
+  port: number;
+  connections: number;
+  concurrency: number;
+  seed: number;
+  limits: RefLimits;
+  oracle: "exact" | "weak";
+  /** A connection still open this long after its last byte was sent is a hang. */
+  hangMs?: number;
+  maxFindings?: number;
+}
+
+export interface LiveFuzzResult {
+  connections: number;
+  answered: number;
+  findings: Array<{ index: number; input: string; problem: string }>;
+  ms: number;
+}
+
+/** Sends case `index` in pieces; resolves with everything received once the server closes. */
+function oneConnection(port: number, bytes: Bytes, cuts: number[], hangMs: number): Promise<{ raw: string; hung: boolean }> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host: "127.0.0.1" });
+    sock.setNoDelay(true);
+    const chunks: Buffer[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (hung: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ raw: Buffer.concat(chunks).toString("latin1"), hung });
+    };
+    sock.on("data", (d: Buffer) => chunks.push(d));
+    sock.on("close", () => done(false));
+    sock.on("error", () => {});
+    sock.on("connect", async () => {
+      let from = 0;
+      for (const to of [...cuts, bytes.length]) {
+        if (sock.destroyed) return;
+        sock.write(bytes.subarray(from, to));
+        from = to;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      timer = setTimeout(() => done(true), hangMs);
+    });
+  });
+}
+
+export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzResult> {
+  const t0 = performance.now();
+  const res: LiveFuzzResult = { connections: 0, answered: 0, findings: [], ms: 0 };
+  const check = o.oracle === "exact" ? checkExact : checkWeak;
+  let next = 0;
+  const worker = async () => {
+    while (next < o.connections) {
+      const index = next++;
+      const s = caseSeed(o.seed, index);
+      const bytes = mutatedCase(s);
+      const { raw, hung } = await oneConnection(o.port, bytes, splitPoints(bytes, new Rng(s ^ 0x27d4eb2d), 4), o.hangMs ?? 5000);
+      res.connections++;
+      if (raw.length > 0) res.answered++;
+      const problem = hung ? "the connection was still open long after the last byte (hang)" : check(bytes, raw, o.limits);
+      if (problem !== undefined && res.findings.length < (o.maxFindings ?? 20)) res.findings.push({ index, input: show(bytes), problem });
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, worker));
+  res.ms = performance.now() - t0;
+  return res;
+}
+

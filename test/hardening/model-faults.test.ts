@@ -1,0 +1,131 @@
+// Issue 7, model faults: a missing file, a file that is not GGUF, a truncated GGUF and a context too
+// large for memory each end `warren serve` with one clear ERROR line and exit code 1: no stack
+// trace, no native log lines, no hang, no OOM kill.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  CONTEXT_MEMORY_SHARE, GGML_TYPE_BLOCKS, availableMemoryBytes, contextMemoryProblem, kvCacheBytes, tensorDataProblem,
+} from "../../src/inference/model-check.ts";
+import { writeGguf } from "../../src/models/gguf-writer.ts";
+import { readGguf } from "../../src/models/gguf-reader.ts";
+import { llamaMetadata } from "../../src/models/llama.ts";
+import { PRESETS } from "../../src/models/shapes.ts";
+import { tinyModel } from "../helpers/hardening.ts";
+import { REPO_ROOT } from "../helpers/models.ts";
+
+const GiB = 2 ** 30;
+let dir: string;
+let tiny: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "warren-faults-"));
+  tiny = await tinyModel();
+  const bytes = readFileSync(tiny);
+  writeFileSync(join(dir, "not-gguf.gguf"), "this is a text file, not a model\n");
+  writeFileSync(join(dir, "empty.gguf"), "");
+  writeFileSync(join(dir, "cut-data.gguf"), bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+  writeFileSync(join(dir, "cut-header.gguf"), bytes.subarray(0, 3000));
+  mkdirSync(join(dir, "a-directory.gguf"));
+  // A 70B-shaped llama header (80 layers, 8 KV heads of 128) and no tensors: its KV cache is what matters.
+  const shape = { ...PRESETS.tiny.shape, nEmbd: 8192, nLayer: 80, nHead: 64, nHeadKv: 8, nFf: 28672, nCtx: 131072 };
+  await writeGguf(join(dir, "big-shape.gguf"), llamaMetadata("tiny", { ...PRESETS.tiny, shape }, 1), []);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `warren serve` to its end; the whole of stderr and stdout. */
+async function serve(args: string[]): Promise<{ code: number; out: string; ms: number }> {
+  const t0 = Date.now();
+  const proc = Bun.spawn([process.execPath, resolve(REPO_ROOT, "src/main.ts"), "serve", "--port", "0", "--threads", "1", ...args], {
+    cwd: dir, stdout: "pipe", stderr: "pipe",
+  });
+  const kill = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const code = await proc.exited;
+  clearTimeout(kill);
+  return { code, out: out + err, ms: Date.now() - t0 };
+}
+
+function expectOneLineError(r: { code: number; out: string; ms: number }, reason: RegExp): void {
+  expect(r.code).toBe(1);
+  const errors = r.out.split("\n").filter((l) => / ERROR /.test(l));
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatch(/ ERROR cannot load model /);
+  expect(errors[0]).toMatch(reason);
+  // Nothing but our own log lines: no stack frames, no llama.cpp output.
+  for (const line of r.out.split("\n").filter((l) => l !== "")) expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z (INFO |WARN |ERROR) /);
+  expect(r.ms).toBeLessThan(15_000);
+}
+
+describe("warren serve refuses a bad model with one line and exit code 1", () => {
+  const CASES: Array<[string, () => string[], RegExp]> = [
+    ["a missing file", () => ["--model", join(dir, "nope.gguf")], /: no such file$/],
+    ["a text file", () => ["--model", "not-gguf.gguf"], /: not a GGUF file \(bad magic bytes\)$/],
+    ["an empty file", () => ["--model", "empty.gguf"], /: not a GGUF file/],
+    ["a directory", () => ["--model", "a-directory.gguf"], /: not a regular file$/],
+    ["a GGUF cut inside its tensor data", () => ["--model", "cut-data.gguf"], /: the file is truncated: its tensor data should end at byte \d+ but the file has \d+ bytes/],
+    ["a GGUF cut inside its header", () => ["--model", "cut-header.gguf"], /: the GGUF header is unreadable \(truncated GGUF header\)/],
+    ["a context far beyond memory (tiny model, 256 slots x 1M tokens: 64 GiB of KV cache)", () => ["--model", tiny, "--ctx-size", "1048576", "--parallel", "256"],
+      /: --parallel 256 x --ctx-size 1048576 needs at least 64\.0 GiB .* lower --ctx-size or --parallel$/],
+    ["a context no host has (70B-shaped header, 64 slots x 1M tokens)", () => ["--model", "big-shape.gguf", "--ctx-size", "1000000", "--parallel", "64"],
+      /: --parallel 64 x --ctx-size 1000000 needs at least \d+\.\d GiB \(KV cache/],
+  ];
+  for (const [name, args, reason] of CASES) {
+    test(name, async () => expectOneLineError(await serve(args()), reason), 30_000);
+  }
+});
+
+describe("model-check (pure parts)", () => {
+  test("the ggml type table matches the llama.cpp that node-llama-cpp bundles", async () => {
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 1 });
+    const b = (llama as unknown as { _bindings: { getTypeSizeForGgmlType(t: number): number | undefined; getBlockSizeForGgmlType(t: number): number | undefined } })._bindings;
+    for (let type = 0; type < 64; type++) {
+      const size = b.getTypeSizeForGgmlType(type) ?? 0;
+      const native = size > 0 ? [b.getBlockSizeForGgmlType(type), size] : undefined;
+      expect(`${type}: ${JSON.stringify(GGML_TYPE_BLOCKS[type])}`).toBe(`${type}: ${JSON.stringify(native)}`);
+    }
+  }, 30_000);
+
+  test("the tiny model's tensors fill its file exactly; a cut file is caught", async () => {
+    const file = await readGguf(tiny);
+    const size = readFileSync(tiny).length;
+    expect(tensorDataProblem(file.tensors, file.dataOffset, size)).toBeUndefined();
+    expect(tensorDataProblem(file.tensors, file.dataOffset, size - 1)).toMatch(/truncated/);
+    expect(tensorDataProblem([{ name: "x", dims: [4], type: 99, offset: 0 }], 0, 100)).toMatch(/ggml type 99/);
+  });
+
+  test("KV cache size: tiny is 256 bytes per cell; MLA, sliding-window and recurrent caches are not guessed", async () => {
+    const meta = (await readGguf(tiny)).metadata;
+    // 2 layers x (K + V) x 2 KV heads x 16 dims x 2 bytes (F16)
+    expect(kvCacheBytes(meta, 1)).toBe(256);
+    expect(kvCacheBytes(meta, 64_000_000)).toBe(256 * 64_000_000);
+    for (const key of ["llama.attention.kv_lora_rank", "llama.attention.sliding_window", "llama.ssm.state_size"]) {
+      expect(kvCacheBytes(new Map([...meta, [key, 1]]), 1)).toBeUndefined();
+    }
+  });
+
+  test("the brief's example, --ctx-size 1000000 --parallel 64 on tiny (15.3 GiB), is refused on a 22 GiB host; 2048 x 4 is not", () => {
+    const plan = { slots: 64, slotContextSize: 1_000_000, kvBytes: 256 * 64_000_000, modelBytes: 806_080, availableBytes: 22.3 * GiB };
+    expect(contextMemoryProblem(plan)).toMatch(/needs at least 15\.3 GiB .* only 22\.3 GiB .* at most 50%/);
+    expect(contextMemoryProblem({ ...plan, slots: 4, slotContextSize: 2048, kvBytes: 256 * 8192 })).toBeUndefined();
+    expect(contextMemoryProblem({ ...plan, availableBytes: plan.kvBytes / CONTEXT_MEMORY_SHARE + 2 * plan.modelBytes })).toBeUndefined();
+  });
+
+  test("available memory: MemAvailable, capped by a cgroup limit", () => {
+    const files: Record<string, string> = {
+      "/proc/meminfo": "MemTotal: 32000000 kB\nMemAvailable:   20000000 kB\n",
+      "/sys/fs/cgroup/memory.max": String(8 * GiB),
+      "/sys/fs/cgroup/memory.current": String(2 * GiB),
+    };
+    const read = (p: string) => {
+      if (!(p in files)) throw new Error("ENOENT");
+      return files[p]!;
+    };
+    expect(availableMemoryBytes(read)).toBe(6 * GiB);
+    files["/sys/fs/cgroup/memory.max"] = "max";
+    expect(availableMemoryBytes(read)).toBe(20_000_000 * 1024);
+    expect(availableMemoryBytes()).toBeGreaterThan(0);
+  });
+});
