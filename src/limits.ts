@@ -54,6 +54,11 @@ export const INFERENCE_MAX_PROMPT_CHARS = 1_000_000;
 /** Stop strings per request and their length. Threat: quadratic stop matching. */
 export const INFERENCE_MAX_STOP_STRINGS = 16;
 export const INFERENCE_MAX_STOP_CHARS = 256;
+/**
+ * Token events a stream may leave unread before its slot stops generating (resumes at half). Threat:
+ * a client that reads nothing costing decode work and memory until the write timeout cancels it.
+ */
+export const INFERENCE_MAX_UNREAD_EVENTS = 64;
 /** Seconds advised to clients in Retry-After when the queue is full. */
 export const INFERENCE_RETRY_AFTER_S = 1;
 

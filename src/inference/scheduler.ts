@@ -10,6 +10,7 @@ import { Channel } from "./channel.ts";
 import { BoundedQueue } from "./queue.ts";
 import { TextStream } from "./text.ts";
 import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent } from "./types.ts";
+import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
 export enum SlotState {
   /** No request. The KV cells may still hold the previous request's tokens for prefix reuse. */
@@ -19,13 +20,6 @@ export enum SlotState {
   /** Sampling one token per turn. */
   Generating = "generating",
 }
-
-/**
- * Events a stream may leave unread before its slot stops generating. A client that reads nothing
- * (its socket full) then costs no decode work and no memory beyond this, until it reads again or
- * the HTTP write timeout cancels it. Far more than the HTTP layer's queue needs to stay busy.
- */
-export const SCHEDULER_MAX_UNREAD_EVENTS = 64;
 
 export interface SchedulerOptions {
   engine: Engine;
@@ -43,7 +37,7 @@ export interface SchedulerObserver {
 export interface SchedulerStats {
   slots: number;
   busySlots: number;
-  /** Busy slots not generating because their reader is behind (see SCHEDULER_MAX_UNREAD_EVENTS). */
+  /** Busy slots not generating because their reader is behind (see INFERENCE_MAX_UNREAD_EVENTS). */
   pausedSlots: number;
   queueDepth: number;
   promptTokens: number;
@@ -210,7 +204,7 @@ export class Scheduler {
 
   /** The reader took an event: a paused job resumes once it has caught up halfway. */
   private caughtUp(job: Job): void {
-    if (!job.paused || job.channel.backlog > SCHEDULER_MAX_UNREAD_EVENTS / 2) return;
+    if (!job.paused || job.channel.backlog > INFERENCE_MAX_UNREAD_EVENTS / 2) return;
     job.paused = false;
     this.kick();
   }
@@ -290,7 +284,7 @@ export class Scheduler {
     for (const slot of this.slots) {
       if (slot.state !== SlotState.Generating) continue;
       const job = slot.job!;
-      if (job.channel.backlog >= SCHEDULER_MAX_UNREAD_EVENTS) {
+      if (job.channel.backlog >= INFERENCE_MAX_UNREAD_EVENTS) {
         job.paused = true;
         continue;
       }
