@@ -1,6 +1,7 @@
 // Between our parsed requests and the application's Web Request/Response. Web APIs only (no Bun):
 // Request, Headers, Response and ReadableStream are what the handler speaks.
 import type { RequestHead } from "./parser.ts";
+import { LazyRequest, nativeMethod } from "./request.ts";
 import type { BodySource, ResponseParts } from "./respond.ts";
 import { toBytes } from "./serialize.ts";
 
@@ -10,22 +11,12 @@ export type Peek = <T>(p: Promise<T>) => T | Promise<T>;
 const noPeek: Peek = (p) => p;
 
 /**
- * A Web Request for the handler. The URL is always http://localhost + origin-form path: Elysia
- * finds the path by position after "http://localhost" (see FACTS.md). The Host header is kept.
+ * A Web Request for the handler (lazy: see request.ts). The URL is always http://localhost +
+ * origin-form path: Elysia finds the path by position after "http://localhost" (see FACTS.md).
+ * The Host header is kept. Throws where a native Request would (its method probe).
  */
 export function toRequest(head: RequestHead, body: Uint8Array | null, signal: AbortSignal): Request {
-  // Null prototype: a header named "__proto__" must be an ordinary key.
-  const headers: Record<string, string> = Object.create(null);
-  const h = head.headers;
-  for (let k = 0; k < h.length; k += 2) {
-    const name = h[k]!, prior = headers[name];
-    headers[name] = prior === undefined ? h[k + 1]! : prior + (name === "cookie" ? "; " : ", ") + h[k + 1]!;
-  }
-  // Every init member costs the native constructor measurably; GET is its default.
-  const init: RequestInit = head.method === "GET" ? { headers, signal } : { method: head.method, headers, signal };
-  // The Fetch API rejects bodies on GET/HEAD; such a body has no defined meaning anyway (RFC 9110 §9.3.1).
-  if (body !== null && body.length > 0 && head.method !== "GET" && head.method !== "HEAD") init.body = body;
-  return new Request("http://localhost" + head.path, init);
+  return new LazyRequest(head, nativeMethod(head.method), body, signal) as unknown as Request;
 }
 
 /**
@@ -34,7 +25,10 @@ export function toRequest(head: RequestHead, body: Uint8Array | null, signal: Ab
  * anything else is read whole and sent with Content-Length.
  */
 export function toParts(res: Response, peek: Peek = noPeek): ResponseParts | Promise<ResponseParts> {
-  const h: HeaderScan = { lines: "", declared: -1, streamed: false, close: false };
+  const h = scan;
+  h.lines = "";
+  h.declared = -1;
+  h.streamed = h.close = false;
   // forEach with a this-arg: no iterator or entry arrays per header.
   res.headers.forEach(scanHeader, h);
   const parts: ResponseParts = { status: res.status, headerLines: h.lines, body: null, stream: null, declaredLength: h.declared, close: h.close };
@@ -60,6 +54,9 @@ interface HeaderScan {
   close: boolean;
 }
 
+/** Reused by every toParts call: the scan is synchronous. */
+const scan: HeaderScan = { lines: "", declared: -1, streamed: false, close: false };
+
 /** Renders one response header, diverting the ones whose meaning we own: framing, Connection, Date. */
 function scanHeader(this: HeaderScan, value: string, name: string): void {
   switch (name) {
@@ -79,7 +76,24 @@ function scanHeader(this: HeaderScan, value: string, name: string): void {
       if (value.startsWith("text/event-stream")) this.streamed = true;
       break;
   }
-  this.lines += `${name}: ${value}\r\n`;
+  this.lines += headerLine(name, value);
+}
+
+// Header lines rendered lately: most responses repeat the same few (content-type above all), and a
+// line found here is the same string as last time, which the head encoder recognises. Direct-mapped.
+const LINE_SLOTS = 16;
+const lineNames: string[] = new Array<string>(LINE_SLOTS).fill("");
+const lineValues: string[] = new Array<string>(LINE_SLOTS).fill("");
+const lines: string[] = new Array<string>(LINE_SLOTS).fill("");
+
+/** "name: value\r\n". */
+function headerLine(name: string, value: string): string {
+  if (value.length > 256) return `${name}: ${value}\r\n`;
+  const slot = (name.length * 7 + value.length) & (LINE_SLOTS - 1);
+  if (lineNames[slot] === name && lineValues[slot] === value) return lines[slot]!;
+  lineNames[slot] = name;
+  lineValues[slot] = value;
+  return (lines[slot] = `${name}: ${value}\r\n`);
 }
 
 function readerSource(body: ReadableStream): BodySource {

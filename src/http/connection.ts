@@ -49,7 +49,8 @@ export class Connection implements WriteTarget {
   aborter: AbortController | null = null;
   aborterUses = 0;
   readonly out: Outbound;
-  // Allocated while in use only: an idle keep-alive connection should be a few hundred bytes.
+  // Held only while in use (from the spares below): an idle keep-alive connection should be a few
+  // hundred bytes.
   private input: InputBuffer | null = null;
   private exchanges: Exchange[] = NO_EXCHANGES;
   private read = Read.Head;
@@ -85,17 +86,20 @@ export class Connection implements WriteTarget {
     return this.state >= ConnState.Lingering;
   }
 
-  write(data: Uint8Array): number {
-    return this.host.write(this, data);
+  write(data: Uint8Array, length: number): number {
+    return this.host.write(this, data, length);
   }
 
   onData(chunk: Uint8Array, now: number): void {
     this.now = now;
     if (this.read === Read.Stopped || this.state >= ConnState.Closing) return;
-    (this.input ??= new InputBuffer()).append(chunk);
+    (this.input ??= spareInputs.pop() ?? new InputBuffer()).append(chunk);
     this.batch = true;
     this.process();
-    if (this.input?.length === 0) this.input = null;
+    if (this.input?.length === 0) {
+      if (spareInputs.length < MAX_SPARES) spareInputs.push(this.input);
+      this.input = null;
+    }
     this.endBatch();
     this.settle();
   }
@@ -170,7 +174,7 @@ export class Connection implements WriteTarget {
   }
 
   private enqueue(ex: Exchange): void {
-    if (this.exchanges === NO_EXCHANGES) this.exchanges = [];
+    if (this.exchanges === NO_EXCHANGES) this.exchanges = spareQueues.pop() ?? [];
     this.exchanges.push(ex);
   }
 
@@ -214,7 +218,7 @@ export class Connection implements WriteTarget {
         break;
       }
       const close = !ex.head.keepAlive || this.stopping || ex.response!.close === true;
-      const plan = writeResponse(ex, ex.response!, close, this.out, this.host.dates.line(this.now));
+      const plan = writeResponse(ex, ex.response!, close, this.out, this.host.dates, this.now);
       if (plan !== null) {
         this.streaming = plan.source;
         void pumpStream(this, ex, plan.source, plan.chunked, plan.closeAfter || close);
@@ -248,7 +252,10 @@ export class Connection implements WriteTarget {
 
   private finish(ex: Exchange, close: boolean): void {
     this.exchanges.shift();
-    if (this.exchanges.length === 0) this.exchanges = NO_EXCHANGES;
+    if (this.exchanges.length === 0) {
+      if (spareQueues.length < MAX_SPARES) spareQueues.push(this.exchanges);
+      this.exchanges = NO_EXCHANGES;
+    }
     ex.done = true;
     this.host.requestDone(this, ex, false);
     if (close) this.beginClosing();
@@ -437,5 +444,11 @@ export class Connection implements WriteTarget {
 }
 
 const JSON_TYPE = "content-type: application/json\r\n";
-/** Shared empty queue; enqueue() swaps in a real array, finish() swaps it back. */
+/** Shared empty queue; enqueue() swaps in a real array, finish() or a drop swaps it back. */
 const NO_EXCHANGES: Exchange[] = Object.freeze([]) as unknown as Exchange[];
+
+// Emptied queues and input buffers, taken by whichever connection needs one next: a busy
+// connection allocates neither per request, and an idle one holds neither.
+const MAX_SPARES = 64;
+const spareQueues: Exchange[][] = [];
+const spareInputs: InputBuffer[] = [];

@@ -82,7 +82,7 @@ export const ERROR_SPECS: Readonly<Record<HttpError, ErrorSpec>> = {
   [HttpError.TargetTooLong]: spec(414, "target_too_long", "request-target is too long"),
   [HttpError.BodyTooLarge]: spec(413, "body_too_large", "request body is too large"),
   [HttpError.ExpectationFailed]: spec(417, "expectation_failed", "only Expect: 100-continue is supported"),
-  [HttpError.MethodNotImplemented]: spec(501, "method_not_implemented", "CONNECT is not supported"),
+  [HttpError.MethodNotImplemented]: spec(501, "method_not_implemented", "request method not implemented"),
   [HttpError.HeaderTimeout]: spec(408, "header_timeout", "request head not received in time"),
   [HttpError.BodyTimeout]: spec(408, "body_timeout", "request body not received in time"),
   [HttpError.InternalError]: spec(500, "internal_error", "internal server error", false),

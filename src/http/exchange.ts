@@ -37,8 +37,8 @@ export interface Exchange {
 
 /** The I/O side (server.ts, or a fake in tests). One host serves every connection. */
 export interface ConnectionHost {
-  /** socket.write: bytes taken, negative once closed. */
-  write(conn: Connection, data: Uint8Array): number;
+  /** socket.write of data[0, length): bytes taken, negative once closed. */
+  write(conn: Connection, data: Uint8Array, length: number): number;
   /** Shut the write side (FIN) after the last response. */
   end(conn: Connection): void;
   /** Tear the socket down now. */

@@ -37,8 +37,11 @@ export interface RequestHead {
 }
 
 export function emptyHead(): RequestHead {
-  return { method: "", target: "", path: "", minor: 1, headers: [], contentLength: -1, chunked: false, keepAlive: true, expectContinue: false };
+  return { method: "", target: "", path: "", minor: 1, headers: NO_FIELDS, contentLength: -1, chunked: false, keepAlive: true, expectContinue: false };
 }
+
+/** Until a head is decoded it has no fields; decoding gives it an array of its own. */
+const NO_FIELDS: string[] = Object.freeze([]) as unknown as string[];
 
 const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58;
 
@@ -76,27 +79,30 @@ export function parseHead(buf: Uint8Array, start: number, end: number, prevLen: 
   for (;;) {
     const lf = buf.indexOf(LF, from);
     if (lf < 0 || lf >= limit) break;
-    if (lf === s || buf[lf - 1] !== CR) return -HttpError.InvalidLineEnding;
+    if (lf === s || buf[lf - 1] !== CR) return lf - s > limits.maxTargetBytes && oversize(buf, s, lf, limits) === HttpError.TargetTooLong ? -HttpError.TargetTooLong : -HttpError.InvalidLineEnding;
     if (lf - 3 >= s && buf[lf - 2] === LF && buf[lf - 3] === CR) {
       const err = parseComplete(buf, s, lf + 1, limits, out);
       return err < 0 ? err : lf + 1 - start;
     }
     from = lf + 1;
   }
-  if (end - start > limits.maxHeadBytes) return -oversize(buf, s, end, limits);
+  // Judged on the bytes up to the limit only, as they were when the limit was first passed.
+  if (end - start > limits.maxHeadBytes) return -oversize(buf, s, start + limits.maxHeadBytes + 1, limits);
   if (end - s > limits.maxTargetBytes && oversize(buf, s, end, limits) === HttpError.TargetTooLong) return -HttpError.TargetTooLong;
   return NEED_MORE;
 }
 
 /** Which limit an unfinished head broke: a request-target over its own limit is 414, else 431. */
+// It reads the request line as parseComplete does (a token, SP, then target bytes), so a head judged
+// before its end gets the answer it would get complete: the fuzzer found "GE(T /long..." and a DEL
+// inside a long target answered 414 in pieces but 400 whole.
 function oversize(buf: Uint8Array, s: number, end: number, limits: HeadLimits): HttpError {
-  const sp1 = buf.indexOf(SP, s);
-  if (sp1 < 0 || sp1 >= end) return HttpError.HeadTooLarge;
-  let lineEnd = buf.indexOf(LF, sp1);
-  if (lineEnd < 0 || lineEnd > end) lineEnd = end;
-  let targetEnd = buf.indexOf(SP, sp1 + 1);
-  if (targetEnd < 0 || targetEnd > lineEnd) targetEnd = lineEnd;
-  return targetEnd - sp1 - 1 > limits.maxTargetBytes ? HttpError.TargetTooLong : HttpError.HeadTooLarge;
+  let i = s;
+  while (i < end && TCHAR[buf[i]!] === 1) i++;
+  if (i === s || i >= end || buf[i] !== SP) return HttpError.HeadTooLarge;
+  const targetStart = ++i;
+  while (i < end && buf[i]! > SP && buf[i]! < 0x7f) i++;
+  return i - targetStart > limits.maxTargetBytes ? HttpError.TargetTooLong : HttpError.HeadTooLarge;
 }
 
 /** Validates and decodes a head known to end at `headEnd` (after its blank line). Returns 0 or -HttpError. */
@@ -174,6 +180,15 @@ function scanFields(buf: Uint8Array, i: number, headEnd: number, maxCount: numbe
   return n;
 }
 
+/** Node's Buffer (what sockets deliver) decodes ISO-8859-1 in place. */
+type Latin1Sliceable = Uint8Array & { latin1Slice?: (start: number, end: number) => string };
+
+/** The whole head as one string, for buffers that cannot slice tokens themselves. */
+function headText(buf: Uint8Array, s: number, headEnd: number): string {
+  if (sawHighByte) return latin1(buf, s, headEnd);
+  return ascii.decode(s === 0 && headEnd === buf.length ? buf : buf.subarray(s, headEnd));
+}
+
 function latin1(buf: Uint8Array, a: number, b: number): string {
   let s = "";
   for (let i = a; i < b; i += 4096) s += String.fromCharCode(...buf.subarray(i, Math.min(b, i + 4096)));
@@ -194,24 +209,62 @@ function decode(
   buf: Uint8Array, s: number, headEnd: number, methodEnd: number, targetStart: number, targetEnd: number,
   minor: number, count: number, out: RequestHead,
 ): number {
-  // One native decode of the whole head, then substrings: far cheaper than decoding each token.
-  const text = sawHighByte ? latin1(buf, s, headEnd) : ascii.decode(buf.subarray(s, headEnd));
-  const method = methodEnd - s === 3 && buf[s] === 71 && buf[s + 1] === 69 && buf[s + 2] === 84 ? "GET" : text.substring(0, methodEnd - s);
-  const target = text.substring(targetStart - s, targetEnd - s);
+  // A Buffer (what sockets deliver) slices each token straight into its own string: a view of a
+  // freshly read buffer costs more than a decode (the engine first moves its bytes into an
+  // ArrayBuffer). Anything else is decoded once and cut into substrings.
+  const b = buf as Latin1Sliceable;
+  const text = b.latin1Slice === undefined ? headText(buf, s, headEnd) : null;
+  const method = methodEnd - s === 3 && buf[s] === 71 && buf[s + 1] === 69 && buf[s + 2] === 84 ? "GET" : token(b, text, s, s, methodEnd);
+  const target = recentToken(b, text, s, targetStart, targetEnd);
   const headers = new Array<string>(2 * count);
+  hostsValid = true;
   for (let h = 0; h < count; h++) {
-    const a = marks[4 * h]!, b = marks[4 * h + 1]!;
-    headers[2 * h] = knownName(buf, a, b) ?? text.substring(a - s, b - s).toLowerCase();
-    headers[2 * h + 1] = text.substring(marks[4 * h + 2]! - s, marks[4 * h + 3]! - s);
+    const na = marks[4 * h]!, nb = marks[4 * h + 1]!, va = marks[4 * h + 2]!, vb = marks[4 * h + 3]!;
+    const name = knownName(buf, na, nb) ?? token(b, text, s, na, nb).toLowerCase();
+    if (name === "host" && !validHost(buf, va, vb)) hostsValid = false;
+    headers[2 * h] = name;
+    headers[2 * h + 1] = recentToken(b, text, s, va, vb);
   }
   out.method = method;
   out.target = target;
   out.minor = minor;
   out.headers = headers;
-  const path = targetPath(method, target);
+  // Origin-form (the usual case) is recognised from its first byte, without reading the string.
+  const path = buf[targetStart] === 47 && method !== "CONNECT" ? target : targetPath(method, target);
   if (typeof path !== "string") return path;
   out.path = path;
   return applyFraming(out);
+}
+
+/** Bytes a..b of the head as a string: sliced from the Buffer, or cut from the decoded `text` (which starts at s). */
+function token(buf: Latin1Sliceable, text: string | null, s: number, a: number, b: number): string {
+  return text === null ? buf.latin1Slice!(a, b) : text.substring(a - s, b - s);
+}
+
+// Recently seen short tokens (targets, header values), so that the strings a keep-alive client sends
+// again and again are compared, not allocated anew. Two ways per set: a target and a Host value that
+// happen to share a set must not evict each other on every request.
+const RECENT_SETS = 64, RECENT_MAX_LENGTH = 64;
+const recent: string[] = new Array<string>(2 * RECENT_SETS).fill("");
+
+/** token(), answered from `recent` when the same bytes were seen lately. */
+function recentToken(buf: Latin1Sliceable, text: string | null, s: number, a: number, b: number): string {
+  const length = b - a;
+  if (length === 0 || length > RECENT_MAX_LENGTH) return token(buf, text, s, a, b);
+  const set = 2 * ((length * 31 + buf[a]! * 7 + buf[b - 1]! * 3 + buf[(a + b) >> 1]!) & (RECENT_SETS - 1));
+  const first = recent[set]!;
+  if (sameBytes(first, buf, a, length)) return first;
+  const second = recent[set + 1]!;
+  if (sameBytes(second, buf, a, length)) return second;
+  // The newcomer takes the first way; the one it displaces gets a second chance in the other.
+  recent[set + 1] = first;
+  return (recent[set] = token(buf, text, s, a, b));
+}
+
+function sameBytes(str: string, buf: Uint8Array, a: number, length: number): boolean {
+  if (str.length !== length) return false;
+  for (let i = 0; i < length; i++) if (str.charCodeAt(i) !== buf[a + i]) return false;
+  return true;
 }
 
 /** Reduces the request-target to origin-form (RFC 9112 §3.2). Returns the path or -HttpError. */
@@ -231,7 +284,7 @@ function targetPath(method: string, target: string): string | number {
 
 /** Resolves body framing, keep-alive, Host and Expect from the decoded fields (RFC 9112 §6, §9.3). Returns 0 or -HttpError. */
 function applyFraming(out: RequestHead): number {
-  let hosts = 0, host = "", contentLength = -1, te: string[] | null = null;
+  let hosts = 0, contentLength = -1, te: string[] | null = null;
   let close = false, keepAlive = false, expect: string | null = null;
   const h = out.headers;
   for (let k = 0; k < h.length; k += 2) {
@@ -240,7 +293,6 @@ function applyFraming(out: RequestHead): number {
     switch (name) {
       case "host":
         hosts++;
-        host = h[k + 1]!;
         break;
       case "content-length": {
         const n = parseContentLength(h[k + 1]!);
@@ -266,7 +318,7 @@ function applyFraming(out: RequestHead): number {
   }
   if (hosts > 1) return -HttpError.DuplicateHost;
   if (hosts === 0 && out.minor === 1) return -HttpError.MissingHost;
-  if (!validHost(host)) return -HttpError.InvalidHost;
+  if (!hostsValid) return -HttpError.InvalidHost;
   if (te !== null) {
     const err = checkTransferEncoding(te, out.minor, contentLength);
     if (err !== 0) return err;
@@ -319,11 +371,15 @@ function parseContentLength(value: string): number {
 }
 
 /** uri-host [":" port]: reg-name, IPv4 or IP-literal characters only (RFC 3986 §3.2.2). */
-function validHost(host: string): boolean {
-  for (let i = 0; i < host.length; i++) {
-    const c = host.charCodeAt(i);
-    if (c >= 0x61 && c <= 0x7a || c >= 0x41 && c <= 0x5a || c >= 0x30 && c <= 0x3a) continue;
-    if ("-._~!$&'()*+,;=[]%".indexOf(host[i]!) < 0) return false;
-  }
+function validHost(buf: Uint8Array, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) if (HOST_CHAR[buf[i]!] !== 1) return false;
   return true;
 }
+
+/** Whether every Host field of the head being decoded passed validHost (decode sets it, applyFraming reads it). */
+let hostsValid = true;
+
+const HOST_CHAR = new Uint8Array(256);
+for (const c of "-._~!$&'()*+,;=[]%:") HOST_CHAR[c.charCodeAt(0)] = 1;
+for (let b = 0x30; b <= 0x39; b++) HOST_CHAR[b] = 1;
+for (let b = 0x41; b <= 0x5a; b++) HOST_CHAR[b] = HOST_CHAR[b + 0x20] = 1;

@@ -2,7 +2,7 @@
 // HEAD/204/304 rules, and the pump that moves a streamed body while honouring backpressure.
 import type { Connection, Exchange } from "./connection.ts";
 import type { Outbound } from "./outbound.ts";
-import { FRAME_CHUNKED, FRAME_NONE, LAST_CHUNK, chunk, message, responseHead, statusHasNoBody } from "./serialize.ts";
+import { type DateCache, FRAME_CHUNKED, FRAME_NONE, HeadEncoder, LAST_CHUNK, chunk, statusHasNoBody } from "./serialize.ts";
 
 /** A streamed response body. read() resolves null at the end; cancel() stops upstream work. */
 export interface BodySource {
@@ -32,7 +32,7 @@ export interface StreamPlan {
 }
 
 /** Queues the head (and a known body). Returns a plan when a body still has to be streamed. */
-export function writeResponse(ex: Exchange, parts: ResponseParts, close: boolean, out: Outbound, dateLine: string): StreamPlan | null {
+export function writeResponse(ex: Exchange, parts: ResponseParts, close: boolean, out: Outbound, dates: DateCache, now: number): StreamPlan | null {
   const { status, headerLines } = parts;
   const isHead = ex.head.method === "HEAD";
   const noBody = isHead || statusHasNoBody(status);
@@ -40,7 +40,7 @@ export function writeResponse(ex: Exchange, parts: ResponseParts, close: boolean
   if (parts.stream !== null && !noBody) {
     const chunked = ex.head.minor === 1;
     if (!chunked) connection = "close";
-    out.push(message(responseHead(status, headerLines, chunked ? FRAME_CHUNKED : FRAME_NONE, connection, dateLine), null));
+    out.pushEncoded(HEAD.set(dates.prefix(status, now), headerLines, chunked ? FRAME_CHUNKED : FRAME_NONE, connection), null);
     return { source: parts.stream, chunked, closeAfter: !chunked };
   }
   parts.stream?.cancel();
@@ -52,9 +52,12 @@ export function writeResponse(ex: Exchange, parts: ResponseParts, close: boolean
     else if (parts.declaredLength >= 0) frame = parts.declaredLength;
     else frame = isHead && parts.stream === null ? bodyLength : FRAME_NONE;
   }
-  out.push(message(responseHead(status, headerLines, frame, connection, dateLine), noBody ? null : parts.body));
+  out.pushEncoded(HEAD.set(dates.prefix(status, now), headerLines, frame, connection), noBody ? null : parts.body);
   return null;
 }
+
+/** Encoding is synchronous, so one encoder serves every response. */
+const HEAD = new HeadEncoder();
 
 /**
  * Moves a streamed body to the socket: waits while the queue is over the high-water mark (so a

@@ -14,6 +14,7 @@ const REASONS: Record<number, string> = {
   503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
 };
 
+const encoder = new TextEncoder();
 const statusLines = new Map<number, string>();
 
 /** "HTTP/1.1 200 OK\r\n". We always answer as HTTP/1.1, also to 1.0 clients (RFC 9110 §6.2). */
@@ -30,14 +31,28 @@ export function statusLine(status: number): string {
 export class DateCache {
   private second = -1;
   private cached = "";
+  /** Status line + Date line as bytes, per status, for the current second. */
+  private prefixes = new Map<number, Uint8Array>();
 
   line(nowMs: number): string {
     const second = Math.floor(nowMs / 1000);
     if (second !== this.second) {
       this.second = second;
       this.cached = `date: ${new Date(second * 1000).toUTCString()}\r\n`;
+      this.prefixes.clear();
     }
     return this.cached;
+  }
+
+  /** statusLine(status) + line(nowMs), encoded. */
+  prefix(status: number, nowMs: number): Uint8Array {
+    const date = this.line(nowMs);
+    let bytes = this.prefixes.get(status);
+    if (bytes === undefined) {
+      bytes = encoder.encode(statusLine(status) + date);
+      this.prefixes.set(status, bytes);
+    }
+    return bytes;
   }
 }
 
@@ -65,19 +80,123 @@ export function responseHead(
   return head + "\r\n";
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Writes `str` as ISO-8859-1 bytes at `off`; returns the offset after it. `dst` must have
  * str.length bytes free. Header values are ByteStrings (code points <= 0xFF), so UTF-8 would
- * mangle 0x80-0xFF; the native ASCII encoder is tried first and the byte loop only on mismatch.
+ * mangle 0x80-0xFF: short strings are copied code by code, longer ones go through the native
+ * encoder first and the byte loop only on mismatch.
  */
 export function writeLatin1(str: string, dst: Uint8Array, off: number): number {
+  // Most header lines are short, and for them the view the encoder needs costs more than the loop.
+  if (str.length < 64) {
+    for (let i = 0; i < str.length; i++) dst[off + i] = str.charCodeAt(i);
+    return off + str.length;
+  }
   // At offset 0 the destination itself is used: a subarray view per call costs more than the copy.
   const r = encoder.encodeInto(str, off === 0 ? dst : dst.subarray(off, off + str.length));
   if (r.read === str.length && r.written === str.length) return off + str.length;
   for (let i = 0; i < str.length; i++) dst[off + i] = str.charCodeAt(i);
   return off + str.length;
+}
+
+/** Bytes that know their size and write themselves: how a response head is queued without a string. */
+export interface Encodable {
+  readonly size: number;
+  /** Writes exactly `size` bytes at dst[off...]; returns the offset after them. */
+  encode(dst: Uint8Array, off: number): number;
+}
+
+const CONTENT_LENGTH = encoder.encode("content-length: ");
+const CHUNKED = encoder.encode("transfer-encoding: chunked\r\n");
+const CONNECTION = encoder.encode("connection: ");
+
+/**
+ * The bytes of responseHead(), written without building that string: status and Date lines come
+ * from DateCache.prefix, numbers are written digit by digit, and only the application's header
+ * lines are encoded. Set, then encoded at once (one instance serves every response).
+ */
+export class HeadEncoder implements Encodable {
+  private prefix: Uint8Array = CONTENT_LENGTH;
+  private headerLines = "";
+  private frame = FRAME_NONE;
+  private connection = "";
+  // The application's header lines are often the very string of the last response (see headerLine
+  // in bridge.ts): then their bytes are copied rather than encoded again.
+  private lastLines = "";
+  private lastLineBytes = new Uint8Array(0);
+  size = 0;
+
+  set(prefix: Uint8Array, headerLines: string, frame: number, connection: string): this {
+    this.prefix = prefix;
+    this.headerLines = headerLines;
+    this.frame = frame;
+    this.connection = connection;
+    let size = prefix.length + headerLines.length + 2;
+    if (frame >= 0) size += CONTENT_LENGTH.length + digitCount(frame) + 2;
+    else if (frame === FRAME_CHUNKED) size += CHUNKED.length;
+    if (connection !== "") size += CONNECTION.length + connection.length + 2;
+    this.size = size;
+    return this;
+  }
+
+  encode(dst: Uint8Array, off: number): number {
+    dst.set(this.prefix, off);
+    off += this.prefix.length;
+    off = this.writeLines(dst, off);
+    if (this.frame >= 0) {
+      dst.set(CONTENT_LENGTH, off);
+      off = crlf(dst, writeDigits(this.frame, dst, off + CONTENT_LENGTH.length));
+    } else if (this.frame === FRAME_CHUNKED) {
+      dst.set(CHUNKED, off);
+      off += CHUNKED.length;
+    }
+    if (this.connection !== "") {
+      dst.set(CONNECTION, off);
+      off = crlf(dst, writeLatin1(this.connection, dst, off + CONNECTION.length));
+    }
+    return crlf(dst, off);
+  }
+
+  private writeLines(dst: Uint8Array, off: number): number {
+    const lines = this.headerLines;
+    if (lines.length === 0) return off;
+    if (lines === this.lastLines) {
+      dst.set(this.lastLineBytes, off);
+      return off + lines.length;
+    }
+    const end = writeLatin1(lines, dst, off);
+    // Short only: a long block is likely to differ next time (per-response values), and a copy
+    // per miss would cost more than it saves.
+    if (lines.length <= 64) {
+      this.lastLines = lines;
+      this.lastLineBytes = dst.slice(off, end);
+    }
+    return end;
+  }
+}
+
+function digitCount(n: number): number {
+  let count = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    count++;
+  }
+  return count;
+}
+
+function writeDigits(n: number, dst: Uint8Array, off: number): number {
+  const end = off + digitCount(n);
+  for (let i = end - 1; i >= off; i--) {
+    dst[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
+}
+
+function crlf(dst: Uint8Array, off: number): number {
+  dst[off] = 13;
+  dst[off + 1] = 10;
+  return off + 2;
 }
 
 /** Head and optional body as one buffer, so a small response is one queued chunk. */

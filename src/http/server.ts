@@ -60,7 +60,10 @@ export interface HttpServer {
   readonly hostname: string;
   readonly port: number;
   stats(): HttpStats;
-  stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** `idleGraceMs`: graceful only; while requests are still in flight, for at most this long, open connections
+   *  keep being served; then, or at once when nothing is in flight, they are told to close (idle ones end
+   *  at once, busy ones after their current response). */
+  stop(opts?: { graceful?: boolean; timeoutMs?: number; idleGraceMs?: number }): Promise<void>;
 }
 
 type Sock = Socket<Connection | undefined>;
@@ -131,6 +134,8 @@ class Engine implements HttpServer, ConnectionHost {
   private readonly sweep: ReturnType<typeof setInterval>;
   private stopping: Promise<void> | null = null;
   private allClosed: (() => void) | null = null;
+  /** Set during a graceful stop's grace: called when the last request in flight is done. */
+  private noneActive: (() => void) | null = null;
 
   constructor(private readonly handler: Handler, options: HttpServerOptions) {
     this.opts = connectionOptions(options);
@@ -196,10 +201,10 @@ class Engine implements HttpServer, ConnectionHost {
 
   // ---- ConnectionHost ----
 
-  write(conn: Connection, data: Uint8Array): number {
+  write(conn: Connection, data: Uint8Array, length: number): number {
     if (conn.out.bytes > this.counters.peakQueued) this.counters.peakQueued = conn.out.bytes;
     this.counters.writes++;
-    return (conn.io as Sock).write(data);
+    return (conn.io as Sock).write(data, 0, length);
   }
   end(conn: Connection): void {
     (conn.io as Sock).end();
@@ -240,6 +245,8 @@ class Engine implements HttpServer, ConnectionHost {
     let result: Response | Promise<Response>;
     try {
       const req = toRequest(ex.head, ex.body, conn.aborter.signal);
+      // Bun's Request turns methods it does not know ("FOO", "gET") into GET: found by the live fuzzer.
+      if (req.method !== ex.head.method) return conn.respondError(ex, HttpError.MethodNotImplemented, Date.now());
       if (this.onDone !== undefined) ex.hostData = req;
       result = this.handler(req);
     } catch {
@@ -264,7 +271,7 @@ class Engine implements HttpServer, ConnectionHost {
   }
 
   requestDone(conn: Connection, ex: Exchange, aborted: boolean): void {
-    if (ex.dispatched) this.counters.active--;
+    if (ex.dispatched && --this.counters.active === 0 && this.noneActive !== null) this.noneActive();
     if (ex.response?.stream != null && !aborted) conn.aborterUses = SIGNAL_REUSE;
     if (this.onDone === undefined) return;
     const { method, target } = ex.head;
@@ -284,7 +291,7 @@ class Engine implements HttpServer, ConnectionHost {
     };
   }
 
-  stop({ graceful = true, timeoutMs = L.HTTP_SHUTDOWN_TIMEOUT_MS }: { graceful?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  stop({ graceful = true, timeoutMs = L.HTTP_SHUTDOWN_TIMEOUT_MS, idleGraceMs = 0 }: { graceful?: boolean; timeoutMs?: number; idleGraceMs?: number } = {}): Promise<void> {
     if (this.stopping !== null) return this.stopping;
     this.listener.stop(false);
     if (!graceful) {
@@ -292,15 +299,32 @@ class Engine implements HttpServer, ConnectionHost {
       this.closeAll();
       return this.stopping;
     }
-    const now = Date.now();
-    for (const conn of this.conns) conn.shutdown(now);
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const shutdownAll = () => {
+      clearTimeout(grace);
+      this.noneActive = null;
+      const now = Date.now();
+      for (const conn of this.conns) conn.shutdown(now);
+    };
+    // While work is still in flight, a client that sends on its idle keep-alive connection gets an
+    // answer ("draining", 503), not a reset; an idle server closes everything at once.
+    if (idleGraceMs > 0 && this.counters.active > 0) {
+      grace = setTimeout(shutdownAll, Math.min(idleGraceMs, timeoutMs));
+      // Deferred: requestDone runs inside a connection's own bookkeeping, which shutdown must not re-enter.
+      this.noneActive = () => {
+        this.noneActive = null;
+        queueMicrotask(shutdownAll);
+      };
+    } else shutdownAll();
     this.stopping = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
+        clearTimeout(grace);
         this.closeAll();
         resolve();
       }, timeoutMs);
       this.allClosed = () => {
         clearTimeout(timer);
+        clearTimeout(grace);
         clearInterval(this.sweep);
         resolve();
       };

@@ -177,3 +177,24 @@ describe("timeouts", () => {
     c.destroy();
   });
 });
+
+// Found by `warren bench fuzz` (live, exact oracle): Bun's Request turns a method it does not know,
+// or a known one in odd case, into GET, so "FOO /health" reached the GET route. Such requests are
+// now answered 501 before the handler; framing was intact, so the connection carries on.
+describe("methods the application cannot see faithfully -> 501 (RFC 9110 §9.1)", () => {
+  for (const method of ["FOO", "gET", "HEAd", "POsT", "XGET"]) {
+    test(`${method} /health -> 501 method_not_implemented, never handled as GET`, async () => {
+      const before = handled;
+      const c = await RawClient.connect(server.port);
+      c.send(`${method} /health HTTP/1.1\r\n${H}\r\n`);
+      const r = await c.readResponse();
+      expect(r.status).toBe(501);
+      expect((r.json as { error: { code: string } }).error.code).toBe("method_not_implemented");
+      expect(handled).toBe(before);
+      c.send(`GET /health HTTP/1.1\r\n${H}\r\n`);
+      expect((await c.readResponse()).status).toBe(200);
+      expect(handled).toBe(before + 1);
+      c.destroy();
+    });
+  }
+});

@@ -45,6 +45,10 @@ function parseAllWays(input: string, limits = LIMITS): { r: number; head: Reques
   shifted.set(enc("JUNK..."));
   shifted.set(bytes, 7);
   results.set("offset", parseHead(shifted, 7, shifted.length, 0, limits, emptyHead()));
+  // A Buffer, as sockets deliver it, is read through its own latin1 decoding: same answer, same head.
+  const fromBuffer = emptyHead();
+  results.set("buffer", parseHead(Buffer.from(shifted), 7, shifted.length, 0, limits, fromBuffer));
+  if (results.get("whole")! > 0) expect(fromBuffer).toEqual(head);
   const distinct = new Set(results.values());
   if (distinct.size !== 1) throw new Error(`ways disagree for ${JSON.stringify(input)}: ${JSON.stringify([...results])}`);
   return { r: [...distinct][0]!, head };
@@ -214,5 +218,42 @@ describe("parseHead limits", () => {
     expect(parseHead(ok, 0, ok.length, 0, LIMITS, emptyHead())).toBe(ok.length);
     const over = enc(`GET / HTTP/1.1\r\n${H}${fields(101)}\r\n`);
     expect(parseHead(over, 0, over.length, 0, LIMITS, emptyHead())).toBe(-HttpError.TooManyHeaders);
+  });
+});
+
+// Found by `warren bench fuzz` (bench/fuzz/parser-fuzz.ts): a head rejected before its end was
+// judged by a looser reading of the request line than the complete head, so splitting the same
+// bytes differently changed the answer (414 in pieces, 400 whole; 414 whole, 431 in pieces).
+describe("parseHead fuzz findings: the answer does not depend on how the bytes arrive", () => {
+  const small: HeadLimits = { maxHeadBytes: 256, maxTargetBytes: 64, maxHeaderCount: 6 };
+  const ROWS: Array<[name: string, input: string, error: HttpError]> = [
+    ["DEL early in a long target", `GET /a\x7f${"b".repeat(100)} HTTP/1.1\r\n${H}\r\n`, HttpError.InvalidTarget],
+    ["non-token method before a long target", `GE(T /${"t".repeat(100)} HTTP/1.1\r\n${H}\r\n`, HttpError.InvalidMethod],
+    ["backtick-method glued to the target", `GET\`/health HTT${"E".repeat(200)}P/1.1\r\n${H}\r\n`, HttpError.InvalidMethod],
+    ["bare LF after an over-long target", `GET /${"t".repeat(100)} HT\nTP/1.1\r\n${H}\r\n`, HttpError.TargetTooLong],
+    ["method longer than the head limit, then a long target", `GE${"E".repeat(300)} /${"o".repeat(100)}`, HttpError.HeadTooLarge],
+  ];
+  for (const [name, input, error] of ROWS) {
+    test(`9112 §3: ${name} -> ${HttpError[error]}`, () => {
+      expect(parseAllWays(input, small).r).toBe(-error);
+    });
+  }
+});
+
+describe("parseHead token reuse", () => {
+  // Targets and short values seen lately are reused rather than decoded again; sets are shared by
+  // hash, so equal lengths and equal first/last/middle bytes must still be told apart.
+  test("same bytes give equal strings; colliding ones never leak into each other", () => {
+    // Only the second byte differs: the same set, three tokens for its two ways.
+    const paths = ["/Xab", "/Yab", "/Xab", "/Zab", "/Yab", "/Xab", "/Zab", "/abcdefgh", "/abcdefgh"];
+    for (const buffer of [false, true]) {
+      for (const path of paths) {
+        const text = `GET ${path} HTTP/1.1\r\nHost: h${path.length}\r\nX-V: ${path}\xe9\r\n\r\n`;
+        const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
+        const out = emptyHead();
+        expect(parseHead(buffer ? Buffer.from(bytes) : bytes, 0, bytes.length, 0, LIMITS, out)).toBe(bytes.length);
+        expect([out.target, out.headers]).toEqual([path, ["host", `h${path.length}`, "x-v", `${path}\xe9`]]);
+      }
+    }
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { ERROR_SPECS, HttpError, errorBody, errorResponseBytes } from "../../src/http/errors.ts";
 import { Outbound } from "../../src/http/outbound.ts";
-import { CONTINUE_100, DateCache, FRAME_CHUNKED, FRAME_NONE, LAST_CHUNK, chunk, message, responseHead, toBytes, writeLatin1 } from "../../src/http/serialize.ts";
+import { CONTINUE_100, DateCache, type Encodable, FRAME_CHUNKED, FRAME_NONE, HeadEncoder, LAST_CHUNK, chunk, message, responseHead, toBytes, writeLatin1 } from "../../src/http/serialize.ts";
 
 const dec = (b: Uint8Array) => String.fromCharCode(...b);
 const DATE = "date: Thu, 01 Jan 2026 00:00:00 GMT\r\n";
@@ -97,8 +97,8 @@ function fakeSocket(room: number[]) {
   const writes: Uint8Array[] = [];
   return {
     writes,
-    write(data: Uint8Array): number {
-      const n = Math.min(room.shift() ?? data.length, data.length);
+    write(data: Uint8Array, length: number): number {
+      const n = Math.min(room.shift() ?? length, length);
       if (n > 0) writes.push(data.slice(0, n));
       return n;
     },
@@ -157,5 +157,117 @@ describe("Outbound", () => {
     const sock = fakeSocket(Array(200).fill(50));
     while (!out.flush(sock));
     expect(sock.writes.reduce((n, w) => n + w.length, 0)).toBe(10_000);
+  });
+});
+
+describe("HeadEncoder", () => {
+  const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const cases: [number, string, number, string][] = [
+    [200, "content-type: application/json\r\n", 45, ""],
+    [200, "content-type: application/json\r\n", 45, ""], // the same lines again: copied, not encoded
+    [201, "", FRAME_CHUNKED, "close"],
+    [204, "x-a: 1\r\nx-b: caf\xe9\r\n", FRAME_NONE, ""],
+    [299, "", 0, "keep-alive"],
+    [404, `x-long: ${"v".repeat(100)}\xe9\r\n`, 1234567890123, ""],
+    [200, "x-a: 1\r\n", 9, ""],
+    [500, "x-a: 1\r\n", 10, "close"],
+  ];
+
+  test("writes exactly the bytes of responseHead, at any offset", () => {
+    const dates = new DateCache();
+    const now = Date.UTC(2026, 0, 1);
+    const head = new HeadEncoder();
+    for (const [status, lines, frame, connection] of cases) {
+      const want = latin1(responseHead(status, lines, frame, connection, dates.line(now)));
+      head.set(dates.prefix(status, now), lines, frame, connection);
+      expect(head.size).toBe(want.length);
+      const dst = new Uint8Array(want.length + 10).fill(0xff);
+      expect(head.encode(dst, 5)).toBe(5 + want.length);
+      expect([...dst.subarray(5, 5 + want.length)]).toEqual([...want]);
+      expect(dst[4]).toBe(0xff);
+      expect(dst[5 + want.length]).toBe(0xff);
+    }
+  });
+
+  test("status and Date prefixes follow the second", () => {
+    const dates = new DateCache();
+    const a = dates.prefix(200, Date.UTC(2026, 0, 1, 0, 0, 0, 100));
+    expect(dates.prefix(200, Date.UTC(2026, 0, 1, 0, 0, 0, 900))).toBe(a);
+    expect(dec(dates.prefix(200, Date.UTC(2026, 0, 1, 0, 0, 1)))).toBe("HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 2026 00:00:01 GMT\r\n");
+    expect(dec(dates.prefix(404, Date.UTC(2026, 0, 1, 0, 0, 1)))).toStartWith("HTTP/1.1 404 Not Found\r\n");
+  });
+});
+
+describe("Outbound staging", () => {
+  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const head = (s: string): Encodable => ({ size: s.length, encode: (dst, off) => writeLatin1(s, dst, off) });
+  const sink = () => {
+    const writes: string[] = [];
+    return { writes, write: (d: Uint8Array, n: number) => (writes.push(dec(d.subarray(0, n))), n) };
+  };
+
+  test("responses ready together leave in one write, head then body", () => {
+    const out = new Outbound(1024);
+    for (let i = 0; i < 3; i++) out.pushEncoded(head(`H${i}\r\n`), bytes(`b${i}`));
+    expect(out.bytes).toBe(18);
+    const s = sink();
+    expect(out.flush(s)).toBe(true);
+    expect(s.writes).toEqual(["H0\r\nb0H1\r\nb1H2\r\nb2"]);
+    expect(out.bytes).toBe(0);
+  });
+
+  test("two connections taking turns keep their own bytes, in order", () => {
+    const a = new Outbound(1024), b = new Outbound(1024);
+    a.pushEncoded(head("a1;"), null);
+    b.pushEncoded(head("b1;"), null);
+    a.pushEncoded(head("a2;"), null);
+    b.push(bytes("b2;"));
+    b.pushEncoded(head("b3;"), null);
+    const sa = sink(), sb = sink();
+    expect(a.flush(sa) && b.flush(sb)).toBe(true);
+    expect(sa.writes.join("")).toBe("a1;a2;");
+    expect(sb.writes.join("")).toBe("b1;b2;b3;");
+  });
+
+  test("a partial write keeps the rest out of the shared buffer", () => {
+    const a = new Outbound(1024), b = new Outbound(1024);
+    a.pushEncoded(head("0123456789"), null);
+    const writes: string[] = [];
+    const slow = { write: (d: Uint8Array, n: number) => (writes.push(dec(d.subarray(0, Math.min(n, 4)))), Math.min(n, 4)) };
+    expect(a.flush(slow)).toBe(false);
+    expect(a.bytes).toBe(6);
+    b.pushEncoded(head("xxxxxxxxxxxx"), null); // reuses the shared buffer
+    while (!a.flush(slow));
+    expect(writes.join("")).toBe("0123456789");
+  });
+
+  test("a closed socket keeps the staged bytes until clear", () => {
+    const a = new Outbound(1024);
+    a.pushEncoded(head("abc"), null);
+    expect(a.flush({ write: () => -1 })).toBe(false);
+    expect(a.bytes).toBe(3);
+    a.clear();
+    expect(a.empty).toBe(true);
+    const s = sink();
+    expect(a.flush(s)).toBe(true);
+    expect(s.writes).toEqual([]);
+  });
+
+  test("a message over the coalescing cap is queued on its own", () => {
+    const out = new Outbound(8);
+    out.pushEncoded(head("H:"), bytes("1234567890"));
+    out.pushEncoded(head("h;"), null);
+    const s = sink();
+    out.flush(s);
+    expect(s.writes).toEqual(["H:1234567890", "h;"]);
+  });
+
+  test("staged bytes stay below the cap: the next message starts a new write", () => {
+    const out = new Outbound(6);
+    out.pushEncoded(head("abcd"), null);
+    out.pushEncoded(head("efgh"), null);
+    const s = sink();
+    while (!out.flush(s));
+    expect(s.writes.join("")).toBe("abcdefgh");
   });
 });

@@ -1,0 +1,139 @@
+// The Request handed to the handler, built lazily. Constructing a native Request (URL parsing,
+// a Headers object, the signal) costs more than parsing and answering a small request together,
+// while most handlers read only url, method, headers and signal. So those four are answered here,
+// and the native Request is built only when anything else is asked of it (body readers, clone,
+// mode...), every other member being forwarded to it. The prototype chain passes through
+// Request.prototype, so `instanceof Request` holds and nothing is missing.
+//
+// Known difference from a native Request: native code that takes a Request by identity rather
+// than by its members (`new Request(req)`, `fetch(req)`) rejects this object with a TypeError;
+// `new Request(url, req)` (init form, as Elysia's mount uses) works.
+import type { RequestHead } from "./parser.ts";
+
+/** Methods a native Request keeps as sent; others are probed each time (see nativeMethod). */
+const nativeMethods = new Map<string, string>();
+
+/**
+ * Bun's Request keeps the methods it knows and turns others (and odd cases such as "Post") into GET;
+ * the lazy request must report what the native one would, so the server can refuse those.
+ * Throws where the native constructor would.
+ */
+export function nativeMethod(method: string): string {
+  if (method === "GET") return method;
+  const known = nativeMethods.get(method);
+  if (known !== undefined) return known;
+  const probed = new Request("http://localhost/", { method }).method;
+  // Only methods that survive unchanged are cached: a client inventing methods cannot grow the map.
+  if (probed === method) nativeMethods.set(method, probed);
+  return probed;
+}
+
+/** Request fields as a Headers init; repeated fields are joined as Fetch joins them (cookies with "; "). */
+export function fieldRecord(head: RequestHead): Record<string, string> {
+  // Null prototype: a header named "__proto__" must be an ordinary key.
+  const fields: Record<string, string> = Object.create(null);
+  const h = head.headers;
+  for (let k = 0; k < h.length; k += 2) {
+    const name = h[k]!, prior = fields[name];
+    fields[name] = prior === undefined ? h[k + 1]! : prior + (name === "cookie" ? "; " : ", ") + h[k + 1]!;
+  }
+  return fields;
+}
+
+/** The last URL built and its path (see LazyRequest.url). */
+let lastPath = "/", lastUrl = "http://localhost/";
+
+const OWN = new Set<PropertyKey>(["url", "method", "headers", "signal", "constructor", Symbol.toStringTag]);
+
+export class LazyRequest {
+  readonly #head: RequestHead;
+  readonly #method: string;
+  readonly #body: Uint8Array | null;
+  readonly #signal: AbortSignal;
+  #url: string | null = null;
+  #headers: Headers | null = null;
+  #native: Request | null = null;
+
+  /** `method` is nativeMethod(head.method); `body` is the complete request body, if any. */
+  constructor(head: RequestHead, method: string, body: Uint8Array | null, signal: AbortSignal) {
+    this.#head = head;
+    this.#method = method;
+    this.#body = body;
+    this.#signal = signal;
+  }
+
+  /** Always http://localhost + origin-form path: Elysia finds the path by position (FACTS.md). */
+  get url(): string {
+    if (this.#url !== null) return this.#url;
+    // The last URL is reused for the same path: a flattened string, where a new one would be a rope.
+    const path = this.#head.path;
+    if (path !== lastPath) {
+      lastPath = path;
+      lastUrl = "http://localhost" + path;
+    }
+    return (this.#url = lastUrl);
+  }
+
+  get method(): string {
+    return this.#method;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal;
+  }
+
+  get headers(): Headers {
+    if (this.#headers !== null) return this.#headers;
+    // With a body the native Request will be needed anyway; its Headers is then the only one, so the
+    // two can never disagree. Without one, a Headers of our own is far cheaper than the Request.
+    if (this.#hasBody() || this.#native !== null) return (this.#headers = this.#materialize().headers);
+    return (this.#headers = new Headers(fieldRecord(this.#head)));
+  }
+
+  #hasBody(): boolean {
+    // The Fetch API rejects bodies on GET/HEAD; such a body has no defined meaning anyway (RFC 9110 §9.3.1).
+    return this.#body !== null && this.#body.length > 0 && this.#method !== "GET" && this.#method !== "HEAD";
+  }
+
+  #materialize(): Request {
+    if (this.#native !== null) return this.#native;
+    // Headers made before this point are copied in: later changes to them stay local to this object.
+    const init: RequestInit = { method: this.#method, headers: this.#headers ?? fieldRecord(this.#head), signal: this.#signal };
+    if (this.#hasBody()) init.body = this.#body;
+    return (this.#native = new Request(this.url, init));
+  }
+
+  static {
+    // Every other member of Request forwards to the native Request, built on first use.
+    const proto = LazyRequest.prototype as unknown as Record<PropertyKey, unknown>;
+    for (let p: object | null = Request.prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const key of Reflect.ownKeys(p)) {
+        const d = Object.getOwnPropertyDescriptor(p, key)!;
+        if (OWN.has(key) || Object.prototype.hasOwnProperty.call(proto, key)) continue;
+        if (typeof d.value === "function") {
+          const method = d.value as (...args: unknown[]) => unknown;
+          Object.defineProperty(proto, key, {
+            configurable: true, writable: true, enumerable: d.enumerable,
+            value: function (this: LazyRequest, ...args: unknown[]) {
+              return method.apply(this.#materialize(), args);
+            },
+          });
+        } else if (d.get !== undefined) {
+          const get = d.get, set = d.set;
+          Object.defineProperty(proto, key, {
+            configurable: true, enumerable: d.enumerable,
+            get(this: LazyRequest) {
+              return get.call(this.#materialize());
+            },
+            set: set === undefined ? undefined : function (this: LazyRequest, v: unknown) {
+              set.call(this.#materialize(), v);
+            },
+          });
+        }
+      }
+    }
+    Object.setPrototypeOf(proto, Request.prototype);
+    // As a native Request reports it (Elysia and others dispatch on constructor names).
+    Object.defineProperty(proto, "constructor", { value: Request, writable: true, configurable: true, enumerable: false });
+  }
+}
