@@ -5,8 +5,8 @@ import { Elysia } from "elysia";
 import type { ChatTurn } from "../inference/engine.ts";
 import { INFERENCE_MAX_PROMPT_CHARS } from "../limits.ts";
 import { ApiError } from "./errors.ts";
-import { newId, readyScheduler, toInferenceRequest } from "./generation.ts";
-import { callInfo, grammarFor, refuseUnsupported, samplingOf, stopList } from "./openai/request.ts";
+import { newId, readyScheduler } from "./generation.ts";
+import { callInfo, openAiInference, refuseUnsupported } from "./openai/request.ts";
 import { respond } from "./openai/respond.ts";
 import { ChatBody, type ChatMessageT } from "./openai/schemas.ts";
 import type { ApiDeps } from "./state.ts";
@@ -51,21 +51,14 @@ export function chatRoutes(deps: ApiDeps) {
       const turns = chatTurns(body.messages);
       const engine = readyScheduler(state).engine;
       const prompt = engine.formatChat(turns);
-      const grammar = await grammarFor(engine, body.response_format);
       const id = `chatcmpl-${newId()}`;
-      const inference = toInferenceRequest(
-        {
-          id,
-          promptTokens: prompt.tokens,
-          maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-          sampling: samplingOf(body),
-          stop: [...stopList(body.stop), ...prompt.stop, ...(grammar?.stop ?? [])],
-          ignoreEos: body.ignore_eos ?? false,
-          grammar: grammar?.grammar,
-          signal: request.signal,
-        },
-        engine.slotContextSize,
-      );
+      const inference = await openAiInference(engine, body, {
+        id,
+        promptTokens: prompt.tokens,
+        maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+        extraStops: prompt.stop,
+        signal: request.signal,
+      });
       return respond(deps, request, "chat", callInfo(state, id, body), inference);
     },
     { body: ChatBody, parse: "json", detail: { summary: "Chat completion with the model's chat template", tags: ["openai"] } },

@@ -62,11 +62,11 @@ interface AddonSampler {
 class LlamaSampler implements EngineSampler {
   constructor(
     readonly native: AddonSampler,
-    private readonly grammarState?: LlamaGrammarEvaluationState,
+    /** Held so the grammar state's JS wrapper lives as long as the native sampler that uses it. */
+    readonly grammarState?: LlamaGrammarEvaluationState,
   ) {}
   dispose(): void {
     this.native.dispose();
-    void this.grammarState;
   }
 }
 

@@ -2,9 +2,9 @@
 // Fields Warren cannot honour are refused by name (400) rather than silently ignored, so a client
 // never believes it got n=3 choices or log-probabilities it did not get.
 import { GrammarError, type Engine, type JsonGrammar } from "../../inference/engine.ts";
-import type { SamplingParams } from "../../inference/types.ts";
+import type { InferenceRequest, SamplingParams } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { samplingFrom } from "../generation.ts";
+import { samplingFrom, toInferenceRequest } from "../generation.ts";
 import type { ServiceState } from "../state.ts";
 import type { CommonBody, ResponseFormat } from "./schemas.ts";
 
@@ -82,4 +82,29 @@ export async function grammarFor(engine: Engine, rf: ResponseFormat | null | und
     if (err instanceof GrammarError) throw new ApiError(400, "unsupported_schema", `response_format: ${err.message}`, "response_format");
     throw err;
   }
+}
+
+/**
+ * The InferenceRequest both OpenAI routes submit: the body's sampling and stops, plus the stops the
+ * chat template and the grammar add, with the grammar enforcing response_format.
+ */
+export async function openAiInference(
+  engine: Engine,
+  b: CommonBody,
+  call: { id: string; promptTokens: number[]; maxTokens?: number; extraStops?: string[]; signal: AbortSignal },
+): Promise<InferenceRequest> {
+  const grammar = await grammarFor(engine, b.response_format);
+  return toInferenceRequest(
+    {
+      id: call.id,
+      promptTokens: call.promptTokens,
+      maxTokens: call.maxTokens,
+      sampling: samplingOf(b),
+      stop: [...stopList(b.stop), ...(call.extraStops ?? []), ...(grammar?.stop ?? [])],
+      ignoreEos: b.ignore_eos ?? false,
+      grammar: grammar?.grammar,
+      signal: call.signal,
+    },
+    engine.slotContextSize,
+  );
 }

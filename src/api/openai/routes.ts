@@ -3,10 +3,10 @@
 import { Elysia, t } from "elysia";
 import type { Engine } from "../../inference/engine.ts";
 import { ApiError } from "../errors.ts";
-import { newId, readyScheduler, toInferenceRequest } from "../generation.ts";
+import { newId, readyScheduler } from "../generation.ts";
 import type { ApiDeps, ServiceState } from "../state.ts";
 import { checkTokenIds } from "../tokenize.ts";
-import { callInfo, grammarFor, modelId, refuseUnsupported, samplingOf, stopList } from "./request.ts";
+import { callInfo, modelId, openAiInference, refuseUnsupported } from "./request.ts";
 import { respond } from "./respond.ts";
 import { CompletionBody, type CompletionBodyT } from "./schemas.ts";
 
@@ -68,21 +68,8 @@ export function openAiRoutes(deps: ApiDeps) {
         refuseUnsupported(body);
         const engine = readyScheduler(state).engine;
         const tokens = promptTokens(engine, body.prompt);
-        const grammar = await grammarFor(engine, body.response_format);
         const id = `cmpl-${newId()}`;
-        const inference = toInferenceRequest(
-          {
-            id,
-            promptTokens: tokens,
-            maxTokens: body.max_tokens ?? undefined,
-            sampling: samplingOf(body),
-            stop: [...stopList(body.stop), ...(grammar?.stop ?? [])],
-            ignoreEos: body.ignore_eos ?? false,
-            grammar: grammar?.grammar,
-            signal: request.signal,
-          },
-          engine.slotContextSize,
-        );
+        const inference = await openAiInference(engine, body, { id, promptTokens: tokens, maxTokens: body.max_tokens ?? undefined, signal: request.signal });
         return respond(deps, request, "text", callInfo(state, id, body), inference);
       },
       { body: CompletionBody, parse: "json", detail: { summary: "Text completion (OpenAI legacy completions)", tags: ["openai"] } },
