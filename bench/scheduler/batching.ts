@@ -1,5 +1,7 @@
 // Does batching pay on a compute-bound model? Aggregate tokens/s of N concurrent streams vs one,
 // through the scheduler in-process (no HTTP), on the generated `bench` preset (~100M params, Q8_0).
+// The same engine is also driven in a bare lockstep loop (engine.decode only, no scheduler): that
+// ratio is what llama.cpp's batched decode itself gives, the ceiling for the scheduler's ratio.
 //   bun bench/scheduler/batching.ts [--model PATH] [--tokens 64] [--concurrency 8] [--rounds 3] [--threads 1]
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
@@ -8,6 +10,7 @@ import { LlamaEngine } from "../../src/inference/engine-llama.ts";
 import { makeModel } from "../../src/models/presets.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 import type { InferenceRequest, TokenEvent } from "../../src/inference/types.ts";
+import type { BatchItem } from "../../src/inference/engine.ts";
 
 const { values } = parseArgs({
   options: {
@@ -41,17 +44,53 @@ async function rate(streams: number): Promise<number> {
   return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
 }
 
+/** The same streams without the scheduler: greedy lockstep decode, one engine.decode per token step. */
+async function ceilingRate(streams: number): Promise<number> {
+  const prompts = Array.from({ length: streams }, (_, i) => engine.tokenize(`Story ${i}:`, true));
+  const samplers = prompts.map((p) => engine.createSampler(greedy, p));
+  for (let s = 0; s < streams; s++) engine.clearSlot(s, 0);
+  const t0 = performance.now();
+  let next = await engine.decode(prompts.map((p, slot) => ({ slot, pos: 0, tokens: p, sampler: samplers[slot] })));
+  for (let i = 1; i < tokens; i++) {
+    const items: BatchItem[] = prompts.map((p, slot) => ({ slot, pos: p.length + i - 1, tokens: [next[slot]!], sampler: samplers[slot] }));
+    next = await engine.decode(items);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  for (const s of samplers) s.dispose();
+  for (let s = 0; s < streams; s++) engine.clearSlot(s, 0);
+  return (streams * tokens) / seconds;
+}
+
+/** Tokens per decode call of the scheduler while `streams` run together. */
+async function measured(streams: number): Promise<{ rate: number; perDecode: number }> {
+  const before = scheduler.stats();
+  const r = await rate(streams);
+  const after = scheduler.stats();
+  return { rate: r, perDecode: (after.decodedTokens - before.decodedTokens) / (after.decodeCalls - before.decodeCalls) };
+}
+
 await run("warm", 4);
 const single: number[] = [];
 const many: number[] = [];
+const ceilSingle: number[] = [];
+const ceilMany: number[] = [];
+let perDecode = 0;
 for (let r = 0; r < Number(values.rounds); r++) {
-  single.push(await rate(1));
-  many.push(await rate(concurrency));
-  console.error(`round ${r + 1}: 1 stream ${single.at(-1)!.toFixed(1)} tok/s, ${concurrency} streams ${many.at(-1)!.toFixed(1)} tok/s`);
+  single.push((await measured(1)).rate);
+  const m = await measured(concurrency);
+  many.push(m.rate);
+  perDecode = m.perDecode;
+  ceilSingle.push(await ceilingRate(1));
+  ceilMany.push(await ceilingRate(concurrency));
+  console.error(
+    `round ${r + 1}: scheduler 1 stream ${single.at(-1)!.toFixed(1)} tok/s, ${concurrency} streams ${many.at(-1)!.toFixed(1)} tok/s; ` +
+      `lockstep decode 1 stream ${ceilSingle.at(-1)!.toFixed(1)} tok/s, ${concurrency} streams ${ceilMany.at(-1)!.toFixed(1)} tok/s`,
+  );
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const st = scheduler.stats();
-console.log(`| 1 stream | ${concurrency} streams | ratio | tokens per decode call |`);
-console.log(`|---|---|---|---|`);
-console.log(`| ${median(single).toFixed(1)} tok/s | ${median(many).toFixed(1)} tok/s | ${(median(many) / median(single)).toFixed(2)}x | ${(st.decodedTokens / st.decodeCalls).toFixed(2)} |`);
+const ratio = (a: number[], b: number[]) => `${(median(a) / median(b)).toFixed(2)}x`;
+console.log(`| driven by | 1 stream | ${concurrency} streams | ratio | tokens per decode call at ${concurrency} streams |`);
+console.log(`|---|---|---|---|---|`);
+console.log(`| Warren's scheduler | ${median(single).toFixed(1)} tok/s | ${median(many).toFixed(1)} tok/s | ${ratio(many, single)} | ${perDecode.toFixed(2)} |`);
+console.log(`| bare lockstep engine.decode (ceiling) | ${median(ceilSingle).toFixed(1)} tok/s | ${median(ceilMany).toFixed(1)} tok/s | ${ratio(ceilMany, ceilSingle)} | ${concurrency} |`);
 await engine.dispose();

@@ -1,6 +1,8 @@
 // Scheduler benchmark: Warren over real sockets (streaming /generate, EOS ignored) against
 // node-llama-cpp driven in-process by a naive loop (bench/scheduler/naive.ts), same model, same
-// threads, alternating A B A B over several rounds; prints medians with min-max as markdown.
+// threads, alternating over several rounds; prints medians with min-max as markdown. A third
+// contender, the decode ceiling (bench/scheduler/ceiling.ts: the engine's batched decode in a bare
+// lockstep loop), shows how much of what is left is llama.cpp's own decode time.
 //
 //   bun bench/scheduler/run.ts [--model PATH] [--tokens 128] [--rounds 3] [--batches 3] [--threads 1] [--concurrency 1,8] [--parallel 8]
 import { spawn, type Subprocess } from "bun";
@@ -72,8 +74,8 @@ async function warrenRun(url: string, concurrency: number): Promise<number> {
   return counts.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000);
 }
 
-async function naiveRun(concurrency: number): Promise<number> {
-  const proc = spawn({ cmd: [process.execPath, resolve(import.meta.dir, "naive.ts"), values.model!, String(concurrency), String(tokens), values.threads!, String(batches)], stdout: "pipe", stderr: "inherit" });
+async function childRun(script: "naive.ts" | "ceiling.ts", concurrency: number): Promise<number> {
+  const proc = spawn({ cmd: [process.execPath, resolve(import.meta.dir, script), values.model!, String(concurrency), String(tokens), values.threads!, String(batches)], stdout: "pipe", stderr: "inherit" });
   const out = await new Response(proc.stdout).text();
   await proc.exited;
   return JSON.parse(out.trim().split("\n").at(-1)!).tokensPerSecond;
@@ -83,15 +85,18 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (xs: number[]) => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
 
 const warren = await startWarren();
-const results = new Map<number, { naive: number[]; warren: number[] }>();
+const results = new Map<number, { naive: number[]; warren: number[]; ceiling: number[] }>();
 try {
   for (let r = 0; r < rounds; r++) {
     for (const c of levels) {
-      const entry = results.get(c) ?? { naive: [], warren: [] };
+      const entry = results.get(c) ?? { naive: [], warren: [], ceiling: [] };
       results.set(c, entry);
-      entry.naive.push(await naiveRun(c));
+      entry.naive.push(await childRun("naive.ts", c));
       entry.warren.push(await warrenRun(warren.url, c));
-      console.error(`round ${r + 1}/${rounds} c=${c}: naive ${entry.naive.at(-1)!.toFixed(0)} tok/s, warren ${entry.warren.at(-1)!.toFixed(0)} tok/s`);
+      entry.ceiling.push(await childRun("ceiling.ts", c));
+      console.error(
+        `round ${r + 1}/${rounds} c=${c}: naive ${entry.naive.at(-1)!.toFixed(0)} tok/s, warren ${entry.warren.at(-1)!.toFixed(0)} tok/s, ceiling ${entry.ceiling.at(-1)!.toFixed(0)} tok/s`,
+      );
     }
   }
 } finally {
@@ -99,6 +104,9 @@ try {
   await warren.proc.exited;
 }
 
-console.log(`| concurrent streams | naive node-llama-cpp loop, tok/s | Warren over HTTP, tok/s | ratio (median) |`);
-console.log(`|---|---|---|---|`);
-for (const [c, e] of results) console.log(`| ${c} | ${fmt(e.naive)} | ${fmt(e.warren)} | ${(median(e.warren) / median(e.naive)).toFixed(2)}x |`);
+const ratio = (a: number[], b: number[]) => `${(median(a) / median(b)).toFixed(2)}x`;
+console.log(`| concurrent streams | naive node-llama-cpp loop, tok/s | Warren over HTTP, tok/s | Warren / naive | decode ceiling, tok/s | ceiling / naive | Warren / ceiling |`);
+console.log(`|---|---|---|---|---|---|---|`);
+for (const [c, e] of results) {
+  console.log(`| ${c} | ${fmt(e.naive)} | ${fmt(e.warren)} | ${ratio(e.warren, e.naive)} | ${fmt(e.ceiling)} | ${ratio(e.ceiling, e.naive)} | ${ratio(e.warren, e.ceiling)} |`);
+}

@@ -45,6 +45,8 @@ export interface SchedulerStats {
   generatedTokens: number;
   decodeCalls: number;
   decodedTokens: number;
+  /** Wall time spent waiting on the engine's decode (which includes sampling), in ms. */
+  decodeMs: number;
   requests: Record<FinishReason, number>;
   rejected: number;
 }
@@ -94,6 +96,7 @@ export class Scheduler {
     generatedTokens: 0,
     decodeCalls: 0,
     decodedTokens: 0,
+    decodeMs: 0,
     requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
     rejected: 0,
   };
@@ -306,6 +309,7 @@ export class Scheduler {
   private async decode(items: BatchItem[]): Promise<void> {
     let sampled: Array<number | undefined>;
     this.counters.decodeCalls++;
+    const t0 = this.now();
     try {
       sampled = await this.engine.decode(items);
     } catch (err) {
@@ -315,6 +319,8 @@ export class Scheduler {
         if (slot.job) this.finish(slot.job, slot, "error", `decode failed: ${message}`);
       }
       return;
+    } finally {
+      this.counters.decodeMs += this.now() - t0;
     }
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
