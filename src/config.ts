@@ -32,6 +32,10 @@ export const ConfigSchema = Type.Object({
   ctxSize: Int(8, 1 << 20, "Context size per slot, in tokens (prompt + generated)"),
   batchSize: Int(1, 1 << 16, "Most tokens per decode call across slots"),
   maxQueue: Int(0, 1 << 20, "Requests allowed to wait for a slot; beyond it: 503"),
+  flashAttention: Type.Union([Type.Literal("auto"), Type.Literal("on"), Type.Literal("off")], {
+    description: "auto | on | off: llama.cpp's flash attention (auto = on where the model and backend support it)",
+  }),
+  memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take; a larger plan refuses to start"),
   logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], {
     description: "debug | info | warn | error",
   }),
@@ -61,6 +65,8 @@ export function defaults(): Config {
     ctxSize: 2048,
     batchSize: 512,
     maxQueue: L.INFERENCE_MAX_QUEUE,
+    flashAttention: "auto",
+    memoryShare: L.INFERENCE_MEMORY_SHARE_PERCENT,
     logLevel: "info",
     maxBodyBytes: L.HTTP_MAX_BODY_BYTES,
     maxConnections: 0,

@@ -45,6 +45,13 @@ export const HTTP_COALESCE_MAX_BYTES = 64 * 1024;
 
 /** Waiting requests admitted beyond the busy slots. Beyond it: 503 + Retry-After. Threat: unbounded queue growth under overload. */
 export const INFERENCE_MAX_QUEUE = 64;
+/**
+ * Percent of available memory the KV cache + weights may take at start (--memory-share). llama.cpp
+ * makes the whole KV cache resident at once; the rest is for the page cache, the JS heap, other
+ * processes and the kernel. Threat: a plan that drives the host into the OOM killer, losing every
+ * request in flight.
+ */
+export const INFERENCE_MEMORY_SHARE_PERCENT = 50;
 /** Upper bound for max_tokens on any request. Threat: one request holding a slot forever. */
 export const INFERENCE_MAX_TOKENS_CAP = 32_768;
 /** Default max_tokens when a request gives none (llama-server/OpenAI behave similarly). */

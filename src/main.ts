@@ -123,6 +123,7 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
       slotContextSize: config.ctxSize,
       threads: config.threads,
       batchSize: Math.max(config.batchSize, config.parallel),
+      flashAttention: config.flashAttention,
     });
     if (config.ctxSize > engine.info.trainContextSize) {
       log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
@@ -150,7 +151,7 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
     );
   }
   const { readGguf } = await import("./models/gguf-reader.ts");
-  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize }, readGguf);
+  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, readGguf);
 }
 
 const closeAfter = (res: Response): Response => {
@@ -185,7 +186,7 @@ function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): 
   log.info(
     `ready: model ${i.name} (${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB) ` +
       `threads=${engine.threads}/${availableParallelism()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
-      `batch=${engine.batchSize} queue=${config.maxQueue} url=${url}`,
+      `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} url=${url}`,
   );
 }
 

@@ -31,6 +31,18 @@ describe("config", () => {
     expect(msg).toContain("WARREN_LOG_LEVEL");
   });
 
+  test("--flash-attention takes auto|on|off and --memory-share a percent from 1 to 100", () => {
+    expect(loadConfig([], {}).flashAttention).toBe("auto");
+    expect(loadConfig([], {}).memoryShare).toBe(50);
+    const c = loadConfig(["--flash-attention", "off", "--memory-share", "80"], {});
+    expect(c.flashAttention).toBe("off");
+    expect(c.memoryShare).toBe(80);
+    expect(loadConfig([], { WARREN_FLASH_ATTENTION: "on" }).flashAttention).toBe("on");
+    expect(() => loadConfig(["--flash-attention", "yes"], {})).toThrow(/--flash-attention/);
+    expect(() => loadConfig(["--memory-share", "0"], {})).toThrow(/--memory-share="0": must be an integer from 1 to 100/);
+    expect(() => loadConfig(["--memory-share", "101"], {})).toThrow(/--memory-share/);
+  });
+
   test("a flag without a value is an error", () => {
     expect(() => loadConfig(["--port"], {})).toThrow(/--port needs a value/);
   });

@@ -43,6 +43,8 @@ export interface LlamaEngineOptions {
   slotContextSize: number;
   threads: number;
   batchSize?: number;
+  /** llama.cpp's flash attention; "auto" (default) turns it on where supported. */
+  flashAttention?: "auto" | "on" | "off";
   /** A Jinja chat template to use instead of the GGUF's own (for models that lack one or ship a broken one). */
   chatTemplate?: string;
 }
@@ -139,6 +141,7 @@ export class LlamaEngine implements Engine {
         sequences: opts.slots,
         batchSize,
         threads: { ideal: opts.threads, min: opts.threads },
+        flashAttention: opts.flashAttention === "on" ? true : opts.flashAttention === "off" ? false : "auto",
       });
       return new LlamaEngine(llama, model, context, opts, batchSize);
     } catch (err) {
@@ -258,6 +261,12 @@ export class LlamaEngine implements Engine {
       item.sampler ? this.native.sampleToken(logitIndex[i]!, (item.sampler as LlamaSampler).native) : undefined,
     );
     return Promise.all(sampled);
+  }
+
+  /** The flash-attention setting the context was created with, as node-llama-cpp reports it. */
+  get flashAttention(): "auto" | "on" | "off" {
+    const v = this.context.flashAttention;
+    return v === "auto" ? "auto" : v ? "on" : "off";
   }
 
   clearSlot(slot: number, fromPos: number): void {

@@ -5,6 +5,7 @@
 // the GGUF header and the host's memory figures and passes them in.
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { freemem } from "node:os";
+import { INFERENCE_MEMORY_SHARE_PERCENT } from "../limits.ts";
 
 /**
  * ggml_type id -> [elements per block, bytes per block], from ggml.c's type_traits (the llama.cpp
@@ -81,12 +82,8 @@ export function kvCacheBytes(meta: Metadata, cells: number): number | undefined 
   return perCell * cells;
 }
 
-/**
- * Share of the host's available memory a context may claim at start. llama.cpp makes the whole KV
- * cache resident at once; the rest is for the weights' page cache, the JS heap, other processes and
- * the kernel, because a server that drives its host into the OOM killer loses every request in flight.
- */
-export const CONTEXT_MEMORY_SHARE = 0.5;
+/** Default share of the host's available memory a context may claim at start (see limits.ts). */
+export const CONTEXT_MEMORY_SHARE = INFERENCE_MEMORY_SHARE_PERCENT / 100;
 
 const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(n / 2 ** 20)} MiB`);
 
@@ -96,16 +93,19 @@ export interface ContextPlan {
   kvBytes: number;
   modelBytes: number;
   availableBytes: number;
+  /** Fraction of availableBytes allowed (default CONTEXT_MEMORY_SHARE). */
+  share?: number;
 }
 
 /** One sentence when the plan does not fit, else undefined. */
 export function contextMemoryProblem(p: ContextPlan): string | undefined {
   const need = p.kvBytes + p.modelBytes;
-  if (need <= p.availableBytes * CONTEXT_MEMORY_SHARE) return undefined;
+  const share = p.share ?? CONTEXT_MEMORY_SHARE;
+  if (need <= p.availableBytes * share) return undefined;
   return (
     `--parallel ${p.slots} x --ctx-size ${p.slotContextSize} needs at least ${gib(need)} ` +
     `(KV cache ${gib(p.kvBytes)} + weights ${gib(p.modelBytes)}) but only ${gib(p.availableBytes)} of memory is available ` +
-    `and Warren uses at most ${CONTEXT_MEMORY_SHARE * 100}% of it: lower --ctx-size or --parallel`
+    `and Warren uses at most ${Math.round(share * 100)}% of it: lower --ctx-size or --parallel, or raise --memory-share`
   );
 }
 
@@ -149,7 +149,7 @@ export interface ModelHeader {
  */
 export async function checkModelFile(
   path: string,
-  plan: { slots: number; slotContextSize: number },
+  plan: { slots: number; slotContextSize: number; share?: number },
   readHeader: (path: string) => Promise<ModelHeader>,
   availableBytes: number = availableMemoryBytes(),
 ): Promise<void> {

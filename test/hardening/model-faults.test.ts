@@ -67,13 +67,21 @@ describe("warren serve refuses a bad model with one line and exit code 1", () =>
     ["a GGUF cut inside its tensor data", () => ["--model", "cut-data.gguf"], /: the file is truncated: its tensor data should end at byte \d+ but the file has \d+ bytes/],
     ["a GGUF cut inside its header", () => ["--model", "cut-header.gguf"], /: the GGUF header is unreadable \(truncated GGUF header\)/],
     ["a context far beyond memory (tiny model, 256 slots x 1M tokens: 64 GiB of KV cache)", () => ["--model", tiny, "--ctx-size", "1048576", "--parallel", "256"],
-      /: --parallel 256 x --ctx-size 1048576 needs at least 64\.0 GiB .* lower --ctx-size or --parallel$/],
+      /: --parallel 256 x --ctx-size 1048576 needs at least 64\.0 GiB .* lower --ctx-size or --parallel, or raise --memory-share$/],
     ["a context no host has (70B-shaped header, 64 slots x 1M tokens)", () => ["--model", "big-shape.gguf", "--ctx-size", "1000000", "--parallel", "64"],
       /: --parallel 64 x --ctx-size 1000000 needs at least \d+\.\d GiB \(KV cache/],
   ];
   for (const [name, args, reason] of CASES) {
     test(name, async () => expectOneLineError(await serve(args()), reason), 30_000);
   }
+
+  test("--memory-share lowers the limit: a plan needing ~4% of available memory is refused at 1%", async () => {
+    // tiny's KV cache is 256 bytes per cell (see the KV cache size test below).
+    const cells = Math.floor((availableMemoryBytes() * 0.04) / 256);
+    const parallel = 4;
+    const args = ["--model", tiny, "--parallel", String(parallel), "--ctx-size", String(Math.floor(cells / parallel)), "--memory-share", "1"];
+    expectOneLineError(await serve(args), /Warren uses at most 1% of it: lower --ctx-size or --parallel, or raise --memory-share$/);
+  }, 30_000);
 });
 
 describe("model-check (pure parts)", () => {
@@ -111,6 +119,9 @@ describe("model-check (pure parts)", () => {
     expect(contextMemoryProblem(plan)).toMatch(/needs at least 15\.3 GiB .* only 22\.3 GiB .* at most 50%/);
     expect(contextMemoryProblem({ ...plan, slots: 4, slotContextSize: 2048, kvBytes: 256 * 8192 })).toBeUndefined();
     expect(contextMemoryProblem({ ...plan, availableBytes: plan.kvBytes / CONTEXT_MEMORY_SHARE + 2 * plan.modelBytes })).toBeUndefined();
+    // A share of 80% lets the 15.3 GiB plan through on the same host; 10% refuses a plan of 2.3 GiB.
+    expect(contextMemoryProblem({ ...plan, share: 0.8 })).toBeUndefined();
+    expect(contextMemoryProblem({ ...plan, kvBytes: 2.3 * GiB, share: 0.1 })).toMatch(/at most 10% of it/);
   });
 
   test("available memory: MemAvailable, capped by a cgroup limit", () => {

@@ -29,6 +29,19 @@ describe("llama engine + scheduler on stories260K", () => {
     expect(full.text).toBe(STORIES_ORACLE);
   });
 
+  test("--flash-attention off and on give llama.cpp's greedy text too", async () => {
+    for (const flashAttention of ["off", "on"] as const) {
+      const engine = await LlamaEngine.load({ modelPath: requireStories(), slots: 2, slotContextSize: 128, threads: 1, flashAttention });
+      try {
+        expect(engine.flashAttention).toBe(flashAttention);
+        const full = await collect(new Scheduler({ engine, maxQueue: 1 }).submit(request(engine.tokenize(PROMPT, true), { maxTokens: 30 })));
+        expect(`${flashAttention}: ${full.text}`).toBe(`${flashAttention}: ${STORIES_ORACLE}`);
+      } finally {
+        await engine.dispose();
+      }
+    }
+  });
+
   test("same tokens alone, beside 7 other requests, with 1 slot and with 8", async () => {
     const prompt = engine4.tokenize(PROMPT, true);
     const wide = new Scheduler({ engine: engine4, maxQueue: 16 });
