@@ -4,20 +4,21 @@
 // Nothing a server adds can make it faster, so it bounds what Warren can reach with this model,
 // this thread count and this build of llama.cpp.
 //
-//   bun bench/scheduler/ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX]
+//   bun bench/scheduler/ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX] [FLASH_ATTENTION auto|on|off]
 // Prints one JSON line: {"mode":"ceiling","concurrency":C,"tokens":N,"seconds":S,"tokensPerSecond":R,"usPerDecode":U}
 import { LlamaEngine } from "../../src/inference/engine-llama.ts";
 import type { BatchItem } from "../../src/inference/engine.ts";
 
-const [modelPath, concurrencyArg, tokensArg, threadsArg, batchesArg, ctxArg] = process.argv.slice(2);
+const [modelPath, concurrencyArg, tokensArg, threadsArg, batchesArg, ctxArg, faArg] = process.argv.slice(2);
 if (!modelPath) throw new Error("usage: ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX]");
 const concurrency = Number(concurrencyArg ?? 8);
 const maxTokens = Number(tokensArg ?? 128);
 const threads = Number(threadsArg ?? 1);
 const batches = Number(batchesArg ?? 1);
 const slotContextSize = Number(ctxArg ?? 512);
+const flashAttention = (faArg ?? "auto") as "auto" | "on" | "off";
 
-const engine = await LlamaEngine.load({ modelPath, slots: concurrency, slotContextSize, threads });
+const engine = await LlamaEngine.load({ modelPath, slots: concurrency, slotContextSize, threads, flashAttention });
 const greedy = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 64 };
 const prompt = engine.tokenize("Once upon a time", true);
 
