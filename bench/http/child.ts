@@ -1,4 +1,4 @@
-// A `bench http` contender under Bun: `bun bench/http/child.ts bare|elysia|warren`.
+// A `bench http` contender under Bun: `bun bench/http/child.ts bare|elysia|warren|warren-bare`.
 // Listens on 127.0.0.1 on an ephemeral port, prints the port as its first stdout line, serves
 // GET /health with the same small JSON body until killed.
 
@@ -7,17 +7,16 @@ const HOST = "127.0.0.1";
 /** Idle keep-alive connections must survive the idle-memory measurement (seconds; Bun's max is 255). */
 const IDLE_TIMEOUT_S = 240;
 
+const JSON_BODY = JSON.stringify(BODY);
+
+/** The bare handler: no framework, a Response built by hand. */
+function bareFetch(req: Request): Response {
+  if (req.url.endsWith("/health")) return new Response(JSON_BODY, { headers: { "content-type": "application/json" } });
+  return new Response("not found", { status: 404 });
+}
+
 async function bare(): Promise<number> {
-  const json = JSON.stringify(BODY);
-  const server = Bun.serve({
-    hostname: HOST,
-    port: 0,
-    idleTimeout: IDLE_TIMEOUT_S,
-    fetch(req) {
-      if (req.url.endsWith("/health")) return new Response(json, { headers: { "content-type": "application/json" } });
-      return new Response("not found", { status: 404 });
-    },
-  });
+  const server = Bun.serve({ hostname: HOST, port: 0, idleTimeout: IDLE_TIMEOUT_S, fetch: bareFetch });
   return server.port!;
 }
 
@@ -37,7 +36,13 @@ async function warren(): Promise<number> {
   return startWarrenContender((req) => app.handle(req), HOST);
 }
 
-const kinds: Record<string, () => Promise<number>> = { bare, elysia, warren };
+/** Warren's engine with the bare handler: the transports compared without the framework's share. */
+async function warrenBare(): Promise<number> {
+  const { startWarrenContender } = await import("./child-warren.ts");
+  return startWarrenContender(bareFetch, HOST);
+}
+
+const kinds: Record<string, () => Promise<number>> = { bare, elysia, warren, "warren-bare": warrenBare };
 
 if (import.meta.main) {
   const start = kinds[process.argv[2] ?? ""];

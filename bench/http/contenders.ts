@@ -1,4 +1,6 @@
-// The four HTTP stacks `bench http` compares, each started as its own process on 127.0.0.1.
+// The HTTP stacks `bench http` compares, each started as its own process on 127.0.0.1. The first
+// four answer the issue's question (Warren + Elysia against the others); "warren-bare" runs Warren's
+// engine with the same hand-built handler as bare Bun.serve, which compares the transports alone.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -6,7 +8,7 @@ import type { Subprocess } from "bun";
 import { nodeServerCommand } from "./node-server.ts";
 import { LineReader, placed, stderrText, stopChild, type Placement } from "./proc.ts";
 
-export const CONTENDER_IDS = ["warren", "elysia", "bun", "node"] as const;
+export const CONTENDER_IDS = ["warren", "elysia", "bun", "node", "warren-bare"] as const;
 export type ContenderId = (typeof CONTENDER_IDS)[number];
 
 export const CONTENDER_TITLES: Record<ContenderId, string> = {
@@ -14,6 +16,7 @@ export const CONTENDER_TITLES: Record<ContenderId, string> = {
   elysia: "Elysia on Bun.serve",
   bun: "bare Bun.serve",
   node: "node:http (Node)",
+  "warren-bare": "Warren engine + bare handler",
 };
 
 const CHILD = join(import.meta.dir, "child.ts");
@@ -31,6 +34,9 @@ export function contenderCommand(id: ContenderId): { argv: string[] } | { unavai
       return { argv: [process.execPath, CHILD, "elysia"] };
     case "bun":
       return { argv: [process.execPath, CHILD, "bare"] };
+    case "warren-bare":
+      if (!existsSync(WARREN_SERVER)) return { unavailable: "src/http/server.ts not found" };
+      return { argv: [process.execPath, CHILD, "warren-bare"] };
     case "node": {
       const node = Bun.which("node");
       return node ? { argv: nodeServerCommand(node) } : { unavailable: "node is not installed" };
