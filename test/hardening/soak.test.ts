@@ -29,6 +29,33 @@ describe("soak: warren serve (the real CLI, tiny model), 4,000 mixed requests", 
   }, 60_000);
 });
 
+describe("--gc-interval-ms: periodic full collections while busy, none while idle", () => {
+  const gcLines = (log: string) => log.split("\n").filter((l) => / DEBUG gc: full collection in [\d.]+ ms$/.test(l)).length;
+
+  test("collects every interval while requests come, stops when they stop; 0 turns it off", async () => {
+    const model = await tinyModel();
+    const on = await startWarren(["--model", model, "--threads", "1", "--gc-interval-ms", "100", "--log-level", "debug"]);
+    const off = await startWarren(["--model", model, "--threads", "1", "--gc-interval-ms", "0", "--log-level", "debug"]);
+    try {
+      for (const w of [on, off]) {
+        for (let i = 0; i < 8; i++) {
+          expect((await fetch(`${w.url}/health`)).status).toBe(200);
+          await Bun.sleep(60);
+        }
+      }
+      await waitUntil(async () => gcLines(on.log()) >= 2, "collections while busy");
+      await Bun.sleep(250); // the collection for the last requests, if one is still due
+      const settled = gcLines(on.log());
+      await Bun.sleep(400); // idle: four intervals without a request
+      expect(gcLines(on.log())).toBe(settled);
+      expect(gcLines(off.log())).toBe(0);
+    } finally {
+      await on.stop("SIGKILL");
+      await off.stop("SIGKILL");
+    }
+  }, 30_000);
+});
+
 describe("soak in process: the JS heap after GC", () => {
   const engine = new FakeEngine({ slots: 4, slotContextSize: 2048 });
   const w = startInProcess({ engine, maxQueue: 64 });
