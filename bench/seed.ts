@@ -4,13 +4,13 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { makeModel } from "../src/models/presets.ts";
 import { runBenchCli } from "./cli.ts";
-import { startWarren } from "../test/helpers/warren-process.ts";
+import { spawnWarren } from "./soak/server.ts";
 
 const model = resolve(import.meta.dir, "../models/tiny.gguf");
 if (!existsSync(model)) await makeModel({ preset: "tiny", out: model });
-const w = await startWarren(["--model", model, "--threads", "1", "--parallel", "8", "--log-level", "info"]);
+const w = await spawnWarren(["--threads", "1", "--parallel", "8", "--log-level", "info"], model);
 try {
   process.exitCode = await runBenchCli(["load", "--preset", "seed", "--url", w.url, "--no-progress"]);
 } finally {
-  await w.stop("SIGTERM");
+  await w.stop();
 }

@@ -1,4 +1,4 @@
-// Starts `warren serve` for the long bench runs (soak, fuzz against the CLI): the real process on
+// Starts `warren serve` for bench runs (soak, fuzz against the CLI, the seed scenario): the real process on
 // 127.0.0.1, the tiny generated model unless one is given, stopped with the run.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
