@@ -46,7 +46,7 @@ export const ConfigSchema = Type.Object({
   keepAliveTimeoutMs: Int(1, 3_600_000, "Idle keep-alive connections are closed after this"),
   writeTimeoutMs: Int(1, 3_600_000, "A response making no write progress this long is dropped"),
   shutdownTimeoutMs: Int(0, 3_600_000, "On SIGTERM, time in-flight requests get to finish"),
-  gcIntervalMs: Int(0, 3_600_000, "While requests keep coming, a full garbage collection at most this often, to keep RSS flat (0 = never)"),
+  gcIntervalMs: Int(0, 3_600_000, "While requests keep coming, a full garbage collection and malloc_trim at most this often, to keep RSS flat (0 = never)"),
   apiKey: Type.String({
     description: "API keys, comma-separated: every route but /health then needs Authorization: Bearer <key> or X-Api-Key (prefer the env var or --api-key-file: flags show in ps)",
   }),

@@ -13,6 +13,7 @@ import type { LlamaEngine } from "./inference/engine-llama.ts";
 import { checkModelFile } from "./inference/model-check.ts";
 import { Scheduler } from "./inference/scheduler.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { startMemoryUpkeep } from "./memory.ts";
 
 const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
 
@@ -94,7 +95,7 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
       });
     },
   });
-  collectGarbagePeriodically(config.gcIntervalMs, () => server.stats().totalRequests, log);
+  startMemoryUpkeep(config.gcIntervalMs, () => server.stats().totalRequests, log);
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
   log.info(`listening on ${url} (model loading; /health answers 503 until ready)`);
 
@@ -139,23 +140,6 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>(() => {});
-}
-
-/**
- * A full collection every `intervalMs` while requests are being served (see PROCESS_GC_INTERVAL_MS):
- * an idle server is left alone, so it does not pay for collections nobody needs.
- */
-function collectGarbagePeriodically(intervalMs: number, served: () => number, log: Logger): void {
-  if (intervalMs === 0) return;
-  let last = served();
-  setInterval(() => {
-    const now = served();
-    if (now === last) return;
-    last = now;
-    const t0 = performance.now();
-    Bun.gc(true);
-    log.debug(`gc: full collection in ${(performance.now() - t0).toFixed(1)} ms`);
-  }, intervalMs).unref();
 }
 
 /** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */
