@@ -1,7 +1,8 @@
 // Does batching pay on a compute-bound model? Aggregate tokens/s of N concurrent streams vs one,
 // through the scheduler in-process (no HTTP), on the generated `bench` preset (~100M params, Q8_0).
-// The same engine is also driven in a bare lockstep loop (engine.decode only, no scheduler): that
-// ratio is what llama.cpp's batched decode itself gives, the ceiling for the scheduler's ratio.
+// A second engine on the same file and settings is driven in a bare lockstep loop (engine.decode
+// only, no scheduler; its own context, so the scheduler's record of what its slots hold stays
+// true): that ratio is what llama.cpp's batched decode itself gives, the ceiling for the scheduler's.
 //   bun bench/scheduler/batching.ts [--model PATH] [--tokens 64] [--concurrency 8] [--rounds 3] [--threads 1]
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
@@ -27,7 +28,9 @@ if (!existsSync(values.model!)) {
   console.error(`generating the bench preset at ${values.model}`);
   await makeModel({ preset: "bench", out: values.model! });
 }
-const engine = await LlamaEngine.load({ modelPath: values.model!, slots: concurrency, slotContextSize: 256, threads: Number(values.threads) });
+const engineOptions = { modelPath: values.model!, slots: concurrency, slotContextSize: 256, threads: Number(values.threads) };
+const engine = await LlamaEngine.load(engineOptions);
+const bare = await LlamaEngine.load(engineOptions);
 const scheduler = new Scheduler({ engine, maxQueue: concurrency });
 const greedy = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 64 };
 
@@ -46,18 +49,18 @@ async function rate(streams: number): Promise<number> {
 
 /** The same streams without the scheduler: greedy lockstep decode, one engine.decode per token step. */
 async function ceilingRate(streams: number): Promise<number> {
-  const prompts = Array.from({ length: streams }, (_, i) => engine.tokenize(`Story ${i}:`, true));
-  const samplers = prompts.map((p) => engine.createSampler(greedy, p));
-  for (let s = 0; s < streams; s++) engine.clearSlot(s, 0);
+  const prompts = Array.from({ length: streams }, (_, i) => bare.tokenize(`Story ${i}:`, true));
+  const samplers = prompts.map((p) => bare.createSampler(greedy, p));
+  for (let s = 0; s < streams; s++) bare.clearSlot(s, 0);
   const t0 = performance.now();
-  let next = await engine.decode(prompts.map((p, slot) => ({ slot, pos: 0, tokens: p, sampler: samplers[slot] })));
+  let next = await bare.decode(prompts.map((p, slot) => ({ slot, pos: 0, tokens: p, sampler: samplers[slot] })));
   for (let i = 1; i < tokens; i++) {
     const items: BatchItem[] = prompts.map((p, slot) => ({ slot, pos: p.length + i - 1, tokens: [next[slot]!], sampler: samplers[slot] }));
-    next = await engine.decode(items);
+    next = await bare.decode(items);
   }
   const seconds = (performance.now() - t0) / 1000;
   for (const s of samplers) s.dispose();
-  for (let s = 0; s < streams; s++) engine.clearSlot(s, 0);
+  for (let s = 0; s < streams; s++) bare.clearSlot(s, 0);
   return (streams * tokens) / seconds;
 }
 
@@ -94,3 +97,4 @@ console.log(`|---|---|---|---|---|`);
 console.log(`| Warren's scheduler | ${median(single).toFixed(1)} tok/s | ${median(many).toFixed(1)} tok/s | ${ratio(many, single)} | ${perDecode.toFixed(2)} |`);
 console.log(`| bare lockstep engine.decode (ceiling) | ${median(ceilSingle).toFixed(1)} tok/s | ${median(ceilMany).toFixed(1)} tok/s | ${ratio(ceilMany, ceilSingle)} | ${concurrency} |`);
 await engine.dispose();
+await bare.dispose();
