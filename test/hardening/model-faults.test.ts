@@ -78,7 +78,8 @@ describe("warren serve refuses a bad model with one line and exit code 1", () =>
   test("--memory-share lowers the limit: a plan needing ~4% of available memory is refused at 1%", async () => {
     // tiny's KV cache is 256 bytes per cell (see the KV cache size test below).
     const cells = Math.floor((availableMemoryBytes() * 0.04) / 256);
-    const parallel = 4;
+    // Enough slots that --ctx-size stays within its own limit (2^20) on hosts with up to ~100 GiB free.
+    const parallel = 16;
     const args = ["--model", tiny, "--parallel", String(parallel), "--ctx-size", String(Math.floor(cells / parallel)), "--memory-share", "1"];
     expectOneLineError(await serve(args), /Warren uses at most 1% of it: lower --ctx-size or --parallel, or raise --memory-share$/);
   }, 30_000);
