@@ -25,6 +25,13 @@ async function elysiaApp() {
   return new Elysia().get("/health", () => BODY);
 }
 
+/** The same app as Warren's own (src/api/app.ts) builds it: JSON answers prepared for the transport. */
+async function warrenApp() {
+  const { Elysia } = await import("elysia");
+  const { preparedResponses } = await import("../../src/api/prepared.ts");
+  return new Elysia().use(preparedResponses()).get("/health", () => BODY);
+}
+
 async function elysia(): Promise<number> {
   const app = (await elysiaApp()).listen({ hostname: HOST, port: 0, idleTimeout: IDLE_TIMEOUT_S });
   return app.server!.port!;
@@ -32,7 +39,7 @@ async function elysia(): Promise<number> {
 
 async function warren(): Promise<number> {
   const { startWarrenContender } = await import("./child-warren.ts");
-  const app = await elysiaApp();
+  const app = await warrenApp();
   return startWarrenContender((req) => app.handle(req), HOST);
 }
 

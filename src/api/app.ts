@@ -13,6 +13,7 @@ import { createMetrics, metricsRoutes, UNMATCHED_ROUTE } from "./metrics.ts";
 import { nativeRoutes } from "./native.ts";
 import { openAiRoutes } from "./openai/routes.ts";
 import { openApiSpec } from "./openapi.ts";
+import { preparedResponses } from "./prepared.ts";
 import type { ApiDeps } from "./state.ts";
 import { tokenizeRoutes } from "./tokenize.ts";
 
@@ -95,6 +96,8 @@ export function createApp(deps: ApiDeps) {
       metrics.countRequest(route || UNMATCHED_ROUTE, err.status);
       return errorResponse(pathOf(request.url), err);
     })
+    // Before the routes: JSON answers carry their own serialization for the transport (prepared.ts).
+    .use(preparedResponses())
     .use(openApiSpec())
     .use(nativeRoutes(deps))
     .use(openAiRoutes(deps))

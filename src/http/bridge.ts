@@ -20,11 +20,34 @@ export function toRequest(head: RequestHead, body: Uint8Array | null, signal: Ab
 }
 
 /**
+ * A Response may carry its own status, headers and complete body under this registered symbol (the
+ * application sets it; api/prepared.ts does for JSON answers) while it is untouched: then no Headers
+ * object or body read is needed. The facts are still checked as a Headers object would check them.
+ */
+const RESPONSE_PARTS = Symbol.for("warren.response-parts");
+interface ResponseFacts {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** A lower-case token (RFC 9110 §5.1). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+/** What a Headers object refuses in a value (after trimming): CR, LF, NUL. */
+const BAD_VALUE = /[\r\n\0]/;
+
+/**
  * Splits a Response into status, rendered headers and body. A body is streamed (chunked) when the
  * Response says so: a Transfer-Encoding header (Elysia generators and streams) or an event stream;
  * anything else is read whole and sent with Content-Length.
  */
 export function toParts(res: Response, peek: Peek = noPeek): ResponseParts | Promise<ResponseParts> {
+  const facts = (res as { [RESPONSE_PARTS]?: ResponseFacts | null })[RESPONSE_PARTS];
+  if (facts) {
+    const parts = fromFacts(facts);
+    if (parts !== null) return parts;
+  }
   const h = scan;
   h.lines = "";
   h.declared = -1;
@@ -45,6 +68,23 @@ export function toParts(res: Response, peek: Peek = noPeek): ResponseParts | Pro
     parts.body = b;
     return parts;
   });
+}
+
+/** Parts from a Response's own facts; null when a header is one a Headers object would refuse. */
+function fromFacts(facts: ResponseFacts): ResponseParts | null {
+  const h = scan;
+  h.lines = "";
+  h.declared = -1;
+  h.streamed = h.close = false;
+  const headers = facts.headers;
+  for (const name in headers) {
+    const value = headers[name]!.trim();
+    if (!FIELD_NAME.test(name) || BAD_VALUE.test(value)) return null;
+    scanHeader.call(h, value, name);
+  }
+  // A complete body never streams; a head that says otherwise is left to the Web API path.
+  if (h.streamed) return null;
+  return { status: facts.status, headerLines: h.lines, body: facts.body, stream: null, declaredLength: h.declared, close: h.close };
 }
 
 interface HeaderScan {

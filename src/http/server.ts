@@ -262,7 +262,13 @@ class Engine implements HttpServer, ConnectionHost {
 
   private deliver(conn: Connection, ex: Exchange, res: unknown): void {
     if (!(res instanceof Response)) return conn.respondError(ex, HttpError.InternalError, Date.now());
-    const parts = toParts(res, peek);
+    let parts: ResponseParts | Promise<ResponseParts>;
+    try {
+      parts = toParts(res, peek);
+    } catch {
+      // A Response subclass whose headers or body getters throw.
+      return conn.respondError(ex, HttpError.InternalError, Date.now());
+    }
     if (!(parts instanceof Promise)) return conn.respond(ex, parts, Date.now());
     parts.then(
       (p: ResponseParts) => conn.respond(ex, p, Date.now()),

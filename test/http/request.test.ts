@@ -148,4 +148,48 @@ describe("toParts", () => {
     }
     expect(seen).toEqual(["x-a: 1\r\n", "x-b: 1\r\n", "x-a: 2\r\n", "x-ab: \r\n", "x-a: 1\r\n", "y: 12\r\n"]);
   });
+
+  // A Response may carry its own facts under Symbol.for("warren.response-parts") (api/prepared.ts).
+  const FACTS = Symbol.for("warren.response-parts");
+  /** A Response whose Web API side must not be read: its facts are the only way to its parts. */
+  const withFacts = (facts: { status: number; headers: Record<string, string>; body: Uint8Array }) => {
+    const res = new Response("web api body", { status: 418, headers: { "x-web": "1" } });
+    Object.defineProperty(res, "headers", { get: () => { throw new Error("headers read"); } });
+    return Object.assign(res, { [FACTS]: facts });
+  };
+  const body = new TextEncoder().encode('{"ok":true}');
+
+  test("a Response's own facts are used without reading its headers or body", () => {
+    const parts = toParts(withFacts({ status: 201, headers: { "content-type": "application/json", "x-id": " a-1 " }, body }));
+    if (parts instanceof Promise) throw new Error("facts are synchronous");
+    expect(parts.status).toBe(201);
+    expect(parts.headerLines).toBe("content-type: application/json\r\nx-id: a-1\r\n");
+    expect(parts.body).toBe(body);
+    expect(parts.stream).toBeNull();
+  });
+
+  test("facts get a Headers object's checks: framing headers are ours, bad names or values fall back to the Response", async () => {
+    const parts = toParts(withFacts({ status: 200, headers: { "content-length": "11", connection: "close", date: "x", "x-a": "b" }, body }));
+    if (parts instanceof Promise) throw new Error("facts are synchronous");
+    expect(parts.headerLines).toBe("x-a: b\r\n");
+    expect(parts.declaredLength).toBe(11);
+    expect(parts.close).toBe(true);
+    // Each of these would be refused or mean something else: the Web API side is read instead.
+    const refused: Record<string, string>[] = [{ "X-Upper": "1" }, { "x-a": "1\r\nx-evil: 1" }, { "x-a": "nul\0" }, { "bad name": "1" }, { "transfer-encoding": "chunked" }];
+    for (const headers of refused) {
+      expect(() => toParts(withFacts({ status: 200, headers, body }))).toThrow("headers read");
+    }
+    const real = Object.assign(new Response("web", { headers: { "x-web": "1" } }), { [FACTS]: { status: 200, headers: { "X-Upper": "1" }, body } });
+    const fallback = await toParts(real);
+    expect(fallback.headerLines).toContain("x-web: 1\r\n");
+    expect(new TextDecoder().decode(fallback.body!)).toBe("web");
+  });
+
+  test("a Response whose facts were dropped (null) is read through the Web API", async () => {
+    const res = Object.assign(new Response("plain", { status: 202 }), { [FACTS]: null });
+    const parts = await toParts(res);
+    expect(parts.status).toBe(202);
+    expect(new TextDecoder().decode(parts.body!)).toBe("plain");
+  });
 });
+
