@@ -20,6 +20,11 @@ export interface ResponseFacts {
   body: Uint8Array;
 }
 
+/** Leading and trailing spaces and tabs: what a Headers object strips from a value (and nothing else). */
+const OWS_EDGES = /^[\t ]+|[\t ]+$/g;
+/** What a Headers object refuses in a value: CR, LF, NUL, and characters beyond Latin-1. */
+const BAD_VALUE = /[\r\n\0\u0100-\uffff]/;
+
 /** What Response.json sets (Bun). */
 const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
 const encoder = new TextEncoder();
@@ -92,17 +97,17 @@ export function preparedJson(value: unknown, status: number, headers: Record<str
   const all: Record<string, string> = {};
   for (const name in headers) {
     const key = name.toLowerCase();
-    const v = String(headers[name]).trim();
+    const v = String(headers[name]).replace(OWS_EDGES, "");
     all[key] = key in all ? `${all[key]}, ${v}` : v;
   }
   if (!("content-type" in all)) all["content-type"] = JSON_CONTENT_TYPE;
   return new PreparedResponse(encoder.encode(JSON.stringify(value)), status, all);
 }
 
-/** What a Headers object accepts: a token name, a value without CR, LF or NUL. */
+/** What a Headers object accepts: a token name, a value without CR, LF, NUL or non-Latin-1 characters. */
 function cleanHeaders(headers: Record<string, unknown>): boolean {
   for (const name in headers) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\r\n\0]/.test(String(headers[name]))) return false;
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || BAD_VALUE.test(String(headers[name]))) return false;
   }
   return true;
 }
@@ -116,8 +121,9 @@ function isPlainJson(value: unknown): value is object {
 /**
  * The Elysia plugin: register it before the routes it should cover. Answers with cookies, a
  * redirect, a named status or headers a Headers object would refuse are left to Elysia, as is
- * everything that is not a plain object or array. The set headers and status move into the PreparedResponse, so Elysia has nothing left to
- * merge (merging would copy the Response into a new one).
+ * everything that is not a plain object or array. The set headers and status move into the
+ * PreparedResponse, so Elysia has nothing left to merge (merging would copy the Response into a
+ * new one).
  */
 export function preparedResponses() {
   return new Elysia({ name: "warren-prepared-responses" }).mapResponse({ as: "global" }, ({ response, set }) => {

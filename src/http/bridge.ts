@@ -34,8 +34,10 @@ interface ResponseFacts {
 
 /** A lower-case token (RFC 9110 §5.1). */
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-/** What a Headers object refuses in a value (after trimming): CR, LF, NUL. */
-const BAD_VALUE = /[\r\n\0]/;
+/** What a Headers object refuses in a value: CR, LF, NUL, characters beyond Latin-1. */
+const BAD_VALUE = /[\r\n\0\u0100-\uffff]/;
+/** Leading and trailing spaces and tabs: all that a Headers object strips from a value. */
+const OWS_EDGES = /^[\t ]+|[\t ]+$/g;
 
 /**
  * Splits a Response into status, rendered headers and body. A body is streamed (chunked) when the
@@ -78,7 +80,7 @@ function fromFacts(facts: ResponseFacts): ResponseParts | null {
   h.streamed = h.close = false;
   const headers = facts.headers;
   for (const name in headers) {
-    const value = headers[name]!.trim();
+    const value = headers[name]!.replace(OWS_EDGES, "");
     if (!FIELD_NAME.test(name) || BAD_VALUE.test(value)) return null;
     scanHeader.call(h, value, name);
   }

@@ -14,6 +14,7 @@ describe("PreparedResponse", () => {
     ["an array with a status", [1, "two"], 201, { "x-id": "7" }],
     ["mixed-case names, repeats joined", { ok: 1 }, 404, { "X-Id": "1", "x-id": " 2 ", "Cache-Control": "no-store" }],
     ["its own content-type", { ok: 1 }, 200, { "content-type": "application/problem+json" }],
+    ["values trimmed of spaces and tabs only", { ok: 1 }, 200, { "x-a": " \t a\u00a0\u000b \t", "x-b": "é" }],
   ];
   for (const [name, value, status, headers] of CASES) {
     test(`is what Response.json gives: ${name}`, async () => {
