@@ -11,7 +11,7 @@ import { LlamaEngine } from "../../src/inference/engine-llama.ts";
 import { makeModel } from "../../src/models/presets.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 import type { InferenceRequest, TokenEvent } from "../../src/inference/types.ts";
-import type { BatchItem } from "../../src/inference/engine.ts";
+import { GREEDY, lockstepDecode } from "./lockstep.ts";
 
 const { values } = parseArgs({
   options: {
@@ -32,10 +32,9 @@ const engineOptions = { modelPath: values.model!, slots: concurrency, slotContex
 const engine = await LlamaEngine.load(engineOptions);
 const bare = await LlamaEngine.load(engineOptions);
 const scheduler = new Scheduler({ engine, maxQueue: concurrency });
-const greedy = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 64 };
 
 async function run(prompt: string, maxTokens: number): Promise<number> {
-  const req: InferenceRequest = { id: prompt, promptTokens: engine.tokenize(prompt, true), maxTokens, sampling: greedy, stop: [], ignoreEos: true };
+  const req: InferenceRequest = { id: prompt, promptTokens: engine.tokenize(prompt, true), maxTokens, sampling: GREEDY, stop: [], ignoreEos: true };
   let done: Extract<TokenEvent, { type: "done" }> | undefined;
   for await (const ev of scheduler.submit(req)) if (ev.type === "done") done = ev;
   return done!.usage.completionTokens;
@@ -49,19 +48,8 @@ async function rate(streams: number): Promise<number> {
 
 /** The same streams without the scheduler: greedy lockstep decode, one engine.decode per token step. */
 async function ceilingRate(streams: number): Promise<number> {
-  const prompts = Array.from({ length: streams }, (_, i) => bare.tokenize(`Story ${i}:`, true));
-  const samplers = prompts.map((p) => bare.createSampler(greedy, p));
-  for (let s = 0; s < streams; s++) bare.clearSlot(s, 0);
-  const t0 = performance.now();
-  let next = await bare.decode(prompts.map((p, slot) => ({ slot, pos: 0, tokens: p, sampler: samplers[slot] })));
-  for (let i = 1; i < tokens; i++) {
-    const items: BatchItem[] = prompts.map((p, slot) => ({ slot, pos: p.length + i - 1, tokens: [next[slot]!], sampler: samplers[slot] }));
-    next = await bare.decode(items);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  for (const s of samplers) s.dispose();
-  for (let s = 0; s < streams; s++) bare.clearSlot(s, 0);
-  return (streams * tokens) / seconds;
+  const r = await lockstepDecode(bare, Array.from({ length: streams }, (_, i) => bare.tokenize(`Story ${i}:`, true)), tokens);
+  return r.generated / (r.ms / 1000);
 }
 
 /** Tokens per decode call of the scheduler while `streams` run together. */
