@@ -70,10 +70,13 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
     maxBodyBytes: config.maxBodyBytes,
   });
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
-  // While draining, every answer closes its connection so the client moves on (only then the extra hop).
+  // app.fetch is what app.handle wraps in an async function: it answers synchronously where the
+  // route does, which spares a promise per request (the server takes either; a throw becomes a 500
+  // as a rejection would). While draining, every answer closes its connection so the client moves on.
+  const fetchApp = app.fetch;
   const handle = (req: Request) => {
-    const res = app.handle(req);
-    return state.phase === "draining" ? res.then(closeAfter) : res;
+    const res = fetchApp(req);
+    return state.phase === "draining" ? Promise.resolve(res).then(closeAfter) : res;
   };
   const server = listen(handle, {
     hostname: config.host,

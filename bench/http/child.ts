@@ -39,8 +39,9 @@ async function elysia(): Promise<number> {
 
 async function warren(): Promise<number> {
   const { startWarrenContender } = await import("./child-warren.ts");
-  const app = await warrenApp();
-  return startWarrenContender((req) => app.handle(req), HOST);
+  // As src/main.ts calls it.
+  const fetchApp = (await warrenApp()).fetch;
+  return startWarrenContender(fetchApp, HOST);
 }
 
 /** Warren's engine with the bare handler: the transports compared without the framework's share. */

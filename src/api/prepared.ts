@@ -3,12 +3,18 @@
 // costs about as much as parsing and answering the request (bench/http, "warren" contender).
 //
 // preparedResponses() maps what a handler returns as a plain object or array (what Elysia would
-// turn into Response.json(value, set)) to a PreparedResponse: a real Response with the same status,
+// turn into Response.json(value, set)) to a PreparedResponse: a Response with the same status,
 // headers and body, plus the same facts under Symbol.for("warren.response-parts"), which
-// src/http/bridge.ts reads. The facts stand only while the Response is untouched: the first access
-// to its headers or body (a hook adding a header, main.ts closing the connection while draining, a
-// clone) moves the headers into the native Response and drops the facts, so from then on the
-// Response itself is the only truth.
+// src/http/bridge.ts reads.
+//
+// It is built lazily, as http/request.ts builds the Request: constructing a native Response costs
+// more than the rest of answering a small request. Status and ok are answered from the facts; any
+// other member (headers, body readers, clone...) builds the native Response, forwards to it and
+// drops the facts, so from then on the Response itself is the only truth (a hook adding a header,
+// main.ts closing the connection while draining). Its prototype chain passes through
+// Response.prototype and its constructor reads as Response, so `instanceof Response` holds and
+// Elysia passes it through untouched. Known difference: native code that takes a Response by
+// identity rather than by its members does not take it (a Bun.serve fetch handler returning it).
 import { Elysia } from "elysia";
 
 export const RESPONSE_PARTS = Symbol.for("warren.response-parts");
@@ -28,74 +34,94 @@ const BAD_VALUE = /[\r\n\0\u0100-\uffff]/;
 /** What Response.json sets (Bun). */
 const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
 const encoder = new TextEncoder();
+/** The headers of most answers, shared (read only: nothing writes to facts). */
+const JSON_ONLY: Record<string, string> = Object.freeze({ "content-type": JSON_CONTENT_TYPE });
 
-export class PreparedResponse extends Response {
+export class PreparedResponse {
   [RESPONSE_PARTS]: ResponseFacts | null;
-  /** Headers not yet copied into the native Response (null once they are). */
-  #pending: Record<string, string> | null;
+  /** What it was made of: kept after the facts are dropped, to build the native Response from. */
+  readonly #facts: ResponseFacts;
+  #native: Response | null = null;
 
   constructor(body: Uint8Array, status: number, headers: Record<string, string>) {
-    // An init object costs more to read than the rest of the construction: 200 is the default.
-    if (status === 200) super(body);
-    else super(body, { status });
-    this.#pending = headers;
-    this[RESPONSE_PARTS] = { status, headers, body };
+    this[RESPONSE_PARTS] = this.#facts = { status, headers, body };
+  }
+
+  get status(): number {
+    return this.#facts.status;
+  }
+
+  get ok(): boolean {
+    return this.#facts.status >= 200 && this.#facts.status <= 299;
   }
 
   /** Anyone who looks at the headers may change them: from here on the native Response is the truth. */
-  override get headers(): Headers {
-    const native = super.headers;
-    if (this.#pending !== null) {
-      // A Uint8Array body got no content-type; ours (and any other header) replaces whatever is there.
-      for (const name in this.#pending) native.set(name, this.#pending[name]!);
-      this.#pending = null;
-      this[RESPONSE_PARTS] = null;
-    }
-    return native;
+  get headers(): Headers {
+    return this.#materialize().headers;
+  }
+
+  /** The native Response, built on first need; the facts stop standing from then on. */
+  #materialize(): Response {
+    this[RESPONSE_PARTS] = null;
+    if (this.#native !== null) return this.#native;
+    const { status, headers, body } = this.#facts;
+    // A Uint8Array body gets no content-type of its own: the one in `headers` is the only one.
+    return (this.#native = status === 200 ? new Response(body, { headers }) : new Response(body, { status, headers }));
   }
 
   static {
-    // Reading the body makes the native Response the truth too. (Defined here, not as methods:
-    // Bun's types declare these members as properties.)
-    const proto = PreparedResponse.prototype as unknown as Record<string, unknown>;
-    const base = Response.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-    for (const name of ["text", "json", "arrayBuffer", "bytes", "blob", "formData"]) {
-      const read = base[name]!;
-      Object.defineProperty(proto, name, {
-        configurable: true,
-        writable: true,
-        value(this: PreparedResponse, ...args: unknown[]) {
-          this[RESPONSE_PARTS] = null;
-          return read.apply(this, args);
-        },
-      });
+    // Every other member of Response (body readers, clone, statusText, type...) forwards to the
+    // native Response, built on first use.
+    const proto = PreparedResponse.prototype as unknown as Record<PropertyKey, unknown>;
+    const materialize = (r: PreparedResponse) => r.#materialize();
+    for (let p: object | null = Response.prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const key of Reflect.ownKeys(p)) {
+        if (key === "constructor" || Object.prototype.hasOwnProperty.call(proto, key)) continue;
+        const d = Object.getOwnPropertyDescriptor(p, key)!;
+        if (typeof d.value === "function") {
+          const method = d.value as (...args: unknown[]) => unknown;
+          Object.defineProperty(proto, key, {
+            configurable: true, writable: true, enumerable: d.enumerable,
+            value(this: PreparedResponse, ...args: unknown[]) {
+              return method.apply(materialize(this), args);
+            },
+          });
+        } else if (d.get !== undefined) {
+          const get = d.get;
+          Object.defineProperty(proto, key, {
+            configurable: true, enumerable: d.enumerable,
+            get(this: PreparedResponse) {
+              return get.call(materialize(this));
+            },
+          });
+        }
+      }
     }
-    const body = Object.getOwnPropertyDescriptor(Response.prototype, "body")!.get!;
-    Object.defineProperty(proto, "body", {
-      configurable: true,
-      get(this: PreparedResponse) {
-        this[RESPONSE_PARTS] = null;
-        return body.call(this);
-      },
-    });
-    const clone = base.clone!;
-    Object.defineProperty(proto, "clone", {
-      configurable: true,
-      writable: true,
+    // Bun's inspector (console.log) reads a Response-like object through native getters, which
+    // refuse this one: it is shown as the native Response instead.
+    Object.defineProperty(proto, Symbol.for("nodejs.util.inspect.custom"), {
+      configurable: true, writable: true,
       value(this: PreparedResponse) {
-        void this.headers; // the clone must carry the headers
-        return clone.call(this);
+        return materialize(this);
       },
     });
+    Object.setPrototypeOf(proto, Response.prototype);
+    // As a native Response reports it: Elysia dispatches on constructor names, and passes a
+    // "Response" through untouched.
+    Object.defineProperty(proto, "constructor", { value: Response, writable: true, configurable: true, enumerable: false });
   }
 }
+
+/** Response's members, all forwarded (see the static block): the class answers only a few itself. */
+export interface PreparedResponse extends Response {}
 
 /** A JSON answer as Response.json(value, { status, headers }) would give it. */
 export function preparedJson(value: unknown, status: number, headers: Record<string, unknown>): PreparedResponse {
   // As a Headers object built from a record: names are case-insensitive, repeats are joined with
   // ", ", and the JSON content-type applies only when none is given.
-  const all: Record<string, string> = {};
+  let all = JSON_ONLY;
   for (const name in headers) {
+    if (all === JSON_ONLY) all = {};
     const key = name.toLowerCase();
     const v = String(headers[name]).replace(OWS_EDGES, "");
     all[key] = key in all ? `${all[key]}, ${v}` : v;

@@ -80,7 +80,13 @@ function fromFacts(facts: ResponseFacts): ResponseParts | null {
   h.streamed = h.close = false;
   const headers = facts.headers;
   for (const name in headers) {
-    const value = headers[name]!.replace(OWS_EDGES, "");
+    const raw = headers[name]!;
+    // A pair rendered lately passed these checks then (only checked pairs are remembered).
+    if (rendered(name, raw)) {
+      scanHeader.call(h, raw, name);
+      continue;
+    }
+    const value = raw.replace(OWS_EDGES, "");
     if (!FIELD_NAME.test(name) || BAD_VALUE.test(value)) return null;
     scanHeader.call(h, value, name);
   }
@@ -128,10 +134,19 @@ const lineNames: string[] = new Array<string>(LINE_SLOTS).fill("");
 const lineValues: string[] = new Array<string>(LINE_SLOTS).fill("");
 const lines: string[] = new Array<string>(LINE_SLOTS).fill("");
 
+const slotOf = (name: string, value: string) => (name.length * 7 + value.length) & (LINE_SLOTS - 1);
+
+/** Whether this very pair is in the cache: a name and a value that were valid when it was rendered. */
+function rendered(name: string, value: string): boolean {
+  const slot = slotOf(name, value);
+  // An empty line is a slot never filled: its "" name and value were never checked.
+  return lines[slot] !== "" && lineNames[slot] === name && lineValues[slot] === value;
+}
+
 /** "name: value\r\n". */
 function headerLine(name: string, value: string): string {
   if (value.length > 256) return `${name}: ${value}\r\n`;
-  const slot = (name.length * 7 + value.length) & (LINE_SLOTS - 1);
+  const slot = slotOf(name, value);
   if (lineNames[slot] === name && lineValues[slot] === value) return lines[slot]!;
   lineNames[slot] = name;
   lineValues[slot] = value;

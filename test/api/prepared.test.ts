@@ -37,6 +37,40 @@ describe("PreparedResponse", () => {
     expect(res.headers.get("content-type")).toBe("application/json;charset=utf-8");
   });
 
+  test("no native Response is built until a member other than status and ok is asked for", () => {
+    const Native = globalThis.Response;
+    let built = 0;
+    globalThis.Response = class extends Native {
+      constructor(...args: ConstructorParameters<typeof Response>) {
+        super(...args);
+        built++;
+      }
+    } as typeof Response;
+    try {
+      const res = preparedJson({ a: 1 }, 201, { "x-a": "1" });
+      expect([res.status, res.ok, built]).toEqual([201, true, 0]);
+      expect(facts(res)).not.toBeNull();
+      expect(res.headers.get("x-a")).toBe("1");
+      expect(built).toBe(1);
+      expect(facts(res)).toBeNull();
+      void res.statusText;
+      expect(built).toBe(1);
+    } finally {
+      globalThis.Response = Native;
+    }
+  });
+
+  test("reads as a Response wherever it is looked at", () => {
+    const ours = preparedJson({ a: 1 }, 404, {});
+    const theirs = Response.json({ a: 1 }, { status: 404 });
+    expect(ours).toBeInstanceOf(PreparedResponse);
+    expect(Object.prototype.toString.call(ours)).toBe("[object Response]");
+    expect(ours.constructor).toBe(Response);
+    for (const key of ["ok", "statusText", "type", "bodyUsed", "redirected", "url"] as const) expect([key, ours[key]]).toEqual([key, theirs[key]]);
+    // Bun's inspector (console.log) reads Responses through native getters; it gets the native one.
+    expect(Bun.inspect(preparedJson({ a: 1 }, 201, {}))).toContain("status: 201");
+  });
+
   test("reading the body drops the facts; a clone keeps the headers", async () => {
     const readers: Array<(r: Response) => unknown> = [(r) => r.text(), (r) => r.json(), (r) => r.bytes(), (r) => r.arrayBuffer(), (r) => r.blob(), (r) => r.body];
     for (const read of readers) {
