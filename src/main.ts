@@ -72,13 +72,8 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
   // app.fetch is what app.handle wraps in an async function: it answers synchronously where the
   // route does, which spares a promise per request (the server takes either; a throw becomes a 500
-  // as a rejection would). While draining, every answer closes its connection so the client moves on.
-  const fetchApp = app.fetch;
-  const handle = (req: Request) => {
-    const res = fetchApp(req);
-    return state.phase === "draining" ? Promise.resolve(res).then(closeAfter) : res;
-  };
-  const server = listen(handle, {
+  // as a rejection would). While draining, the server itself makes every answer close its connection.
+  const server = listen(app.fetch, {
     hostname: config.host,
     port: config.port,
     maxBodyBytes: config.maxBodyBytes,
@@ -159,21 +154,16 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
   await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, readGguf);
 }
 
-const closeAfter = (res: Response): Response => {
-  res.headers.set("connection", "close");
-  return res;
-};
-
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */
 const SCHEDULER_STOP_MS = 2_000;
 
 /**
- * Graceful stop. No new connections. While requests are still in flight (for at most the keep-alive
- * timeout) open connections are still answered: /health says "draining" and new work is served,
- * each answer closing its connection, so a client sending on an idle connection gets an answer
- * rather than a reset or a 503 a proxy could not retry; with
- * nothing in flight everything closes at once. In-flight requests, streams included, get the
- * shutdown timeout; then their connections are cut, which cancels their generation.
+ * Graceful stop. No new connections. When requests are in flight at the signal, open connections are
+ * still answered for the keep-alive timeout (or until their clients close them): /health says
+ * "draining" and new work is served, each answer closing its connection, so a client sending on an
+ * idle connection gets an answer rather than a reset a proxy could not retry. With nothing in flight
+ * everything closes at once. In-flight requests, streams included, get the shutdown timeout; then
+ * their connections are cut, which cancels their generation.
  */
 async function drain(server: HttpServer, state: ServiceState, config: Config, log: Logger): Promise<void> {
   const graceMs = Math.min(config.keepAliveTimeoutMs, config.shutdownTimeoutMs);

@@ -61,6 +61,8 @@ export class Connection implements WriteTarget {
   private pieces: Uint8Array[] | null = null;
   private stopAfterBody = false;
   private stopping = false;
+  /** Every answer from now on ends the connection; requests are still read (a stopping server's grace). */
+  private lastAnswers = false;
   /** Start of the current state's timer: idle since, last body progress, or linger start. */
   private timerMs: number;
   private stallSinceMs = -1;
@@ -217,7 +219,7 @@ export class Connection implements WriteTarget {
         this.finish(ex, true);
         break;
       }
-      const close = !ex.head.keepAlive || this.stopping || ex.response!.close === true;
+      const close = !ex.head.keepAlive || this.stopping || this.lastAnswers || ex.response!.close === true;
       const plan = writeResponse(ex, ex.response!, close, this.out, this.host.dates, this.now);
       if (plan !== null) {
         this.streaming = plan.source;
@@ -245,6 +247,7 @@ export class Connection implements WriteTarget {
     this.streaming = null;
     if (ex.done) return;
     if (!ok) return this.destroy();
+    // Not on lastAnswers: a stream whose head did not say close leaves the connection to its client.
     this.finish(ex, close || this.stopping);
     this.writeReady();
     this.settle();
@@ -376,6 +379,12 @@ export class Connection implements WriteTarget {
         if (now - this.timerMs >= o.lingerMs) this.destroy();
         break;
     }
+  }
+
+  /** A stopping server's grace: requests are still answered, each answer saying Connection: close and
+   *  ending the connection; an idle connection is left open for its client to close or send on. */
+  answerLast(): void {
+    this.lastAnswers = true;
   }
 
   /** Graceful stop: an idle connection ends now; a busy one after its current response. */

@@ -60,9 +60,9 @@ export interface HttpServer {
   readonly hostname: string;
   readonly port: number;
   stats(): HttpStats;
-  /** `idleGraceMs`: graceful only; while requests are still in flight, for at most this long, open connections
-   *  keep being served; then, or at once when nothing is in flight, they are told to close (idle ones end
-   *  at once, busy ones after their current response). */
+  /** `idleGraceMs`: graceful only. When requests are in flight at the stop, open connections keep being
+   *  served for this long (less once every client has closed); then, or at once when nothing was in flight,
+   *  they are told to close (idle ones end at once, busy ones after their current response). */
   stop(opts?: { graceful?: boolean; timeoutMs?: number; idleGraceMs?: number }): Promise<void>;
 }
 
@@ -134,8 +134,6 @@ class Engine implements HttpServer, ConnectionHost {
   private readonly sweep: ReturnType<typeof setInterval>;
   private stopping: Promise<void> | null = null;
   private allClosed: (() => void) | null = null;
-  /** Set during a graceful stop's grace: called when the last request in flight is done. */
-  private noneActive: (() => void) | null = null;
 
   constructor(private readonly handler: Handler, options: HttpServerOptions) {
     this.opts = connectionOptions(options);
@@ -277,7 +275,7 @@ class Engine implements HttpServer, ConnectionHost {
   }
 
   requestDone(conn: Connection, ex: Exchange, aborted: boolean): void {
-    if (ex.dispatched && --this.counters.active === 0 && this.noneActive !== null) this.noneActive();
+    if (ex.dispatched) this.counters.active--;
     if (ex.response?.stream != null && !aborted) conn.aborterUses = SIGNAL_REUSE;
     if (this.onDone === undefined) return;
     const { method, target } = ex.head;
@@ -308,19 +306,19 @@ class Engine implements HttpServer, ConnectionHost {
     let grace: ReturnType<typeof setTimeout> | undefined;
     const shutdownAll = () => {
       clearTimeout(grace);
-      this.noneActive = null;
       const now = Date.now();
       for (const conn of this.conns) conn.shutdown(now);
     };
-    // While work is still in flight, a client that sends on its idle keep-alive connection gets an
-    // answer ("draining", 503), not a reset; an idle server closes everything at once.
+    // A server with work in flight is being sent work: a client (a proxy above all) may be writing a
+    // request on any of its idle keep-alive connections at any moment, and closing one under such a
+    // request loses it (a proxy cannot retry a POST it has sent). So for the whole grace, not just
+    // until the work in flight ends, open connections keep being answered, and idle ones are left
+    // for their clients to close (a proxy's upstream keep-alive timeout should be shorter than ours:
+    // deploy/nginx keeps idle connections 4 s, Warren 5 s). An idle server closes everything at once.
+    // Every answer in the grace says Connection: close, so no client reuses a connection we are ending.
     if (idleGraceMs > 0 && this.counters.active > 0) {
+      for (const conn of this.conns) conn.answerLast();
       grace = setTimeout(shutdownAll, Math.min(idleGraceMs, timeoutMs));
-      // Deferred: requestDone runs inside a connection's own bookkeeping, which shutdown must not re-enter.
-      this.noneActive = () => {
-        this.noneActive = null;
-        queueMicrotask(shutdownAll);
-      };
     } else shutdownAll();
     this.stopping = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

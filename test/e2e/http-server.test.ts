@@ -322,6 +322,49 @@ describe("graceful stop", () => {
     await expect(RawClient.connect(s.port)).rejects.toThrow();
   });
 
+  test("with work in flight, the grace serves open connections: every answer closes, idle ones stay until it ends", async () => {
+    const s = start();
+    const idle = await RawClient.connect(s.port);
+    idle.send(GET("/health"));
+    await idle.readResponse();
+    const quiet = await RawClient.connect(s.port);
+    quiet.send(GET("/health"));
+    await quiet.readResponse();
+    const busy = await RawClient.connect(s.port);
+    busy.send(GET("/slow"));
+    await until(() => s.stats().activeRequests === 1);
+    const t0 = Date.now();
+    const stopped = s.stop({ timeoutMs: 5000, idleGraceMs: 1200 });
+    // The answer in flight when the stop came says close, and its connection ends after it.
+    const r = await busy.readResponse();
+    expect([r.json, r.headers.connection]).toEqual([{ slow: true }, "close"]);
+    expect(await busy.waitClosed(1000)).toBe(true);
+    // Nothing is in flight now, but a client may be sending on an idle connection: still answered, with close.
+    await Bun.sleep(200);
+    idle.send(GET("/health"));
+    const late = await idle.readResponse();
+    expect([late.status, late.headers.connection]).toEqual([200, "close"]);
+    expect(await idle.waitClosed(1000)).toBe(true);
+    // A connection nobody uses is closed when the grace ends, not before.
+    expect(quiet.isClosed).toBe(false);
+    expect(await quiet.waitClosed(2000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1100);
+    await stopped;
+    expect(s.stats().openConnections).toBe(0);
+  });
+
+  test("the grace ends as soon as every client has closed", async () => {
+    const s = start();
+    const c = await RawClient.connect(s.port);
+    c.send(GET("/slow"));
+    await until(() => s.stats().activeRequests === 1);
+    const t0 = Date.now();
+    const stopped = s.stop({ timeoutMs: 5000, idleGraceMs: 3000 });
+    await c.readResponse();
+    await stopped;
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   test("in-flight work past the timeout is cut off", async () => {
     let release: () => void = () => {};
     const s = start({}, () => new Promise<Response>((resolve) => (release = () => resolve(new Response("late")))));

@@ -263,6 +263,7 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
     await Bun.sleep(500);
     enough = true;
     const failed = (await traffic).filter((o) => o.status !== 200);
+    if (failed.length > 0) console.log(nginx!.errorLog().split("\n").filter((l) => l.includes("[error]")).join("\n"));
     expect(failed).toEqual([]);
   }, 40_000);
 });
