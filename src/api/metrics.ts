@@ -23,7 +23,19 @@ const ITL_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export function createMetrics(deps: ApiDeps): Metrics {
   const registry = new Registry();
   const stats = () => deps.state.scheduler?.stats();
-  const requests = new Counter({ name: "warren_http_requests_total", help: "HTTP requests answered, by route and status", labelNames: ["route", "status"], registers: [registry] });
+  // Counted here and copied in at scrape time: prom-client hashes the label object on every inc
+  // (~150 ns, against ~6 ns for these maps), and every request is counted.
+  const answered = new Map<string, Map<number, { n: number }>>();
+  new Counter({
+    name: "warren_http_requests_total",
+    help: "HTTP requests answered, by route and status",
+    labelNames: ["route", "status"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [route, byStatus] of answered) for (const [status, c] of byStatus) this.inc({ route, status: String(status) }, c.n);
+    },
+  });
   const gauge = (name: string, help: string, read: () => number | undefined) =>
     new Gauge({
       name,
@@ -74,7 +86,11 @@ export function createMetrics(deps: ApiDeps): Metrics {
   const metrics: Metrics = {
     registry,
     countRequest(route, status) {
-      requests.inc({ route, status: String(status) });
+      let byStatus = answered.get(route);
+      if (byStatus === undefined) answered.set(route, (byStatus = new Map()));
+      const c = byStatus.get(status);
+      if (c === undefined) byStatus.set(status, { n: 1 });
+      else c.n++;
     },
     watch(scheduler) {
       if (!scheduler || scheduler === watched) return;
