@@ -82,9 +82,13 @@ export function createApp(deps: ApiDeps) {
       }
       Object.assign(set.headers, policy.headers(request));
       const denied = keys?.check(request, path) ?? tooLarge(request, deps.maxBodyBytes);
-      if (denied) {
-        early(path, denied.status);
-        return errorResponse(path, denied, denied.status === 401 ? AUTH_CHALLENGE : {});
+      // Returned as a variable, never as `return f(...)`: Elysia reads a hook's (transpiled) source,
+      // takes a returned call for a promise and then awaits this hook on every request, which sends
+      // every answer through an extra microtask (app.test.ts checks that /health stays synchronous).
+      const refusal = denied && errorResponse(path, denied, denied.status === 401 ? AUTH_CHALLENGE : {});
+      if (refusal) {
+        early(path, refusal.status);
+        return refusal;
       }
     })
     .onAfterHandle({ as: "global" }, ({ route, response, set }) => {

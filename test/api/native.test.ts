@@ -25,6 +25,17 @@ async function sseEvents(res: Response): Promise<any[]> {
 }
 
 describe("GET /health", () => {
+  test("is answered synchronously by app.fetch: no hook makes Elysia wait on every request", () => {
+    // Elysia awaits a hook whose source looks like it may return a promise; an answer settled
+    // within the call stays on the transport's synchronous path (src/api/app.ts, onRequest).
+    for (const deps of [{}, { apiKeys: ["k"], corsOrigins: ["https://a.example"] }]) {
+      const state: ServiceState = { phase: "ready" };
+      const app = createApp({ state, log: createLogger("error"), ...deps });
+      const res = app.fetch(new Request("http://localhost/health"));
+      expect(res instanceof Promise ? Bun.peek.status(res) : "sync").not.toBe("pending");
+    }
+  });
+
   test("503 loading, 200 healthy, 503 draining", async () => {
     const { state, app } = setup();
     const get = () => app.handle(new Request("http://localhost/health"));
