@@ -50,6 +50,15 @@ describe("lazy Request", () => {
     expect(req.headers).toBe(req.headers);
   });
 
+  test("headers read as the native Request's with one Cookie field and repeated others", () => {
+    const h = head("GET /a HTTP/1.1\r\nHost: h\r\nAccept: x\r\nX-Id: 1\r\naccept: y\r\nCookie: c=1; d=2\r\nX-Empty:\r\n\r\n");
+    const ac = new AbortController();
+    const req = toRequest(h, null, ac.signal), ref = native(h, null, ac.signal);
+    expect([...req.headers]).toEqual([...ref.headers]);
+    expect(req.headers.get("accept")).toBe("x, y");
+    expect(req.headers.get("x-empty")).toBe("");
+  });
+
   test("every other member is the native Request's (built on first use)", () => {
     const h = head(GET_HEAD), ac = new AbortController();
     const req = toRequest(h, null, ac.signal), ref = native(h, null, ac.signal);
