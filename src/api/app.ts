@@ -84,7 +84,7 @@ export function createApp(deps: ApiDeps) {
       const denied = keys?.check(request, path) ?? tooLarge(request, deps.maxBodyBytes);
       // Returned as a variable, never as `return f(...)`: Elysia reads a hook's (transpiled) source,
       // takes a returned call for a promise and then awaits this hook on every request, which sends
-      // every answer through an extra microtask (app.test.ts checks that /health stays synchronous).
+      // every answer through an extra microtask (test/api/native.test.ts keeps /health synchronous).
       const refusal = denied && errorResponse(path, denied, denied.status === 401 ? AUTH_CHALLENGE : {});
       if (refusal) {
         early(path, refusal.status);
