@@ -9,7 +9,7 @@ import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
 import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { type HttpServer, listen } from "./http/server.ts";
-import type { LlamaEngine } from "./inference/engine-llama.ts";
+import type { LlamaEngine } from "./inference/llama/engine.ts";
 import { checkModelFile } from "./inference/model-check.ts";
 import { Scheduler } from "./inference/scheduler.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -116,7 +116,7 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
   try {
     await prepareModel(config, log);
     // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
-    const { LlamaEngine } = await import("./inference/engine-llama.ts");
+    const { LlamaEngine } = await import("./inference/llama/engine.ts");
     const engine = await LlamaEngine.load({
       modelPath: config.model,
       slots: config.parallel,

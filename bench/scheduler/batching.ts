@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { LlamaEngine } from "../../src/inference/engine-llama.ts";
+import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { makeModel } from "../../src/models/presets.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 import type { InferenceRequest, TokenEvent } from "../../src/inference/types.ts";

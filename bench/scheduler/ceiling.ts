@@ -6,7 +6,7 @@
 //
 //   bun bench/scheduler/ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX] [FLASH_ATTENTION auto|on|off]
 // Prints one JSON line: {"mode":"ceiling","concurrency":C,"tokens":N,"seconds":S,"tokensPerSecond":R,"usPerDecode":U}
-import { LlamaEngine } from "../../src/inference/engine-llama.ts";
+import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { lockstepDecode } from "./lockstep.ts";
 
 const [modelPath, concurrencyArg, tokensArg, threadsArg, batchesArg, ctxArg, faArg] = process.argv.slice(2);

@@ -2,7 +2,7 @@
 // `bun src/main.ts` never runs this file.
 //
 // Order matters: main.ts is imported dynamically, and only after the binding-probe check and
-// --cache-dir, because it pulls in (through engine-llama.ts) node-llama-cpp's replacement module,
+// --cache-dir, because it pulls in (through llama/engine.ts) node-llama-cpp's replacement module,
 // whose evaluation unpacks the runtime into the cache directory (src/compiled/runtime.ts). The
 // probe child must never get that far.
 import { bindingProbeFile, runBindingProbe } from "./probe.ts";

@@ -1,6 +1,6 @@
 // Loads node-llama-cpp inside the compiled binary. scripts/build.ts replaces every
 // `import ... from "node-llama-cpp"` with a module that awaits loadNodeLlamaCpp() and re-exports
-// its members, so src/inference/engine-llama.ts is the same source in both worlds.
+// its members, so src/inference/llama/engine.ts is the same source in both worlds.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../log.ts";

@@ -1,5 +1,5 @@
 // The Engine is the scheduler's only view of a model: tokenizer, batched decode and sampling over
-// numbered slots (sequences of one context). Implementations: engine-llama.ts (node-llama-cpp) and
+// numbered slots (sequences of one context). Implementations: llama/engine.ts (node-llama-cpp) and
 // engine-fake.ts (deterministic, for tests). Both pass test/inference/engine-contract.test.ts.
 import type { SamplingParams } from "./types.ts";
 

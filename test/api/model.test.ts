@@ -2,7 +2,7 @@
 // where the text matters: streaming invariants, grammar-constrained JSON, chat templates, tokenizer.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { LlamaEngine } from "../../src/inference/engine-llama.ts";
+import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { STORIES_ORACLE, requireStories } from "../helpers/models.ts";
 import { jsonPrefixStatus, setup, type Setup } from "./helpers.ts";
 

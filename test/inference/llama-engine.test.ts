@@ -1,6 +1,6 @@
 // The scheduler on the real engine and a real trained model (TinyStories 260K), at temperature 0.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { LlamaEngine } from "../../src/inference/engine-llama.ts";
+import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 import { collect, request } from "../helpers/inference.ts";
 import { STORIES_ORACLE, requireStories } from "../helpers/models.ts";

@@ -1,4 +1,4 @@
-// Engine over node-llama-cpp. The only module that imports it.
+// Engine over node-llama-cpp. Only modules under inference/llama/ import it.
 //
 // We drive the native context below node-llama-cpp's LlamaContextSequence API: one initBatch /
 // addToBatch / decodeBatch per scheduler step for all slots, then one sampleToken per generating
@@ -32,9 +32,9 @@ import {
   type EngineSampler,
   type JsonGrammar,
   type ModelInfo,
-} from "./engine.ts";
-import { checkJsonSchema } from "./json-schema.ts";
-import { InferenceError, type SamplingParams } from "./types.ts";
+} from "../engine.ts";
+import { checkJsonSchema } from "../json-schema.ts";
+import { InferenceError, type SamplingParams } from "../types.ts";
 
 export interface LlamaEngineOptions {
   modelPath: string;
