@@ -6,7 +6,7 @@
 // body size; then the route. Every answer, early or not, is counted once for /metrics.
 import { Elysia } from "elysia";
 import { AUTH_CHALLENGE, keyCheck } from "./auth.ts";
-import { chatRoutes } from "./chat.ts";
+import { chatRoutes } from "./openai/chat.ts";
 import { cors } from "./cors.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
 import { createMetrics, metricsRoutes, UNMATCHED_ROUTE } from "./metrics.ts";

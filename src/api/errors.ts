@@ -27,7 +27,7 @@ const INFERENCE_STATUS: Record<InferenceError["code"], number> = {
 /** Elysia error codes (from onError's `code`) and anything thrown by handlers -> ApiError. */
 export function toApiError(code: string | number, error: unknown): ApiError {
   if (error instanceof ApiError) return error;
-  if (error instanceof InferenceError) return new ApiError(INFERENCE_STATUS[error.code], error.code, error.message);
+  if (error instanceof InferenceError) return new ApiError(INFERENCE_STATUS[error.code], error.code, error.message, error.param);
   switch (code) {
     case "VALIDATION":
       return new ApiError(400, "invalid_request", validationMessage(error), validationParam(error));

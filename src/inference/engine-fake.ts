@@ -4,7 +4,8 @@
 // with byte-fallback vocabularies. The next token is a hash of everything in the slot's KV cells,
 // so a wrong position, a stale cell or a mixed-up slot changes the output: the scheduler's KV
 // bookkeeping is checked by the fake too. decode() checks positions strictly and throws on a gap.
-import type { BatchItem, ChatPrompt, ChatTurn, Engine, EngineSampler, JsonGrammar, ModelInfo } from "./engine.ts";
+import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
+import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo } from "./engine.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
 import type { SamplingParams } from "./types.ts";
 
@@ -22,10 +23,18 @@ export interface FakeEngineOptions {
   decodeDelayMs?: number;
   /** Probability-like knob: EOS when hash % eosEvery === 0 (0 = never). */
   eosEvery?: number;
+  /** Every request is answered with exactly this text, then EOS (chat pipeline tests). */
+  reply?: string;
+  /** A template with this call/thought syntax: renderChat says so, and lists tools in the prompt. */
+  chatSyntax?: ChatSyntax;
 }
 
 class FakeSampler implements EngineSampler {
   disposed = false;
+  /** Tokens sampled so far (the position in a scripted reply). */
+  emitted = 0;
+  /** The grammar it runs under, when one was given or engaged (the fake does not enforce it). */
+  grammar?: unknown;
   constructor(
     readonly params: SamplingParams,
     public rng: number,
@@ -46,6 +55,12 @@ export class FakeEngine implements Engine {
   private readonly kvHash: number[][];
   private readonly decodeDelayMs: number;
   private readonly eosEvery: number;
+  private readonly reply?: Uint8Array;
+  private readonly chatSyntax?: ChatSyntax;
+  /** What renderChat was last asked to render (tests look at tools and paired results). */
+  lastRender?: RenderInput;
+  /** Grammars engageGrammar put on samplers, with the leftover text they were given. */
+  readonly engaged: Array<{ grammar: unknown; leftover: string }> = [];
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
   liveSamplers = 0;
@@ -56,6 +71,8 @@ export class FakeEngine implements Engine {
     this.batchSize = opts.batchSize ?? 64;
     this.decodeDelayMs = opts.decodeDelayMs ?? 0;
     this.eosEvery = opts.eosEvery ?? 0;
+    this.reply = opts.reply === undefined ? undefined : this.encoder.encode(opts.reply);
+    this.chatSyntax = opts.chatSyntax;
     this.kvHash = Array.from({ length: this.slots }, () => []);
     this.info = {
       path: "fake",
@@ -67,7 +84,8 @@ export class FakeEngine implements Engine {
       sizeBytes: 0,
       addBos: true,
       bosToken: BOS,
-      chatTemplate: PLAIN_CHAT,
+      chatTemplate: opts.chatSyntax ? "fake" : PLAIN_CHAT,
+      chat: { template: opts.chatSyntax ? "fake" : PLAIN_CHAT, tools: opts.chatSyntax?.calls !== undefined, reasoning: opts.chatSyntax?.thought !== undefined },
     };
   }
 
@@ -86,9 +104,10 @@ export class FakeEngine implements Engine {
     return token === EOS;
   }
 
-  createSampler(params: SamplingParams): EngineSampler {
+  createSampler(params: SamplingParams, _history: readonly number[], grammar?: unknown): EngineSampler {
     this.liveSamplers++;
     const s = new FakeSampler(params, (params.seed ?? 12345) >>> 0);
+    s.grammar = grammar;
     const dispose = s.dispose.bind(s);
     s.dispose = () => {
       if (!s.disposed) this.liveSamplers--;
@@ -103,9 +122,35 @@ export class FakeEngine implements Engine {
     return { grammar: { schema }, stop: [] };
   }
 
-  formatChat(turns: readonly ChatTurn[]): ChatPrompt {
+  /**
+   * The plain transcript; with a chat syntax, tools are listed first as JSON and tool calls and
+   * results are written out, so tests can see them reach the prompt.
+   */
+  renderChat(input: RenderInput): RenderedChat {
+    this.lastRender = input;
+    const turns = input.messages.map((m) => {
+      let text = m.text;
+      if (m.role === "assistant" && m.toolCalls) for (const c of m.toolCalls) text += ` [call ${c.name} ${JSON.stringify(c.arguments)} -> ${c.result}]`;
+      return { role: m.role, text };
+    });
+    const tools = input.tools && input.tools.length > 0 ? `Tools: ${JSON.stringify(input.tools)}\n` : "";
     const { text, stop } = plainChat(turns);
-    return { tokens: this.tokenize(text, true), stop, template: PLAIN_CHAT };
+    return { tokens: this.tokenize(tools + text, true), stop, template: this.info.chat.template, syntax: this.chatSyntax ?? {}, thoughtOpen: false };
+  }
+
+  async jsonSchemaGbnf(schema: object): Promise<string> {
+    await this.createJsonGrammar(schema);
+    return `root ::= "{}"`;
+  }
+
+  async createGrammar(gbnf: string): Promise<unknown> {
+    return { gbnf };
+  }
+
+  engageGrammar(sampler: EngineSampler, grammar: unknown, leftover: string): number {
+    (sampler as FakeSampler).grammar = grammar;
+    this.engaged.push({ grammar, leftover });
+    return leftover.length;
   }
 
   /** Cells currently held by a slot (for tests). */
@@ -130,6 +175,10 @@ export class FakeEngine implements Engine {
 
   private sample(slot: number, s: FakeSampler): number {
     if (s.disposed) throw new Error("sampler used after dispose");
+    if (this.reply) {
+      const i = s.emitted++;
+      return i < this.reply.length ? this.reply[i]! + BYTE_BASE : EOS;
+    }
     const cells = this.kvHash[slot]!;
     let h = cells[cells.length - 1]!;
     if (s.params.temperature > 0) {

@@ -1,6 +1,7 @@
 // The Engine is the scheduler's only view of a model: tokenizer, batched decode and sampling over
 // numbered slots (sequences of one context). Implementations: llama/engine.ts (node-llama-cpp) and
 // engine-fake.ts (deterministic, for tests). Both pass test/inference/engine-contract.test.ts.
+import type { ChatCapabilities, RenderedChat, RenderInput } from "./chat/types.ts";
 import type { SamplingParams } from "./types.ts";
 
 export interface ModelInfo {
@@ -16,8 +17,10 @@ export interface ModelInfo {
   /** Whether prompts should start with BOS. */
   addBos: boolean;
   bosToken?: number;
-  /** Chat template formatChat uses: a node-llama-cpp wrapper name, or PLAIN_CHAT. */
+  /** Chat template renderChat uses: a node-llama-cpp wrapper name, or PLAIN_CHAT. */
   chatTemplate?: string;
+  /** What that template supports (tool calls, reasoning). */
+  chat: ChatCapabilities;
 }
 
 /** One slot's contribution to a batched decode. */
@@ -56,11 +59,22 @@ export interface Engine {
   /** JSON grammar: a JSON Schema object, or null for "any JSON object". Throws GrammarError on unsupported schemas. */
   createJsonGrammar(schema: object | null): Promise<JsonGrammar>;
   /**
-   * Render a conversation with the model's own chat template, ending where the assistant's next
-   * reply starts. Models without a template get PLAIN_CHAT (see plainChat). Throws InferenceError
-   * ("invalid_request") when the template refuses the conversation.
+   * Render a conversation (tool calls, their results and thoughts included) with the model's own
+   * chat template, ending where the assistant's next reply starts, with `tools` described as the
+   * template describes them. Models without a template get PLAIN_CHAT (see plainChat). Throws
+   * InferenceError ("invalid_request") when the template refuses the conversation.
    */
-  formatChat(turns: readonly ChatTurn[]): ChatPrompt;
+  renderChat(input: RenderInput): RenderedChat;
+  /** GBNF text for a JSON Schema (the subset json-schema.ts accepts; GrammarError otherwise). */
+  jsonSchemaGbnf(schema: object): Promise<string>;
+  /** Compiles GBNF into an opaque grammar handle for InferenceRequest.grammar / lazyGrammar. */
+  createGrammar(gbnf: string): Promise<unknown>;
+  /**
+   * Puts `grammar` on a live sampler from the next token on. `leftover` is text already generated
+   * past the point where the grammar starts: it is fed to the grammar as far as it fits. Returns
+   * how many of its characters the grammar took (the rest is not part of the constrained text).
+   */
+  engageGrammar(sampler: EngineSampler, grammar: unknown, leftover: string): number;
 
   /** Decode all items in one batch; returns the sampled token for each item that has a sampler. */
   decode(items: readonly BatchItem[]): Promise<Array<number | undefined>>;
@@ -91,15 +105,6 @@ export interface JsonGrammar {
 export interface ChatTurn {
   role: "system" | "user" | "assistant";
   text: string;
-}
-
-export interface ChatPrompt {
-  /** Prompt tokens, BOS included when the model wants one. */
-  tokens: number[];
-  /** Stop strings the template needs besides the model's end-of-generation tokens. */
-  stop: string[];
-  /** Which template rendered it (for logs and /v1/models). */
-  template: string;
 }
 
 /** Name of the fallback template for models whose GGUF carries no chat template. */

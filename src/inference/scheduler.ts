@@ -275,7 +275,7 @@ export class Scheduler {
     job.cachedTokens = common;
     job.pending = req.promptTokens.slice(common);
     job.sampler = this.engine.createSampler(req.sampling, req.promptTokens, req.grammar);
-    job.text = new TextStream(this.engine, req.stop, req.promptTokens);
+    job.text = new TextStream(this.engine, req.stop, req.promptTokens, req.lazyGrammar?.triggers);
     this.counters.promptTokens += req.promptTokens.length;
     this.counters.cachedPromptTokens += common;
     job.channel.push({ type: "started", slot: slot.id, queuedMs: job.startedAt - job.submittedAt, cachedTokens: common });
@@ -355,7 +355,13 @@ export class Scheduler {
     if (job.cancelled) return this.finish(job, slot, "cancelled");
     if (!job.req.ignoreEos && this.engine.isEndOfGeneration(token)) return this.finish(job, slot, "stop");
     const out = job.text!.push(token);
-    if (out.text.length > 0 || out.stopped) job.channel.push({ type: "text", text: out.text, tokens: job.generated });
+    let text = out.text;
+    if (out.trigger && job.req.lazyGrammar) {
+      // The call's opening is written: the grammar runs the rest (text it does not take is dropped).
+      const took = this.engine.engageGrammar(job.sampler!, job.req.lazyGrammar.grammar, out.trigger.leftover);
+      text += out.trigger.leftover.slice(0, took);
+    }
+    if (text.length > 0 || out.stopped) job.channel.push({ type: "text", text, tokens: job.generated });
     if (out.stopped) return this.finish(job, slot, "stop");
     if (job.generated >= job.req.maxTokens) return this.finish(job, slot, "length");
     job.nextToken = token;

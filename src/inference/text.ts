@@ -1,6 +1,8 @@
 // Turns generated tokens into text that is safe to send: never half a UTF-8 character, never any
 // part of a stop string. Stop strings may be split across tokens, so text that could still become
-// a stop string is held back until it can't.
+// a stop string is held back until it can't. Triggers (the opening of a tool call) are watched the
+// same way: the first one ends the watching, and from there on the text is passed through as it
+// comes (a grammar now decides the rest; stop strings no longer apply).
 
 export interface Detokenizer {
   detokenize(tokens: readonly number[], context?: readonly number[]): string;
@@ -11,6 +13,8 @@ export interface PushResult {
   text: string;
   /** A stop string was completed; generation must end. `text` holds everything before it. */
   stopped: boolean;
+  /** A trigger was completed: `text` ends with it, and `leftover` is what was generated past it (not in `text`). */
+  trigger?: { leftover: string };
 }
 
 /** Pieces whose text ends in U+FFFD are held: the next token usually completes the character. */
@@ -24,15 +28,20 @@ export class TextStream {
   private pending: number[] = [];
   /** Tokens already turned into text, last few kept as detokenizer context. */
   private context: number[];
-  /** Decoded text held back because it may be the start of a stop string. */
+  /** Decoded text held back because it may be the start of a stop string or a trigger. */
   private held = "";
+  /** A trigger was seen: no more stops, triggers or holding back. */
+  private triggered = false;
+  private readonly markers: readonly string[];
 
   constructor(
     private readonly detok: Detokenizer,
     private readonly stops: readonly string[],
     promptTail: readonly number[],
+    private readonly triggers: readonly string[] = [],
   ) {
     this.context = promptTail.slice(-CONTEXT_TOKENS);
+    this.markers = [...stops, ...triggers];
   }
 
   push(token: number): PushResult {
@@ -54,21 +63,33 @@ export class TextStream {
   }
 
   private append(piece: string): PushResult {
-    if (this.stops.length === 0) return { text: piece, stopped: false };
+    if (this.triggered || this.markers.length === 0) return { text: piece, stopped: false };
     const held = this.held + piece;
-    let cut = -1;
-    for (const stop of this.stops) {
-      const at = held.indexOf(stop);
-      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
-    }
-    if (cut !== -1) {
+    const stop = earliest(held, this.stops);
+    const trigger = earliest(held, this.triggers);
+    if (trigger && (!stop || trigger.at < stop.at)) {
       this.held = "";
-      return { text: held.slice(0, cut), stopped: true };
+      this.triggered = true;
+      const end = trigger.at + trigger.marker.length;
+      return { text: held.slice(0, end), stopped: false, trigger: { leftover: held.slice(end) } };
     }
-    const keep = longestStopPrefixSuffix(held, this.stops);
+    if (stop) {
+      this.held = "";
+      return { text: held.slice(0, stop.at), stopped: true };
+    }
+    const keep = longestStopPrefixSuffix(held, this.markers);
     this.held = held.slice(held.length - keep);
     return { text: held.slice(0, held.length - keep), stopped: false };
   }
+}
+
+function earliest(text: string, markers: readonly string[]): { at: number; marker: string } | undefined {
+  let best: { at: number; marker: string } | undefined;
+  for (const marker of markers) {
+    const at = text.indexOf(marker);
+    if (at !== -1 && (!best || at < best.at)) best = { at, marker };
+  }
+  return best;
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */

@@ -37,6 +37,12 @@ export interface InferenceRequest {
   ignoreEos: boolean;
   /** Opaque grammar handle made by the engine (JSON schema / JSON object constrained output). */
   grammar?: unknown;
+  /**
+   * A grammar that starts when the generated text first contains one of `triggers` (a tool call's
+   * opening): from there it constrains the rest, starting just after the trigger. Stop strings no
+   * longer apply once it has started: the grammar decides where the answer ends.
+   */
+  lazyGrammar?: { triggers: readonly string[]; grammar: unknown };
   /** Aborted when the client goes away: generation stops within one token and the slot is freed. */
   signal?: AbortSignal;
   /** Give up if still queued after this long (ms). */
@@ -69,6 +75,8 @@ export class InferenceError extends Error {
   constructor(
     readonly code: "queue_full" | "queue_timeout" | "context_exceeded" | "shutting_down" | "invalid_request" | "engine_error",
     message: string,
+    /** The request field to blame, in the words of the API that sent it, when one is. */
+    readonly param?: string,
   ) {
     super(message);
     this.name = "InferenceError";

@@ -1,6 +1,6 @@
 // `warren model ...`: generate a model file or summarize any GGUF file's header.
 // Exit codes: 0 ok, 1 the operation failed (I/O, bad file), 2 bad command line.
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { type GgufFile, type GgufReadValue, readGguf } from "./gguf-reader.ts";
 import { DEFAULT_SEED, PRESETS, PRESET_NAMES, isPresetName, makeModel } from "./presets.ts";
 
@@ -16,7 +16,8 @@ const stdio: CliIo = {
 
 const USAGE = [
   "usage:",
-  "  warren model make --preset NAME --out PATH [--seed N]   generate a deterministic llama GGUF model",
+  "  warren model make --preset NAME --out PATH [--seed N] [--chat-template FILE] [--script FILE]",
+  "                                                          generate a deterministic llama GGUF model",
   "  warren model info PATH                                  print a GGUF file's metadata summary",
   "  warren model --help",
   "",
@@ -24,6 +25,9 @@ const USAGE = [
   ...PRESET_NAMES.map((n) => `  ${n.padEnd(10)} ${PRESETS[n].description}`),
   "",
   `--seed is an integer in [0, 4294967295] (default ${DEFAULT_SEED}); the same preset and seed give the same bytes.`,
+  "--chat-template FILE stores that Jinja template in the model (tokenizer.chat_template).",
+  "--script FILE (a JSON list of unique strings) makes a model that answers every prompt with those",
+  "  pieces in order, then ends: for testing what a server makes of a known answer (tool calls, thoughts).",
 ].join("\n");
 
 class UsageError extends Error {}
@@ -58,7 +62,7 @@ export async function runModelCli(argv: string[], io: CliIo = stdio): Promise<nu
 
 /** Accepts `--name value` and `--name=value`; every flag of `make` takes a value. */
 function parseFlags(args: string[]): Map<string, string> {
-  const known = new Set(["preset", "out", "seed"]);
+  const known = new Set(["preset", "out", "seed", "chat-template", "script"]);
   const flags = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -84,12 +88,35 @@ async function make(flags: Map<string, string>, io: CliIo): Promise<number> {
   if (!/^\d{1,10}$/.test(seedText) || Number(seedText) > 0xffffffff) {
     throw new UsageError(`--seed must be an integer in [0, 4294967295], got "${seedText}"`);
   }
+  const templateFile = flags.get("chat-template");
+  const chatTemplate = templateFile === undefined ? undefined : await readText(templateFile, "--chat-template");
+  const scriptFile = flags.get("script");
+  const script = scriptFile === undefined ? undefined : parseScript(await readText(scriptFile, "--script"));
   const started = performance.now();
-  const r = await makeModel({ preset, out, seed: Number(seedText) });
+  const r = await makeModel({ preset, out, seed: Number(seedText), chatTemplate, script });
   const secs = ((performance.now() - started) / 1000).toFixed(2);
   io.out(`wrote ${r.path}: preset ${preset}, seed ${seedText}, ${r.params} params, ${r.bytes} bytes in ${secs} s`);
   io.out(`sha256 ${r.sha256}`);
   return 0;
+}
+
+async function readText(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+function parseScript(text: string): string[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new UsageError("--script: the file is not JSON (a list of strings)");
+  }
+  if (!Array.isArray(v) || !v.every((p) => typeof p === "string")) throw new UsageError("--script: the file must hold a JSON list of strings");
+  return v;
 }
 
 async function info(args: string[], io: CliIo): Promise<number> {

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { writeGguf } from "./gguf-writer.ts";
-import { llamaMetadata, llamaTensors } from "./llama.ts";
+import { llamaMetadata, llamaTensors, type ModelExtras } from "./llama.ts";
 import { PRESETS, type PresetName, isPresetName, paramCount } from "./shapes.ts";
 
 export { PRESETS, PRESET_NAMES, type PresetName, isPresetName, paramCount } from "./shapes.ts";
@@ -22,7 +22,7 @@ export const DEFAULT_SEED = 1;
  * Writes preset `preset` with `seed` to `out`. The file is written under a temporary name in
  * the same directory and renamed into place, so readers never see a partial file.
  */
-export async function makeModel(opts: { preset: PresetName; out: string; seed?: number }): Promise<MadeModel> {
+export async function makeModel(opts: { preset: PresetName; out: string; seed?: number } & ModelExtras): Promise<MadeModel> {
   const seed = opts.seed ?? DEFAULT_SEED;
   if (!isPresetName(opts.preset)) throw new Error(`unknown preset "${String(opts.preset)}"`);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
@@ -34,7 +34,8 @@ export async function makeModel(opts: { preset: PresetName; out: string; seed?: 
   // Same directory as the target: rename(2) is only atomic within one filesystem.
   const tmp = join(dir, `.${basename(opts.out)}.${process.pid}.${randomUUID()}.tmp`);
   try {
-    const { bytes, sha256 } = await writeGguf(tmp, llamaMetadata(opts.preset, preset, seed), llamaTensors(preset, seed));
+    const extras: ModelExtras = { chatTemplate: opts.chatTemplate, script: opts.script };
+    const { bytes, sha256 } = await writeGguf(tmp, llamaMetadata(opts.preset, preset, seed, extras), llamaTensors(preset, seed, opts.script));
     await rename(tmp, opts.out);
     return { path: opts.out, bytes, params: paramCount(preset.shape), sha256 };
   } catch (e) {

@@ -62,7 +62,7 @@ describe("completions and chat on stories260K", () => {
     const r = await s.client.chat.completions.create({ model: "stories", messages, max_tokens: 20, temperature: 0 });
     const expected = engine.tokenize("System: Be kind.\nUser: Hi\nAssistant: Hello.\nUser: Who are you?\nAssistant:", true);
     expect(r.usage!.prompt_tokens).toBe(expected.length);
-    expect(engine.formatChat(messages.map((m) => ({ role: m.role, text: m.content }))).tokens).toEqual(expected);
+    expect(engine.renderChat({ messages: messages.map((m) => ({ role: m.role, text: m.content })) }).tokens).toEqual(expected);
   });
 });
 
@@ -157,10 +157,12 @@ describe("chat templates from GGUF metadata", () => {
       "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
     const templated = await LlamaEngine.load({ modelPath: requireStories(), slots: 1, slotContextSize: 256, threads: 1, chatTemplate: chatml });
     try {
-      const p = templated.formatChat([
-        { role: "system", text: "Be kind." },
-        { role: "user", text: "hi" },
-      ]);
+      const p = templated.renderChat({
+        messages: [
+          { role: "system", text: "Be kind." },
+          { role: "user", text: "hi" },
+        ],
+      });
       expect(p.template).toBe("ChatML");
       expect(p.tokens[0]).toBe(templated.info.bosToken!);
       const text = templated.detokenize(p.tokens);

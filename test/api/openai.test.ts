@@ -143,8 +143,8 @@ describe("chat completions", () => {
     const full = (await s.client.chat.completions.create({ ...base, max_tokens: 40 })).choices[0]!.message.content!;
     const marker = full.slice(8, 11);
     class Templated extends FakeEngine {
-      override formatChat(turns: Parameters<FakeEngine["formatChat"]>[0]) {
-        const p = super.formatChat(turns);
+      override renderChat(input: Parameters<FakeEngine["renderChat"]>[0]) {
+        const p = super.renderChat(input);
         return { ...p, stop: [...p.stop, marker] };
       }
     }

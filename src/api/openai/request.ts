@@ -47,7 +47,6 @@ export function refuseUnsupported(b: Refusable): void {
   if (b.logprobs === true || (typeof b.logprobs === "number" && b.logprobs > 0)) throw bad("logprobs", "log-probabilities are not supported");
   if (b.top_logprobs) throw bad("top_logprobs", "log-probabilities are not supported");
   if (b.logit_bias && Object.keys(b.logit_bias).length > 0) throw bad("logit_bias", "logit_bias is not supported");
-  if (b.tools && b.tools.length > 0) throw bad("tools", "tool calling is not supported");
 }
 
 export function stopList(stop: string | string[] | null | undefined): string[] {

@@ -52,7 +52,6 @@ const common = {
   logprobs: Opt(t.Union([t.Boolean(), t.Integer({ minimum: 0 })])),
   top_logprobs: Opt(t.Integer({ minimum: 0 })),
   logit_bias: Opt(t.Record(t.String(), t.Number())),
-  tools: Opt(t.Array(t.Unknown())),
 };
 
 export const CompletionBody = t.Object({
@@ -72,20 +71,60 @@ export const CompletionBody = t.Object({
 
 const ContentPart = t.Object({ type: t.String(), text: t.Optional(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS })) });
 
+/** Tools in one request. Threat: each one is rendered into the prompt and compiled into the call grammar. */
+export const API_MAX_TOOLS = 128;
+/** Calls in one assistant message of the history. */
+export const API_MAX_TOOL_CALLS = 128;
+
+const ToolCallIn = t.Object({
+  id: Opt(t.String({ maxLength: 256 })),
+  type: Opt(t.Literal("function")),
+  function: t.Object({ name: t.String({ minLength: 1, maxLength: 256 }), arguments: t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }) }),
+});
+
 export const ChatMessage = t.Object({
   role: t.Union([t.Literal("system"), t.Literal("developer"), t.Literal("user"), t.Literal("assistant"), t.Literal("tool"), t.Literal("function")]),
   content: Opt(t.Union([t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }), t.Array(ContentPart, { maxItems: API_MAX_CONTENT_PARTS })])),
   name: Opt(t.String({ maxLength: 256 })),
+  tool_calls: Opt(t.Array(ToolCallIn, { maxItems: API_MAX_TOOL_CALLS })),
+  tool_call_id: Opt(t.String({ maxLength: 256 })),
+  // An earlier answer's reasoning, as llama-server (reasoning_content) and vLLM (reasoning) return it.
+  reasoning_content: Opt(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS })),
+  reasoning: Opt(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS })),
+});
+
+const Tool = t.Object({
+  type: t.Literal("function"),
+  function: t.Object({
+    name: t.String({ minLength: 1, maxLength: 128 }),
+    description: Opt(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS })),
+    parameters: Opt(t.Record(t.String(), t.Unknown())),
+    strict: Opt(t.Boolean()),
+  }),
 });
 
 export const ChatBody = t.Object({
   ...common,
   messages: t.Array(ChatMessage, { minItems: 1, maxItems: API_MAX_CHAT_MESSAGES }),
   max_completion_tokens: Opt(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),
+  tools: Opt(t.Array(Tool, { maxItems: API_MAX_TOOLS })),
+  tool_choice: Opt(
+    t.Union([
+      t.Literal("auto"),
+      t.Literal("none"),
+      t.Literal("required"),
+      t.Object({ type: t.Literal("function"), function: t.Object({ name: t.String({ minLength: 1, maxLength: 128 }) }) }),
+    ]),
+  ),
+  parallel_tool_calls: Opt(t.Boolean()),
+  // llama-server's: "none" leaves thoughts in the content as written; the others split them out.
+  reasoning_format: Opt(t.Union([t.Literal("none"), t.Literal("auto"), t.Literal("deepseek"), t.Literal("deepseek-legacy")])),
+  chat_template_kwargs: Opt(t.Record(t.String(), t.Unknown())),
 });
 
 export type CommonBody = { [K in keyof typeof common]?: (typeof CompletionBody.static)[K] };
 export type CompletionBodyT = typeof CompletionBody.static;
 export type ChatBodyT = typeof ChatBody.static;
 export type ChatMessageT = typeof ChatMessage.static;
+export type ToolT = typeof Tool.static;
 export type ResponseFormat = NonNullable<CommonBody["response_format"]>;

@@ -10,9 +10,6 @@ import {
   getLlama,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
-  resolveChatWrapper,
-  type ChatHistoryItem,
-  type ChatWrapper,
   type Llama,
   type LlamaContext,
   type LlamaGrammar,
@@ -21,20 +18,11 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { basename } from "node:path";
-import {
-  GrammarError,
-  PLAIN_CHAT,
-  plainChat,
-  type BatchItem,
-  type ChatPrompt,
-  type ChatTurn,
-  type Engine,
-  type EngineSampler,
-  type JsonGrammar,
-  type ModelInfo,
-} from "../engine.ts";
+import type { RenderedChat, RenderInput } from "../chat/types.ts";
+import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo } from "../engine.ts";
 import { checkJsonSchema } from "../json-schema.ts";
-import { InferenceError, type SamplingParams } from "../types.ts";
+import type { SamplingParams } from "../types.ts";
+import { ChatTemplate } from "./chat-template.ts";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -47,6 +35,8 @@ export interface LlamaEngineOptions {
   flashAttention?: "auto" | "on" | "off";
   /** A Jinja chat template to use instead of the GGUF's own (for models that lack one or ship a broken one). */
   chatTemplate?: string;
+  /** A node-llama-cpp built-in chat wrapper by name ("chatML", "qwen", ...): wins over chatTemplate. */
+  chatWrapper?: string;
 }
 
 interface AddonContext {
@@ -60,12 +50,23 @@ interface AddonSampler {
   applyConfig(config: Record<string, unknown>): void;
   dispose(): void;
 }
+interface AddonSamplerClass {
+  new (model: unknown): AddonSampler;
+  acceptGrammarEvaluationStateToken(state: unknown, token: number): void;
+  canBeNextTokenForGrammarEvaluationState(state: unknown, token: number): boolean;
+}
 
 class LlamaSampler implements EngineSampler {
+  /** Tokens sampled so far: re-applying the config with them keeps the penalty history intact. */
+  readonly sampled: number[] = [];
   constructor(
     readonly native: AddonSampler,
+    /** As applied, grammar aside; a grammar engaged later re-applies it. */
+    readonly config: Record<string, unknown>,
+    readonly history: readonly number[],
+    readonly penaltyLastN: number,
     /** Held so the grammar state's JS wrapper lives as long as the native sampler that uses it. */
-    readonly grammarState?: LlamaGrammarEvaluationState,
+    public grammarState?: LlamaGrammarEvaluationState,
   ) {}
   dispose(): void {
     this.native.dispose();
@@ -85,10 +86,11 @@ export class LlamaEngine implements Engine {
   readonly batchSize: number;
   readonly threads: number;
   private readonly native: AddonContext;
-  private readonly SamplerClass: new (model: unknown) => AddonSampler;
-  /** null: the GGUF has no chat template, so formatChat uses plainChat. */
-  private readonly chatWrapper: ChatWrapper | null;
+  private readonly SamplerClass: AddonSamplerClass;
+  private readonly chat: ChatTemplate;
   private readonly grammars = new Map<string, Promise<JsonGrammar>>();
+  /** Compiled GBNF (tool-call grammars), by text. */
+  private readonly gbnfGrammars = new Map<string, Promise<unknown>>();
 
   private constructor(
     private readonly llama: Llama,
@@ -102,21 +104,19 @@ export class LlamaEngine implements Engine {
     this.batchSize = batchSize;
     this.threads = opts.threads;
     const internals = context as unknown as { _ctx?: AddonContext };
-    const bindings = (llama as unknown as { _bindings?: { AddonSampler?: new (m: unknown) => AddonSampler } })._bindings;
+    const bindings = (llama as unknown as { _bindings?: { AddonSampler?: AddonSamplerClass } })._bindings;
     if (!internals._ctx || !bindings?.AddonSampler) {
       throw new Error("node-llama-cpp internals changed: this Warren build needs node-llama-cpp 3.21.1");
     }
     this.native = internals._ctx;
     this.SamplerClass = bindings.AddonSampler;
     const bos = model.tokens.bos ?? undefined;
-    // Only a template the GGUF itself carries is trusted: node-llama-cpp would otherwise guess a
-    // wrapper from the architecture name ("llama" -> its "### Human:" format), which a base model
-    // has never seen either, so the documented plain format is the more predictable fallback.
-    const template = opts.chatTemplate ?? model.fileInfo.metadata?.tokenizer?.chat_template;
-    this.chatWrapper =
-      typeof template === "string" && template.trim() !== ""
-        ? resolveChatWrapper(model, { customWrapperSettings: { jinjaTemplate: { template } } })
-        : null;
+    this.chat = new ChatTemplate(
+      model,
+      { jinja: opts.chatTemplate, wrapper: opts.chatWrapper },
+      (text) => text.tokenize(model.tokenizer) as number[],
+      (text) => this.tokenize(text, true),
+    );
     this.info = {
       path: opts.modelPath,
       name: readName(model) ?? basename(opts.modelPath),
@@ -127,7 +127,8 @@ export class LlamaEngine implements Engine {
       sizeBytes: model.size,
       addBos: model.tokens.shouldPrependBosToken && bos != null,
       bosToken: bos,
-      chatTemplate: this.chatWrapper?.wrapperName ?? PLAIN_CHAT,
+      chatTemplate: this.chat.capabilities.template,
+      chat: this.chat.capabilities,
     };
   }
 
@@ -187,9 +188,52 @@ export class LlamaEngine implements Engine {
       config.repeatPenaltyPresencePenalty = p.presencePenalty;
       config.repeatPenaltyFrequencyPenalty = p.frequencyPenalty;
     }
-    if (grammarState) config.grammarEvaluationState = (grammarState as unknown as { _state: unknown })._state;
-    native.applyConfig(config);
-    return new LlamaSampler(native, grammarState);
+    const sampler = new LlamaSampler(native, config, penalties ? history.slice(-p.penaltyLastN) : [], p.penaltyLastN, grammarState);
+    native.applyConfig(grammarState ? { ...config, grammarEvaluationState: internalState(grammarState) } : config);
+    return sampler;
+  }
+
+  engageGrammar(s: EngineSampler, grammar: unknown, leftover: string): number {
+    const sampler = s as LlamaSampler;
+    const state = new LlamaGrammarEvaluationState({ model: this.model, grammar: grammar as LlamaGrammar });
+    const native = internalState(state);
+    // What the model already wrote past the trigger is fed to the grammar while it fits, as
+    // node-llama-cpp's own chat loop does with the text after a function-call prefix.
+    const taken: number[] = [];
+    if (leftover.length > 0) {
+      for (const t of this.model.tokenize(leftover, false, "trimLeadingSpace") as number[]) {
+        if (!this.SamplerClass.canBeNextTokenForGrammarEvaluationState(native, t)) break;
+        this.SamplerClass.acceptGrammarEvaluationStateToken(native, t);
+        taken.push(t);
+      }
+    }
+    const config: Record<string, unknown> = { ...sampler.config, grammarEvaluationState: native };
+    if (sampler.config.repeatPenaltyTokens) {
+      // The same history the native sampler holds now, so its penalty state is kept, not rebuilt.
+      config.repeatPenaltyTokens = Uint32Array.from([...sampler.history, ...sampler.sampled].slice(-sampler.penaltyLastN));
+    }
+    sampler.native.applyConfig(config);
+    sampler.grammarState = state;
+    const takenText = taken.length > 0 ? this.model.detokenize(taken as Token[]) : "";
+    return leftover.startsWith(takenText) ? takenText.length : 0;
+  }
+
+  async jsonSchemaGbnf(schema: object): Promise<string> {
+    const made = await this.createJsonGrammar(schema);
+    return (made.grammar as LlamaGrammar).grammar;
+  }
+
+  createGrammar(gbnf: string): Promise<unknown> {
+    let made = this.gbnfGrammars.get(gbnf);
+    if (!made) {
+      made = this.llama.createGrammar({ grammar: gbnf }).catch((err: unknown) => {
+        throw new GrammarError(`the tool-call grammar does not compile: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      made.catch(() => this.gbnfGrammars.delete(gbnf));
+      if (this.gbnfGrammars.size >= GRAMMAR_CACHE_ENTRIES) this.gbnfGrammars.delete(this.gbnfGrammars.keys().next().value!);
+      this.gbnfGrammars.set(gbnf, made);
+    }
+    return made;
   }
 
   /**
@@ -220,27 +264,8 @@ export class LlamaEngine implements Engine {
     }
   }
 
-  formatChat(turns: readonly ChatTurn[]): ChatPrompt {
-    if (!this.chatWrapper) {
-      const { text, stop } = plainChat(turns);
-      return { tokens: this.tokenize(text, true), stop, template: PLAIN_CHAT };
-    }
-    const history: ChatHistoryItem[] = turns.map((t) =>
-      t.role === "assistant" ? { type: "model", response: [t.text] } : { type: t.role, text: t.text },
-    );
-    // An empty model turn at the end asks the template for the assistant's opening; a final
-    // assistant turn from the client is left open instead (prefill).
-    if (turns[turns.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
-    let state: ReturnType<ChatWrapper["generateContextState"]>;
-    try {
-      state = this.chatWrapper.generateContextState({ chatHistory: history });
-    } catch (err) {
-      throw new InferenceError("invalid_request", `the model's chat template rejected the messages: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    let tokens = state.contextText.tokenize(this.model.tokenizer) as number[];
-    const bos = this.info.bosToken;
-    if (this.info.addBos && bos != null && tokens[0] !== bos) tokens = [bos, ...tokens];
-    return { tokens, stop: plainTriggers(state.stopGenerationTriggers), template: this.chatWrapper.wrapperName };
+  renderChat(input: RenderInput): RenderedChat {
+    return this.chat.render(input, this.info.addBos ? this.info.bosToken : undefined);
   }
 
   async decode(items: readonly BatchItem[]): Promise<Array<number | undefined>> {
@@ -257,9 +282,13 @@ export class LlamaEngine implements Engine {
       logitIndex[i] = item.sampler ? idx[0]! : -1;
     }
     await this.native.decodeBatch();
-    const sampled: Array<Promise<number> | undefined> = items.map((item, i) =>
-      item.sampler ? this.native.sampleToken(logitIndex[i]!, (item.sampler as LlamaSampler).native) : undefined,
-    );
+    const sampled: Array<Promise<number> | undefined> = items.map((item, i) => {
+      if (!item.sampler) return undefined;
+      const sampler = item.sampler as LlamaSampler;
+      const token = this.native.sampleToken(logitIndex[i]!, sampler.native);
+      if (sampler.config.repeatPenaltyTokens) void token.then((t) => sampler.sampled.push(t));
+      return token;
+    });
     return Promise.all(sampled);
   }
 
@@ -277,6 +306,11 @@ export class LlamaEngine implements Engine {
     await this.context.dispose();
     await this.model.dispose();
   }
+}
+
+/** The native grammar state behind node-llama-cpp's wrapper (what the addon sampler takes). */
+function internalState(state: LlamaGrammarEvaluationState): unknown {
+  return (state as unknown as { _state: unknown })._state;
 }
 
 /** Stop triggers made of plain text only; triggers on special tokens are end-of-generation tokens already. */

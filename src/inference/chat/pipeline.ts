@@ -1,0 +1,118 @@
+// The one chat pipeline every chat API maps onto:
+//   prepareChat: messages + tools -> the template's prompt tokens, its stop strings, and the
+//     grammar that makes tool calls parse (forced from the start, or lazily from the trigger);
+//   chatEvents: the scheduler's text -> reasoning, content and whole tool calls (parser.ts),
+//     with "tool_calls" as the finish reason when the answer was calls.
+import { GrammarError, type Engine } from "../engine.ts";
+import type { Scheduler } from "../scheduler.ts";
+import { InferenceError, type InferenceRequest, type TokenEvent } from "../types.ts";
+import { callGrammar, callTrigger } from "./grammar.ts";
+import { ChatParser } from "./parser.ts";
+import type { ChatEvent, ChatRequest, RenderedChat, ToolSpec } from "./types.ts";
+
+export interface PreparedChat {
+  promptTokens: number[];
+  /** The template's stop strings. */
+  stop: string[];
+  /** Forced calls: the whole answer is under this grammar. */
+  grammar?: unknown;
+  lazyGrammar?: { triggers: string[]; grammar: unknown };
+  rendered: RenderedChat;
+  /** Tool names the answer may call (empty: calls are not parsed). */
+  callable: string[];
+  reasoning: boolean;
+}
+
+const bad = (param: string, message: string) => new InferenceError("invalid_request", `${param}: ${message}`, param);
+
+export async function prepareChat(engine: Engine, req: ChatRequest): Promise<PreparedChat> {
+  const tools = req.tools ?? [];
+  const choice = req.toolChoice ?? { type: tools.length > 0 ? "auto" : "none" };
+  const caps = engine.info.chat;
+  checkTools(tools);
+  if (choice.type !== "none" && tools.length === 0) throw bad("tool_choice", `"${choice.type}" needs tools, and none were given`);
+  const active = choice.type !== "none" && tools.length > 0;
+  if (active && !caps.tools) {
+    throw bad(
+      "tools",
+      `the model's chat template (${caps.template}) has no tool-call syntax, so it cannot be given tools; ` +
+        `serve it with --chat-template NAME|FILE naming one that has, or send tool_choice "none"`,
+    );
+  }
+  let called = tools;
+  if (choice.type === "function") {
+    called = tools.filter((t) => t.name === choice.name);
+    if (called.length === 0) throw bad("tool_choice", `names the function "${choice.name}", which is not among the tools (${tools.map((t) => t.name).join(", ")})`);
+  }
+  const rendered = engine.renderChat({ messages: req.messages, tools: active ? tools : undefined, templateKwargs: req.templateKwargs });
+  const prepared: PreparedChat = {
+    promptTokens: rendered.tokens,
+    stop: rendered.stop,
+    rendered,
+    callable: active ? called.map((t) => t.name) : [],
+    reasoning: req.reasoning !== "none",
+  };
+  if (!active) return prepared;
+  const syntax = rendered.syntax;
+  if (!syntax.calls) throw bad("tools", `the chat template (${rendered.template}) has no tool-call syntax`);
+  const grammarTools = await Promise.all(
+    called.map(async (t) => {
+      if (t.parameters === undefined) return { name: t.name };
+      try {
+        return { name: t.name, argsGbnf: await engine.jsonSchemaGbnf(t.parameters) };
+      } catch (err) {
+        if (err instanceof GrammarError) throw bad(t.param ?? "tools", `the parameters of "${t.name}" cannot be enforced: ${err.message}`);
+        throw err;
+      }
+    }),
+  );
+  const forced = choice.type !== "auto";
+  const gbnf = callGrammar({
+    syntax,
+    tools: grammarTools,
+    parallel: req.parallelToolCalls !== false && choice.type !== "function",
+    mode: forced ? "forced" : "lazy",
+    thoughtOpen: rendered.thoughtOpen && prepared.reasoning,
+    stops: rendered.stop,
+  });
+  const grammar = await engine.createGrammar(gbnf);
+  if (forced) prepared.grammar = grammar;
+  else prepared.lazyGrammar = { triggers: [callTrigger(syntax).trigger], grammar };
+  return prepared;
+}
+
+function checkTools(tools: readonly ToolSpec[]): void {
+  const seen = new Set<string>();
+  for (const t of tools) {
+    if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(t.name)) throw bad(t.param ?? "tools", `the tool name "${t.name}" must be 1 to 128 letters, digits, _ . : or -`);
+    if (seen.has(t.name)) throw bad(t.param ?? "tools", `two tools are named "${t.name}"`);
+    seen.add(t.name);
+  }
+}
+
+/**
+ * Submits the request (admission errors throw here, before any answer is started) and reads its
+ * text as a chat answer. A call that did not complete (the answer was cut by max_tokens) is never
+ * returned; the finish reason then says why it ended. Leaving the stream early cancels the request.
+ */
+export function runChat(scheduler: Scheduler, request: InferenceRequest, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
+  return readChat(scheduler.submit(request), prepared);
+}
+
+async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
+  const parser = new ChatParser({
+    syntax: prepared.rendered.syntax,
+    reasoning: prepared.reasoning,
+    thoughtOpen: prepared.rendered.thoughtOpen,
+    tools: prepared.callable,
+  });
+  for await (const ev of events) {
+    if (ev.type === "started") yield { type: "started", cachedTokens: ev.cachedTokens };
+    else if (ev.type === "text") yield* parser.push(ev.text);
+    else {
+      yield* parser.end();
+      const calls = parser.callCount > 0 && ev.finishReason === "stop" && !parser.inCall;
+      yield { type: "done", finishReason: calls ? "tool_calls" : ev.finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}) };
+    }
+  }
+}

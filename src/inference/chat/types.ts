@@ -1,0 +1,103 @@
+// Plain data of the chat pipeline: a conversation as every public API can express it (OpenAI chat,
+// Anthropic Messages, OpenAI Responses map onto these), the syntax a chat template gives the model
+// for thoughts and tool calls, and what the pipeline makes of the generated text.
+import type { FinishReason, Timings, Usage } from "../types.ts";
+
+export interface ToolCall {
+  name: string;
+  /** Parsed JSON arguments (an object for every tool the template knows). */
+  arguments: unknown;
+}
+
+export type ChatMessage =
+  | { role: "system"; text: string }
+  | { role: "user"; text: string }
+  /** `toolCalls` are paired with their results (the tool messages that follow) by the pipeline's caller. */
+  | { role: "assistant"; text: string; reasoning?: string; toolCalls?: Array<ToolCall & { result: string }> };
+
+export interface ToolSpec {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments; undefined for a tool that takes none. */
+  parameters?: Record<string, unknown>;
+  /** Where the API request had it ("tools[2]"), for error messages. */
+  param?: string;
+}
+
+export type ToolChoice =
+  /** The model decides; a call it starts is finished under a grammar, so it always parses. */
+  | { type: "auto" }
+  /** Tools are neither shown to the model nor parsed. */
+  | { type: "none" }
+  /** One call or more, forced by a grammar from the first token. */
+  | { type: "required" }
+  /** That function, forced. */
+  | { type: "function"; name: string };
+
+export interface ChatRequest {
+  messages: readonly ChatMessage[];
+  tools?: readonly ToolSpec[];
+  toolChoice?: ToolChoice;
+  /** Several calls in one answer (OpenAI's parallel_tool_calls; default true). */
+  parallelToolCalls?: boolean;
+  /** Extra variables for the Jinja template (chat_template_kwargs, e.g. enable_thinking). */
+  templateKwargs?: Readonly<Record<string, unknown>>;
+  /** "parse" splits thoughts into reasoning (default); "none" leaves them in the text, as generated. */
+  reasoning?: "parse" | "none";
+}
+
+/**
+ * Where a template puts tool calls and thoughts, as plain text (special tokens included as their
+ * text). A call is `prefix NAME paramsPrefix JSON suffix`; several calls are joined by
+ * `betweenCalls` inside `sectionPrefix ... sectionSuffix`.
+ */
+export interface ChatSyntax {
+  calls?: {
+    sectionPrefix: string;
+    prefix: string;
+    paramsPrefix: string;
+    suffix: string;
+    betweenCalls: string;
+    sectionSuffix: string;
+    /** The syntax has a way to write several calls in one answer. */
+    parallel: boolean;
+  };
+  /** `open` is "" when the template opens thoughts by itself (the answer then starts in one). */
+  thought?: { open: string; close: string };
+}
+
+/** What the template supports, for /v1/models and for refusing tools it cannot render. */
+export interface ChatCapabilities {
+  /** Name of the template or wrapper in use. */
+  template: string;
+  tools: boolean;
+  reasoning: boolean;
+}
+
+/** What a template renders: the conversation, the tools it is told about, its variables. */
+export interface RenderInput {
+  messages: readonly ChatMessage[];
+  tools?: readonly ToolSpec[];
+  templateKwargs?: Readonly<Record<string, unknown>>;
+}
+
+/** Rendered prompt plus what is needed to read the answer. */
+export interface RenderedChat {
+  tokens: number[];
+  /** Stop strings the template needs besides the model's end-of-generation tokens. */
+  stop: string[];
+  template: string;
+  syntax: ChatSyntax;
+  /** The template opened a thought at the start of the answer (the model writes reasoning first). */
+  thoughtOpen: boolean;
+}
+
+export type ChatEvent =
+  | { type: "started"; cachedTokens: number }
+  | { type: "reasoning"; text: string }
+  | { type: "content"; text: string }
+  /** A whole call: emitted only once its arguments are complete JSON. */
+  | { type: "tool_call"; index: number; name: string; arguments: string }
+  | { type: "done"; finishReason: ChatFinishReason; usage: Usage; timings: Timings; error?: string };
+
+export type ChatFinishReason = FinishReason | "tool_calls";

@@ -1,0 +1,211 @@
+// Chat templates through node-llama-cpp: conversations (with tool calls and their results, and
+// thoughts) rendered by the model's own template, and the call and thought syntax read from it.
+//
+// Which wrapper renders: a built-in one named by --chat-template NAME; otherwise the Jinja
+// template (the GGUF's, or --chat-template FILE) resolved by node-llama-cpp, which picks its own
+// equivalent wrapper when the template matches one and renders the Jinja itself otherwise. A
+// request with template variables (chat_template_kwargs) renders that Jinja directly with them.
+// Without any template, the documented plain transcript (engine.ts plainChat) is used.
+import {
+  ChatWrapper,
+  JinjaTemplateChatWrapper,
+  LlamaText,
+  resolvableChatWrapperTypeNames,
+  resolveChatWrapper,
+  SpecialToken,
+  type ChatHistoryItem,
+  type ChatModelFunctions,
+  type ChatModelResponse,
+  type LlamaModel,
+} from "node-llama-cpp";
+import { PLAIN_CHAT, plainChat } from "../engine.ts";
+import type { ChatCapabilities, ChatMessage, ChatSyntax, RenderedChat, RenderInput, ToolSpec } from "../chat/types.ts";
+import { InferenceError } from "../types.ts";
+
+/** Wrappers built for distinct chat_template_kwargs, kept for reuse (clients repeat theirs). */
+const KWARGS_WRAPPERS = 8;
+
+export interface ChatTemplateSource {
+  /** A Jinja template (the GGUF's own or a file's). */
+  jinja?: string;
+  /** A node-llama-cpp wrapper name ("chatML", "qwen", "llama3.1", ...); wins over `jinja`. */
+  wrapper?: string;
+}
+
+export class ChatTemplate {
+  /** null: no template at all, plainChat renders. */
+  private readonly wrapper: ChatWrapper | null;
+  private readonly byKwargs = new Map<string, ChatWrapper>();
+  readonly capabilities: ChatCapabilities;
+  readonly syntax: ChatSyntax;
+
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly source: ChatTemplateSource,
+    private readonly tokenize: (text: LlamaText) => number[],
+    /** The plain transcript is user text: tokenized as the engine tokenizes prompts, BOS included. */
+    private readonly tokenizePlain: (text: string) => number[],
+  ) {
+    this.wrapper = pickWrapper(model, source);
+    this.syntax = this.wrapper ? syntaxOf(this.wrapper) : {};
+    this.capabilities = {
+      template: this.wrapper?.wrapperName ?? PLAIN_CHAT,
+      tools: this.syntax.calls !== undefined,
+      reasoning: this.syntax.thought !== undefined,
+    };
+  }
+
+  render(input: RenderInput, bos: number | undefined): RenderedChat {
+    const wrapper = this.wrapperFor(input.templateKwargs);
+    if (!wrapper) {
+      const turns = input.messages.map((m) => ({ role: m.role, text: m.text }));
+      const { text, stop } = plainChat(turns);
+      return { tokens: this.tokenizePlain(text), stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
+    }
+    const history = toHistory(input.messages);
+    const functions = input.tools && input.tools.length > 0 ? toFunctions(input.tools) : undefined;
+    let state: ReturnType<ChatWrapper["generateContextState"]>;
+    try {
+      state = wrapper.generateContextState({ chatHistory: history, availableFunctions: functions, documentFunctionParams: true });
+    } catch (err) {
+      throw new InferenceError("invalid_request", `the model's chat template rejected the messages: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const syntax = wrapper === this.wrapper ? this.syntax : syntaxOf(wrapper);
+    const open = syntax.thought?.open;
+    const rendered = state.contextText.toString().trimEnd();
+    return {
+      tokens: withBos(this.tokenize(state.contextText), bos),
+      stop: plainText(state.stopGenerationTriggers),
+      template: wrapper.wrapperName,
+      syntax,
+      thoughtOpen: open !== undefined && (open === "" || rendered.endsWith(open)),
+    };
+  }
+
+  private wrapperFor(kwargs: Readonly<Record<string, unknown>> | undefined): ChatWrapper | null {
+    const jinja = this.source.wrapper ? undefined : this.source.jinja;
+    if (!kwargs || Object.keys(kwargs).length === 0 || !jinja) return this.wrapper;
+    const key = JSON.stringify(kwargs);
+    let w = this.byKwargs.get(key);
+    if (!w) {
+      try {
+        w = new JinjaTemplateChatWrapper({ template: jinja, tokenizer: this.model.tokenizer, additionalRenderParameters: { ...kwargs } });
+      } catch (err) {
+        throw new InferenceError("invalid_request", `chat_template_kwargs: the template fails with them: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (this.byKwargs.size >= KWARGS_WRAPPERS) this.byKwargs.delete(this.byKwargs.keys().next().value!);
+      this.byKwargs.set(key, w);
+    }
+    return w;
+  }
+}
+
+/** Built-in wrapper names node-llama-cpp resolves (for --chat-template NAME and its error message). */
+export const BUILT_IN_TEMPLATES: readonly string[] = resolvableChatWrapperTypeNames.filter((n) => n !== "auto" && n !== "template" && n !== "jinjaTemplate");
+
+function pickWrapper(model: LlamaModel, source: ChatTemplateSource): ChatWrapper | null {
+  if (source.wrapper) {
+    const name = BUILT_IN_TEMPLATES.find((n) => n.toLowerCase() === source.wrapper!.toLowerCase());
+    if (!name) throw new Error(`unknown chat template "${source.wrapper}" (built-in: ${BUILT_IN_TEMPLATES.join(", ")}; or give a Jinja template file)`);
+    return resolveChatWrapper(model, { type: name as never }) as ChatWrapper;
+  }
+  // Only a template the GGUF itself carries (or one given) is trusted: node-llama-cpp would otherwise
+  // guess a wrapper from the architecture name ("llama" -> its "### Human:" format), which a base
+  // model has never seen either, so the documented plain format is the more predictable fallback.
+  const template = source.jinja ?? model.fileInfo.metadata?.tokenizer?.chat_template;
+  if (typeof template !== "string" || template.trim() === "") return null;
+  return resolveChatWrapper(model, { customWrapperSettings: { jinjaTemplate: { template } } }) as ChatWrapper;
+}
+
+function withBos(tokens: number[], bos: number | undefined): number[] {
+  return bos !== undefined && tokens[0] !== bos ? [bos, ...tokens] : tokens;
+}
+
+/**
+ * Pairs are already made by the caller: each assistant tool call carries its result. node-llama-cpp
+ * renders them back as the template's assistant tool calls and tool messages.
+ */
+function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  for (const m of messages) {
+    if (m.role === "system" || m.role === "user") {
+      history.push({ type: m.role, text: m.text });
+      continue;
+    }
+    const response: ChatModelResponse["response"] = [];
+    if (m.reasoning) response.push({ type: "segment", segmentType: "thought", text: m.reasoning, ended: true });
+    if (m.text) response.push(m.text);
+    for (const call of m.toolCalls ?? []) {
+      response.push({ type: "functionCall", name: call.name, params: call.arguments, result: resultValue(call.result) });
+    }
+    history.push({ type: "model", response });
+  }
+  // An empty model turn asks the template for the assistant's opening; a final assistant turn from
+  // the client is left open instead (prefill).
+  if (messages[messages.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
+  return history;
+}
+
+/** Tool results are text; JSON ones are passed as values so the template does not quote them again. */
+function resultValue(text: string): unknown {
+  const t = text.trim();
+  if (t.startsWith("{") || t.startsWith("[")) {
+    try {
+      return JSON.parse(t);
+    } catch {}
+  }
+  return text;
+}
+
+function toFunctions(tools: readonly ToolSpec[]): ChatModelFunctions {
+  const out: Record<string, { description?: string; params?: never }> = {};
+  for (const t of tools) out[t.name] = { description: t.description, params: t.parameters as never };
+  return out;
+}
+
+/** LlamaText (or a string) as plain text; it ends at a built-in special token (EOS and the like). */
+function textOf(v: unknown): string {
+  if (v == null) return "";
+  let out = "";
+  for (const value of LlamaText(v as never).values) {
+    if (value instanceof SpecialToken) break;
+    out += typeof value === "string" ? value : (value as { value: string }).value;
+  }
+  return out;
+}
+
+function plainText(triggers: readonly unknown[]): string[] {
+  const out: string[] = [];
+  for (const t of triggers) {
+    const values = LlamaText(t as never).values;
+    if (values.length > 0 && values.every((v) => !(v instanceof SpecialToken))) out.push(textOf(t));
+  }
+  return out.filter((s) => s.length > 0);
+}
+
+/** The wrapper's call and thought syntax as text; wrappers with node-llama-cpp's generic default have no native call syntax. */
+export function syntaxOf(w: ChatWrapper): ChatSyntax {
+  const f = w.settings.functions;
+  const syntax: ChatSyntax = {};
+  if (f !== ChatWrapper.defaultSettings.functions && textOf(f.call.prefix).trim() !== "") {
+    const par = f.parallelism?.call;
+    syntax.calls = {
+      sectionPrefix: textOf(par?.sectionPrefix),
+      prefix: textOf(f.call.prefix),
+      paramsPrefix: textOf(f.call.paramsPrefix),
+      suffix: textOf(f.call.suffix),
+      betweenCalls: par ? textOf(par.betweenCalls) : "",
+      sectionSuffix: par ? textOf(par.sectionSuffix) : "",
+      parallel: par !== undefined,
+    };
+  }
+  const thought = w.settings.segments?.thought;
+  if (thought) {
+    // {type: "openedOnStart"}: the template opens the thought itself, there is no opening text.
+    const opened = typeof thought.prefix === "object" && (thought.prefix as { type?: string }).type === "openedOnStart";
+    const open = opened ? "" : textOf(thought.prefix).trim();
+    const close = textOf(thought.suffix).trim();
+    if (close) syntax.thought = { open, close };
+  }
+  return syntax;
+}
