@@ -3,7 +3,7 @@
 // and a bad value stops the process with a message naming the flag, the env var and the rule.
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import * as L from "./limits.ts";
 
@@ -36,6 +36,9 @@ export const ConfigSchema = Type.Object({
     description: "auto | on | off: llama.cpp's flash attention (auto = on where the model and backend support it)",
   }),
   memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take; a larger plan refuses to start"),
+  chatTemplate: Type.String({
+    description: "Chat template: a Jinja template FILE, or a built-in NAME (chatML, qwen, llama3.1, mistral, ...); empty = the model's own",
+  }),
   logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], {
     description: "debug | info | warn | error",
   }),
@@ -68,6 +71,7 @@ export function defaults(): Config {
     maxQueue: L.INFERENCE_MAX_QUEUE,
     flashAttention: "auto",
     memoryShare: L.INFERENCE_MEMORY_SHARE_PERCENT,
+    chatTemplate: "",
     logLevel: "info",
     maxBodyBytes: L.HTTP_MAX_BODY_BYTES,
     maxConnections: 0,
@@ -100,6 +104,26 @@ export function apiKeysFrom(config: Pick<Config, "apiKey" | "apiKeyFile">): stri
     keys.push(...fromFile);
   }
   return keys;
+}
+
+/**
+ * --chat-template: a file's Jinja text, or a built-in wrapper name (checked when the model loads,
+ * where the names are known). Empty: the model's own template. Throws ConfigError for a path that
+ * cannot be read.
+ */
+export function chatTemplateFrom(config: Pick<Config, "chatTemplate">): { jinja?: string; wrapper?: string } {
+  const v = config.chatTemplate.trim();
+  if (v === "") return {};
+  const looksLikeName = /^[A-Za-z][A-Za-z0-9._-]*$/.test(v) && !/\.(jinja|j2|txt|tmpl)$/i.test(v);
+  if (looksLikeName && !existsSync(v)) return { wrapper: v };
+  try {
+    const jinja = readFileSync(v, "utf8");
+    if (jinja.trim() === "") throw new ConfigError(`--chat-template=${JSON.stringify(v)}: the file is empty`);
+    return { jinja };
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`--chat-template=${JSON.stringify(v)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 export const corsOriginsFrom = (config: Pick<Config, "corsOrigin">): string[] => list(config.corsOrigin);

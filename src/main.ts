@@ -7,7 +7,7 @@ import { availableParallelism } from "node:os";
 import pkg from "../package.json" with { type: "json" };
 import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
-import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
+import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { type HttpServer, listen } from "./http/server.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
 import { checkModelFile } from "./inference/model-check.ts";
@@ -45,18 +45,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   let config: Config;
   let apiKeys: string[];
+  let template: ChatTemplateChoice;
   try {
     config = loadConfig(args, process.env);
     apiKeys = apiKeysFrom(config);
+    template = chatTemplateFrom(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}`);
     return 2;
   }
-  return serve(config, apiKeys);
+  return serve(config, apiKeys, template);
 }
 
-async function serve(config: Config, apiKeys: string[]): Promise<number> {
+type ChatTemplateChoice = ReturnType<typeof chatTemplateFrom>;
+
+async function serve(config: Config, apiKeys: string[], template: ChatTemplateChoice): Promise<number> {
   const log = createLogger(config.logLevel);
   const state: ServiceState = { phase: "loading" };
   const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
@@ -124,6 +128,8 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
       threads: config.threads,
       batchSize: Math.max(config.batchSize, config.parallel),
       flashAttention: config.flashAttention,
+      chatTemplate: template.jinja,
+      chatWrapper: template.wrapper,
     });
     if (config.ctxSize > engine.info.trainContextSize) {
       log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
@@ -181,7 +187,8 @@ function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): 
   log.info(
     `ready: model ${i.name} (${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB) ` +
       `threads=${engine.threads}/${availableParallelism()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
-      `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} url=${url}`,
+      `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} ` +
+      `chat-template=${i.chat.template} (tools: ${i.chat.tools ? "yes" : "no"}, reasoning: ${i.chat.reasoning ? "yes" : "no"}) url=${url}`,
   );
 }
 

@@ -1,4 +1,4 @@
-// GET /v1/models and POST /v1/completions. Chat lives in ../chat.ts; both share request.ts
+// GET /v1/models and POST /v1/completions. Chat lives in chat.ts; both share request.ts
 // (fields -> inference request) and respond.ts (answers and SSE chunks).
 import { Elysia, t } from "elysia";
 import type { Engine } from "../../inference/engine.ts";
@@ -22,6 +22,8 @@ function modelObject(state: ServiceState, created: number) {
     owned_by: OWNER,
     // vLLM's name for the context a request may use (prompt + generated, per slot).
     max_model_len: engine.slotContextSize,
+    // What the chat template supports, as Ollama and LM Studio list it.
+    capabilities: ["completion", "chat", ...(i.chat.tools ? ["tools"] : []), ...(i.chat.reasoning ? ["reasoning"] : [])],
     // llama-server's extra block.
     meta: {
       n_ctx: engine.slotContextSize,
@@ -31,6 +33,7 @@ function modelObject(state: ServiceState, created: number) {
       size: i.sizeBytes,
       slots: engine.slots,
       chat_template: i.chatTemplate ?? null,
+      chat_template_caps: { tools: i.chat.tools, reasoning: i.chat.reasoning },
     },
   };
 }

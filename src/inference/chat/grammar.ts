@@ -48,7 +48,7 @@ export function callGrammar(o: CallGrammarOptions): string {
   const rules: string[] = [];
   const alternatives = o.tools.map((t, i) => {
     const args = t.argsGbnf === undefined ? literal("{}") : `t${i}-root`;
-    if (t.argsGbnf !== undefined) rules.push(prefixRules(stripStopTail(t.argsGbnf), `t${i}-`));
+    if (t.argsGbnf !== undefined) rules.push(prefixRules(tightenNumbers(stripStopTail(t.argsGbnf)), `t${i}-`));
     const suffix = c.suffix.replaceAll("{{functionName}}", t.name);
     return [literal(t.name), literal(c.paramsPrefix), args, literal(suffix)].filter((p) => p !== '""').join(" ");
   });
@@ -115,6 +115,25 @@ export function notContaining(s: string): string {
  */
 export function stripStopTail(gbnf: string): string {
   return gbnf.replace(/^(root ::= .*?)\s*"(?:\\n)+"\s*\[\\n\]\*\s*$/m, "$1");
+}
+
+/** node-llama-cpp 3.21.1's exponent: up to 16 digits, so "1e999999" (Infinity once parsed) passes. */
+const LOOSE_EXPONENT = '([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?';
+
+/**
+ * Numbers a JSON parser reads back as they were meant: integers without an exponent (6E45466188
+ * is an integer to the grammar, Infinity to JSON.parse), other numbers with at most two exponent
+ * digits (finite as doubles).
+ */
+export function tightenNumbers(gbnf: string): string {
+  return gbnf
+    .split("\n")
+    .map((line) => {
+      if (line.startsWith("integer-number-rule ::= ")) return line.replace(` ${LOOSE_EXPONENT}`, "");
+      if (line.startsWith("fractional-number-rule ::= ")) return line.replace(LOOSE_EXPONENT, '([eE] [-+]? [0-9]{1,2})?');
+      return line;
+    })
+    .join("\n");
 }
 
 /**

@@ -34,6 +34,8 @@ export class ChatParser {
   private readonly thought?: { open: string; close: string };
   private readonly trigger?: string;
   private readonly calls?: CallReader;
+  /** Whitespace dropped before the trigger, given back if what follows is not a call. */
+  private wsBeforeCall = "";
   /** The text after a trigger was not a call: calls are no longer looked for. */
   private callsFailed = false;
   callCount = 0;
@@ -80,7 +82,7 @@ export class ChatParser {
         this.callsFailed = true;
         this.mode = "content";
         this.trimStart = false;
-        this.emitText(out, "content", this.trigger! + r.failed);
+        this.emitText(out, "content", this.wsBeforeCall + this.trigger! + r.failed);
         continue;
       }
       const markers = this.markers();
@@ -101,6 +103,7 @@ export class ChatParser {
         return;
       }
       this.emitText(out, kind, this.buf.slice(0, at));
+      this.wsBeforeCall = this.pendingWs;
       this.pendingWs = "";
       this.buf = this.buf.slice(at + marker.length);
       if (marker === this.trigger) this.mode = "calls";

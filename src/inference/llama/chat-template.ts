@@ -13,6 +13,7 @@ import {
   resolvableChatWrapperTypeNames,
   resolveChatWrapper,
   SpecialToken,
+  SpecialTokensText,
   type ChatHistoryItem,
   type ChatModelFunctions,
   type ChatModelResponse,
@@ -38,15 +39,18 @@ export class ChatTemplate {
   private readonly byKwargs = new Map<string, ChatWrapper>();
   readonly capabilities: ChatCapabilities;
   readonly syntax: ChatSyntax;
+  /** The Jinja text in force (given or the GGUF's), unless a built-in wrapper was named. */
+  private readonly jinja?: string;
 
   constructor(
     private readonly model: LlamaModel,
-    private readonly source: ChatTemplateSource,
+    source: ChatTemplateSource,
     private readonly tokenize: (text: LlamaText) => number[],
     /** The plain transcript is user text: tokenized as the engine tokenizes prompts, BOS included. */
     private readonly tokenizePlain: (text: string) => number[],
   ) {
-    this.wrapper = pickWrapper(model, source);
+    this.jinja = source.wrapper ? undefined : jinjaOf(model, source);
+    this.wrapper = pickWrapper(model, source, this.jinja);
     this.syntax = this.wrapper ? syntaxOf(this.wrapper) : {};
     this.capabilities = {
       template: this.wrapper?.wrapperName ?? PLAIN_CHAT,
@@ -71,10 +75,15 @@ export class ChatTemplate {
       throw new InferenceError("invalid_request", `the model's chat template rejected the messages: ${err instanceof Error ? err.message : String(err)}`);
     }
     const syntax = wrapper === this.wrapper ? this.syntax : syntaxOf(wrapper);
+    let context = state.contextText;
+    if (input.templateKwargs?.enable_thinking === false && syntax.thought) {
+      const closed = emptyThought(wrapper, input.templateKwargs, context.toString(), syntax.thought.close);
+      if (closed) context = LlamaText([context, new SpecialTokensText(closed)]);
+    }
     const open = syntax.thought?.open;
-    const rendered = state.contextText.toString().trimEnd();
+    const rendered = context.toString().trimEnd();
     return {
-      tokens: withBos(this.tokenize(state.contextText), bos),
+      tokens: withBos(this.tokenize(context), bos),
       stop: plainText(state.stopGenerationTriggers),
       template: wrapper.wrapperName,
       syntax,
@@ -83,13 +92,15 @@ export class ChatTemplate {
   }
 
   private wrapperFor(kwargs: Readonly<Record<string, unknown>> | undefined): ChatWrapper | null {
-    const jinja = this.source.wrapper ? undefined : this.source.jinja;
+    const jinja = this.jinja;
     if (!kwargs || Object.keys(kwargs).length === 0 || !jinja) return this.wrapper;
     const key = JSON.stringify(kwargs);
     let w = this.byKwargs.get(key);
     if (!w) {
       try {
-        w = new JinjaTemplateChatWrapper({ template: jinja, tokenizer: this.model.tokenizer, additionalRenderParameters: { ...kwargs } });
+        // node-llama-cpp passes its own `reasoning` option to the template as enable_thinking, over ours.
+        const thinking = typeof kwargs.enable_thinking === "boolean" ? { reasoning: kwargs.enable_thinking } : {};
+        w = new JinjaTemplateChatWrapper({ template: jinja, tokenizer: this.model.tokenizer, additionalRenderParameters: { ...kwargs }, ...thinking });
       } catch (err) {
         throw new InferenceError("invalid_request", `chat_template_kwargs: the template fails with them: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -103,18 +114,53 @@ export class ChatTemplate {
 /** Built-in wrapper names node-llama-cpp resolves (for --chat-template NAME and its error message). */
 export const BUILT_IN_TEMPLATES: readonly string[] = resolvableChatWrapperTypeNames.filter((n) => n !== "auto" && n !== "template" && n !== "jinjaTemplate");
 
-function pickWrapper(model: LlamaModel, source: ChatTemplateSource): ChatWrapper | null {
+/**
+ * Only a template the GGUF itself carries (or one given) is trusted: node-llama-cpp would otherwise
+ * guess a wrapper from the architecture name ("llama" -> its "### Human:" format), which a base
+ * model has never seen either, so the documented plain format is the more predictable fallback.
+ */
+function jinjaOf(model: LlamaModel, source: ChatTemplateSource): string | undefined {
+  const template = source.jinja ?? model.fileInfo.metadata?.tokenizer?.chat_template;
+  return typeof template === "string" && template.trim() !== "" ? template : undefined;
+}
+
+function pickWrapper(model: LlamaModel, source: ChatTemplateSource, jinja: string | undefined): ChatWrapper | null {
   if (source.wrapper) {
     const name = BUILT_IN_TEMPLATES.find((n) => n.toLowerCase() === source.wrapper!.toLowerCase());
     if (!name) throw new Error(`unknown chat template "${source.wrapper}" (built-in: ${BUILT_IN_TEMPLATES.join(", ")}; or give a Jinja template file)`);
     return resolveChatWrapper(model, { type: name as never }) as ChatWrapper;
   }
-  // Only a template the GGUF itself carries (or one given) is trusted: node-llama-cpp would otherwise
-  // guess a wrapper from the architecture name ("llama" -> its "### Human:" format), which a base
-  // model has never seen either, so the documented plain format is the more predictable fallback.
-  const template = source.jinja ?? model.fileInfo.metadata?.tokenizer?.chat_template;
-  if (typeof template !== "string" || template.trim() === "") return null;
-  return resolveChatWrapper(model, { customWrapperSettings: { jinjaTemplate: { template } } }) as ChatWrapper;
+  if (jinja === undefined) return null;
+  return resolveChatWrapper(model, { customWrapperSettings: { jinjaTemplate: { template: jinja } } }) as ChatWrapper;
+}
+
+/**
+ * node-llama-cpp renders the assistant's turn as a message and never the template's generation
+ * prompt, where templates like Qwen3's write an empty thought when enable_thinking is false. That
+ * empty thought is taken from the generation prompt (rendered with and without it) when the
+ * prompt does not already end with it. Uses the wrapper's parsed template (internal in 3.21.1).
+ */
+function emptyThought(wrapper: ChatWrapper, kwargs: Readonly<Record<string, unknown>>, context: string, close: string): string | undefined {
+  const template = (wrapper as unknown as { _jinjaTemplate?: { render(vars: object): string } })._jinjaTemplate;
+  if (!template) return undefined;
+  const vars = { ...kwargs, messages: [{ role: "user", content: "\u0001" }], bos_token: "", eos_token: "" };
+  let generation: string;
+  try {
+    const without = template.render({ ...vars, add_generation_prompt: false });
+    const withPrompt = template.render({ ...vars, add_generation_prompt: true });
+    if (!withPrompt.startsWith(without)) return undefined;
+    generation = withPrompt.slice(without.length);
+  } catch {
+    return undefined;
+  }
+  // The part of the generation prompt beyond the assistant opening the context already ends with.
+  for (let k = generation.length; k > 0; k--) {
+    if (context.endsWith(generation.slice(0, k))) {
+      const extra = generation.slice(k);
+      return extra.includes(close) ? extra : undefined;
+    }
+  }
+  return undefined;
 }
 
 function withBos(tokens: number[], bos: number | undefined): number[] {
