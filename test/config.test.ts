@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, configHelp, defaultThreads, defaults, loadConfig } from "../src/config.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, chatTemplateFrom, configHelp, defaultThreads, defaults, loadConfig } from "../src/config.ts";
 
 describe("config", () => {
   test("defaults validate and listen on loopback:8080", () => {
@@ -58,5 +61,25 @@ describe("config", () => {
     const help = configHelp();
     for (const flag of ["--model", "--host", "--port", "--threads", "--parallel", "--ctx-size", "--log-level", "--max-queue"]) expect(help).toContain(flag);
     expect(help).toContain("WARREN_CTX_SIZE");
+  });
+
+  test("--chat-template: a file's Jinja text, a built-in name, or a clear error for an unreadable path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "warren-cfg-"));
+    try {
+      const file = join(dir, "t.jinja");
+      writeFileSync(file, "{{ messages[0].content }}");
+      expect(chatTemplateFrom({ chatTemplate: "" })).toEqual({});
+      expect(chatTemplateFrom({ chatTemplate: file })).toEqual({ jinja: "{{ messages[0].content }}" });
+      expect(chatTemplateFrom({ chatTemplate: "chatML" })).toEqual({ wrapper: "chatML" });
+      expect(chatTemplateFrom({ chatTemplate: "llama3.1" })).toEqual({ wrapper: "llama3.1" });
+      expect(() => chatTemplateFrom({ chatTemplate: join(dir, "missing.jinja") })).toThrow(/--chat-template=.*missing\.jinja.*cannot read it \(ENOENT\)/);
+      expect(() => chatTemplateFrom({ chatTemplate: "nope.jinja" })).toThrow(/cannot read it/);
+      writeFileSync(join(dir, "empty.jinja"), " \n");
+      expect(() => chatTemplateFrom({ chatTemplate: join(dir, "empty.jinja") })).toThrow(/the file is empty/);
+      expect(loadConfig(["--chat-template", file], {}).chatTemplate).toBe(file);
+      expect(loadConfig([], { WARREN_CHAT_TEMPLATE: "qwen" }).chatTemplate).toBe("qwen");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

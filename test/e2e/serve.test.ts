@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeModel } from "../../src/models/presets.ts";
+import { QWEN_TEMPLATE_PATH } from "../helpers/chat.ts";
 import { STORIES_ORACLE, requireStories } from "../helpers/models.ts";
 import { startWarren, type WarrenProcess } from "../helpers/warren-process.ts";
 
@@ -105,8 +107,45 @@ describe("warren serve --model stories260K (real trained model)", () => {
   });
 });
 
+describe("warren serve --chat-template FILE (a tool template for a model without one)", () => {
+  let w: WarrenProcess;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "warren-tpl-"));
+    const { path } = await makeModel({ preset: "tiny", out: join(dir, "plain.gguf") });
+    w = await startWarren(["--model", path, "--threads", "1", "--parallel", "1", "--chat-template", QWEN_TEMPLATE_PATH]);
+  }, 60_000);
+  afterAll(async () => {
+    await w?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the banner and /v1/models say the template has tools and reasoning", async () => {
+    expect(w.log()).toMatch(/chat-template=JinjaTemplate \(tools: yes, reasoning: yes\)/);
+    const models = (await (await fetch(`${w.url}/v1/models`)).json()) as { data: Array<{ capabilities: string[] }> };
+    expect(models.data[0].capabilities).toEqual(["completion", "chat", "tools", "reasoning"]);
+  });
+
+  test("a forced tool call comes back as tool_calls", async () => {
+    const body = {
+      messages: [{ role: "user", content: "Weather?" }],
+      tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string", maxLength: 20 } } } } }],
+      tool_choice: "required",
+      temperature: 0,
+      max_tokens: 200,
+    };
+    const res = await post(`${w.url}/v1/chat/completions`, body);
+    const json = (await res.json()) as { choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ function: { name: string; arguments: string } }> } }> };
+    expect(json.choices[0].finish_reason).toBe("tool_calls");
+    expect(json.choices[0].message.tool_calls[0].function.name).toBe("get_weather");
+    expect(typeof JSON.parse(json.choices[0].message.tool_calls[0].function.arguments).city).toBe("string");
+  });
+});
+
 describe("startup failures are one clear line and a non-zero exit", () => {
   const cases: Array<[string, string[], RegExp]> = [
+    ["an unknown built-in chat template", ["--model", requireStories(), "--chat-template", "nosuchwrapper"], /unknown chat template "nosuchwrapper" \(built-in: .*chatML/],
+    ["an unreadable chat template file", ["--chat-template", "/nonexistent/t.jinja"], /--chat-template="\/nonexistent\/t.jinja": cannot read it/],
     ["a bad flag value", ["--port", "nope"], /--port="nope": must be an integer/],
     ["a missing model file", ["--model", "/nonexistent/x.gguf"], /cannot load model .*no such file/],
     ["a file that is not GGUF", ["--model", import.meta.path], /not a GGUF file/],

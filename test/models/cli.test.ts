@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runModelCli } from "../../src/models/cli.ts";
+import { readGguf } from "../../src/models/gguf-reader.ts";
 
 const TINY_SHA = "a1ea9c2b706155254a8a4e6c191e4046a453ea8b26e1d132a3d7ddb97798b273";
 
@@ -70,6 +71,38 @@ describe("warren model CLI", () => {
     const seeded = await run("make", "--preset", "tiny", "--out", join(dir, "s.gguf"), "--seed", "4294967295");
     expect(seeded.code).toBe(0);
     expect(seeded.out).not.toContain(TINY_SHA);
+  });
+
+  test("make --chat-template and --script: the template is stored, its markers become control tokens, the script pieces tokens", async () => {
+    const template = join(dir, "t.jinja");
+    await writeFile(template, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}");
+    const script = join(dir, "s.json");
+    await writeFile(script, JSON.stringify(["<think>", "hello there", "</think>"]));
+    const out = join(dir, "scripted.gguf");
+    const r = await run("make", "--preset", "tiny", "--out", out, "--chat-template", template, "--script", script);
+    expect(r.code).toBe(0);
+    const file = await readGguf(out);
+    const meta = new Map(file.metadata);
+    expect(meta.get("tokenizer.chat_template")).toContain("<|im_start|>{{ m.role }}");
+    const tokens = meta.get("tokenizer.ggml.tokens") as string[];
+    const types = meta.get("tokenizer.ggml.token_type") as number[];
+    expect(tokens.length).toBe(768);
+    expect(tokens.slice(-5)).toEqual(["<|im_start|>", "<|im_end|>", "<think>", "hello\u2581there", "</think>"]);
+    expect(types.slice(-5)).toEqual([3, 3, 1, 1, 1]);
+    expect(meta.get("warren.generator.script")).toEqual(["<think>", "hello there", "</think>"]);
+  });
+
+  test("make: bad scripts and unreadable templates exit 2 or 1 with the reason", async () => {
+    const out = join(dir, "bad.gguf");
+    await writeFile(join(dir, "dup.json"), JSON.stringify(["a b", "a b"]));
+    await writeFile(join(dir, "notlist.json"), JSON.stringify({ a: 1 }));
+    expect((await run("make", "--preset", "tiny", "--out", out, "--script", join(dir, "notlist.json"))).err).toContain("a JSON list of strings");
+    const dup = await run("make", "--preset", "tiny", "--out", out, "--script", join(dir, "dup.json"));
+    expect(dup.code).toBe(1);
+    expect(dup.err).toContain("appears twice");
+    const missing = await run("make", "--preset", "tiny", "--out", out, "--chat-template", join(dir, "none.jinja"));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain("ENOENT");
   });
 
   test("info summarizes metadata and tensors", async () => {
