@@ -123,7 +123,7 @@ describe("warren serve --chat-template FILE (a tool template for a model without
   test("the banner and /v1/models say the template has tools and reasoning", async () => {
     expect(w.log()).toMatch(/chat-template=JinjaTemplate \(tools: yes, reasoning: yes\)/);
     const models = (await (await fetch(`${w.url}/v1/models`)).json()) as { data: Array<{ capabilities: string[] }> };
-    expect(models.data[0].capabilities).toEqual(["completion", "chat", "tools", "reasoning"]);
+    expect(models.data[0]!.capabilities).toEqual(["completion", "chat", "tools", "reasoning"]);
   });
 
   test("a forced tool call comes back as tool_calls", async () => {
@@ -136,9 +136,9 @@ describe("warren serve --chat-template FILE (a tool template for a model without
     };
     const res = await post(`${w.url}/v1/chat/completions`, body);
     const json = (await res.json()) as { choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ function: { name: string; arguments: string } }> } }> };
-    expect(json.choices[0].finish_reason).toBe("tool_calls");
-    expect(json.choices[0].message.tool_calls[0].function.name).toBe("get_weather");
-    expect(typeof JSON.parse(json.choices[0].message.tool_calls[0].function.arguments).city).toBe("string");
+    expect(json.choices[0]!.finish_reason).toBe("tool_calls");
+    expect(json.choices[0]!.message.tool_calls[0]!.function.name).toBe("get_weather");
+    expect(typeof JSON.parse(json.choices[0]!.message.tool_calls[0]!.function.arguments).city).toBe("string");
   });
 });
 
