@@ -14,7 +14,7 @@ export const WEATHER_SCRIPT: string[] = JSON.parse(readFileSync(WEATHER_SCRIPT_P
 export const WEATHER_REPLY = WEATHER_SCRIPT.join("");
 export const WEATHER_REASONING = "The user asks about the weather in Paris, so I call the tool.";
 
-/** What node-llama-cpp extracts from QWEN_TEMPLATE (checked against the real engine in chat-pipeline.test.ts). */
+/** What the engine reads from QWEN_TEMPLATE (its section suffix starts with <|im_end|>, an end-of-generation token, so it is cut): checked in chat-pipeline.test.ts. */
 export const QWEN_SYNTAX: ChatSyntax = {
   calls: {
     sectionPrefix: "",
@@ -22,7 +22,7 @@ export const QWEN_SYNTAX: ChatSyntax = {
     paramsPrefix: '", "arguments": ',
     suffix: "}\n</tool_call>",
     betweenCalls: "\n",
-    sectionSuffix: "<|im_end|>\n<|im_start|>user",
+    sectionSuffix: "",
     parallel: true,
   },
   thought: { open: "<think>", close: "</think>" },

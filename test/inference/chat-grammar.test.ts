@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { callGrammar, callTrigger, literal, notContaining, prefixRules, stripStopTail, tightenNumbers } from "../../src/inference/chat/grammar.ts";
+import { callGrammar, callTrigger, literal, notContaining, prefixRules, stripStopTail, tightenNumbers, trimSyntax } from "../../src/inference/chat/grammar.ts";
 import type { ChatSyntax } from "../../src/inference/chat/types.ts";
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { makeModel } from "../../src/models/presets.ts";
@@ -23,6 +23,7 @@ const QWEN: ChatSyntax = {
 };
 /** The Qwen template's end of turn: the calls' section suffix is cut there. */
 const STOPS = ["<|im_end|>\n"];
+const QWEN_TRIMMED = trimSyntax(QWEN, STOPS);
 const MISTRAL: ChatSyntax = {
   calls: { sectionPrefix: "[TOOL_CALLS][", prefix: '{"name": "', paramsPrefix: '", "arguments": ', suffix: "}", betweenCalls: ", ", sectionSuffix: "]", parallel: true },
 };
@@ -62,9 +63,18 @@ describe("grammar text", () => {
     );
   });
 
-  test("the section suffix is cut where the turn ends (a template stop string)", () => {
-    const g = callGrammar({ syntax: QWEN, tools: [{ name: "f" }], parallel: true, mode: "lazy", stops: ["<|im_end|>\n"] });
+  test("suffixes are cut where the turn ends (a template stop string)", () => {
+    const qwen = trimSyntax(QWEN, STOPS);
+    expect(qwen.calls!.sectionSuffix).toBe("");
+    const g = callGrammar({ syntax: qwen, tools: [{ name: "f" }], parallel: true, mode: "lazy" });
     expect(g.split("\n")[0]).toBe('root ::= "\\n{\\"name\\": \\"" call ( "\\n<tool_call>\\n{\\"name\\": \\"" call )*');
+    const llama32: ChatSyntax = { calls: { sectionPrefix: "", prefix: '{"name": "', paramsPrefix: '", "parameters": ', suffix: "}<|eot_id|>", betweenCalls: "", sectionSuffix: "", parallel: false } };
+    expect(trimSyntax(llama32, ["<|eot_id|>"]).calls!.suffix).toBe("}");
+  });
+
+  test("one call only where the syntax has no way to write several", () => {
+    const single: ChatSyntax = { calls: { ...QWEN_TRIMMED.calls!, parallel: false } };
+    expect(callGrammar({ syntax: single, tools: [{ name: "f" }], parallel: true, mode: "lazy" }).split("\n")[0]).toBe('root ::= "\\n{\\"name\\": \\"" call');
   });
 });
 
@@ -104,7 +114,7 @@ describe("grammars compiled by llama.cpp", () => {
   const paris = '{"city": "Paris", "unit": "c", "days": 3}';
 
   test("forced: exactly calls that follow each tool's schema", async () => {
-    const g = callGrammar({ syntax: QWEN, tools: await tools(), parallel: true, mode: "forced", stops: ["<|im_end|>\n"] });
+    const g = callGrammar({ syntax: QWEN_TRIMMED, tools: await tools(), parallel: true, mode: "forced" });
     expect(await accepts(g, call("get_weather", paris))).toBe(true);
     expect(await accepts(g, `${call("get_weather", paris)}\n${call("ping", "{}")}`)).toBe(true);
     expect(await accepts(g, call("get_weather", '{"city": "Paris", "unit": "k", "days": 3}'))).toBe(false);
@@ -115,26 +125,26 @@ describe("grammars compiled by llama.cpp", () => {
   });
 
   test("forced, one call only: a second call is refused", async () => {
-    const g = callGrammar({ syntax: QWEN, tools: await tools(), parallel: false, mode: "forced", stops: STOPS });
+    const g = callGrammar({ syntax: QWEN_TRIMMED, tools: await tools(), parallel: false, mode: "forced" });
     expect(await accepts(g, call("ping", "{}"))).toBe(true);
     expect(await accepts(g, `${call("ping", "{}")}\n${call("ping", "{}")}`)).toBe(false);
   });
 
   test("forced after an open thought: any reasoning, its close, then the call", async () => {
-    const g = callGrammar({ syntax: QWEN, tools: await tools(), parallel: false, mode: "forced", thoughtOpen: true, stops: STOPS });
+    const g = callGrammar({ syntax: QWEN_TRIMMED, tools: await tools(), parallel: false, mode: "forced", thoughtOpen: true });
     expect(await accepts(g, `I need the <b>time</b> first.\n</think>\n\n${call("get_time", '{"zone": "UTC"}')}`)).toBe(true);
     expect(await accepts(g, call("get_time", '{"zone": "UTC"}'))).toBe(false);
   });
 
   test("lazy: the rest of a call after the trigger", async () => {
-    const g = callGrammar({ syntax: QWEN, tools: await tools(), parallel: true, mode: "lazy", stops: STOPS });
+    const g = callGrammar({ syntax: QWEN_TRIMMED, tools: await tools(), parallel: true, mode: "lazy" });
     const full = call("get_time", '{"zone": "UTC"}');
     expect(await accepts(g, full.slice("<tool_call>".length))).toBe(true);
     expect(await accepts(g, full)).toBe(false);
   });
 
   test("Mistral-style sections: calls in a JSON list", async () => {
-    const g = callGrammar({ syntax: MISTRAL, tools: await tools(), parallel: true, mode: "forced", stops: STOPS });
+    const g = callGrammar({ syntax: MISTRAL, tools: await tools(), parallel: true, mode: "forced" });
     expect(await accepts(g, `[TOOL_CALLS][{"name": "ping", "arguments": {}}, {"name": "get_time", "arguments": {"zone": "x"}}]`)).toBe(true);
     expect(await accepts(g, `[TOOL_CALLS][{"name": "ping", "arguments": {}}`)).toBe(false);
   });

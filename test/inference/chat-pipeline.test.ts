@@ -12,6 +12,7 @@ import type { Engine } from "../../src/inference/engine.ts";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
+import { makeModel } from "../../src/models/presets.ts";
 import { InferenceError } from "../../src/inference/types.ts";
 import { ALARM_TOOL, QWEN_SYNTAX, WEATHER_REASONING, WEATHER_REPLY, WEATHER_TOOL, isAlarm, makeTemplatedModel, makeWeatherModel } from "../helpers/chat.ts";
 import { GREEDY } from "../helpers/inference.ts";
@@ -173,6 +174,21 @@ describe("real engine only", () => {
         if (got[0]!.name === "set_alarm") expect(isAlarm(args)).toBe(true);
         else expect(typeof args.city).toBe("string");
       }
+    }
+  });
+
+  test("a call suffix is cut at an end-of-generation token it contains (Llama 3.1's <|eom_id|>)", async () => {
+    // The template only lists the markers, so they become control tokens (llama.cpp takes <|eom_id|> and <|eot_id|> as end of generation).
+    const { path } = await makeModel({ preset: "tiny", out: join(dir, "eom.gguf"), chatTemplate: "{# <|eom_id|> <|eot_id|> <|start_header_id|> <|end_header_id|> #}{{ messages[0].content }}" });
+    const llama31 = await LlamaEngine.load({ modelPath: path, slots: 1, slotContextSize: 2048, threads: 1, chatWrapper: "llama3.1" });
+    try {
+      expect(llama31.renderChat({ messages: [user("x")] }).syntax.calls).toMatchObject({ prefix: "<function=", paramsPrefix: ">", suffix: "</function>" });
+      const s: Setup = { engine: llama31, scheduler: new Scheduler({ engine: llama31, maxQueue: 1 }), promptText: () => "" };
+      const { events } = await answer(s, { messages: [user("Weather?")], tools: [WEATHER_TOOL], toolChoice: { type: "required" } }, 300);
+      expect(calls(events).map((c) => c.name)).toEqual(["get_weather"]);
+      expect(finish(events)).toBe("tool_calls");
+    } finally {
+      await llama31.dispose();
     }
   });
 

@@ -37,8 +37,6 @@ export interface CallGrammarOptions {
   mode: "forced" | "lazy";
   /** Forced only: the answer starts inside a thought, which may run until its close. */
   thoughtOpen?: boolean;
-  /** Template stop strings: the section suffix is cut where one starts (the end of the turn is not part of the calls). */
-  stops?: readonly string[];
 }
 
 export function callGrammar(o: CallGrammarOptions): string {
@@ -60,19 +58,28 @@ export function callGrammar(o: CallGrammarOptions): string {
     const thought = o.syntax.thought;
     start = o.thoughtOpen && thought ? `${notContaining(thought.close)} ${literal(thought.close)} [ \\t\\n]* ${whole}` : whole;
   }
-  const more = o.parallel ? ` ( ${literal(c.betweenCalls + c.prefix)} call )*` : "";
-  const sectionSuffix = cutAtStops(c.sectionSuffix, o.stops ?? []);
-  const head = [`root ::= ${start} call${more} ${literal(sectionSuffix)}`.replace(/ ""$/, ""), `call ::= ${alternatives.join(" | ")}`];
+  const more = o.parallel && c.parallel ? ` ( ${literal(c.betweenCalls + c.prefix)} call )*` : "";
+  const head = [`root ::= ${start} call${more} ${literal(c.sectionSuffix)}`.replace(/ ""$/, ""), `call ::= ${alternatives.join(" | ")}`];
   return [...head, ...rules].join("\n");
 }
 
-function cutAtStops(text: string, stops: readonly string[]): string {
-  let cut = text.length;
-  for (const s of stops) {
-    const at = s.length > 0 ? text.indexOf(s.trim() || s) : -1;
-    if (at !== -1 && at < cut) cut = at;
-  }
-  return text.slice(0, cut);
+/**
+ * The syntax as this answer can write it: a call's suffix and the section suffix end where one of
+ * the template's stop strings starts (Qwen's "<|im_end|>" after the calls, Llama 3.2's
+ * "<|eot_id|>" after each call). Generation ends there, so it is not part of the calls.
+ */
+export function trimSyntax(syntax: ChatSyntax, stops: readonly string[]): ChatSyntax {
+  if (!syntax.calls) return syntax;
+  const cut = (text: string) => {
+    let end = text.length;
+    for (const stop of stops) {
+      const s = stop.trim() || stop;
+      const at = s.length > 0 ? text.indexOf(s) : -1;
+      if (at !== -1 && at < end) end = at;
+    }
+    return text.slice(0, end);
+  };
+  return { ...syntax, calls: { ...syntax.calls, suffix: cut(syntax.calls.suffix), sectionSuffix: cut(syntax.calls.sectionSuffix) } };
 }
 
 /** A GBNF string literal. */

@@ -6,9 +6,9 @@
 import { GrammarError, type Engine } from "../engine.ts";
 import type { Scheduler } from "../scheduler.ts";
 import { InferenceError, type InferenceRequest, type TokenEvent } from "../types.ts";
-import { callGrammar, callTrigger } from "./grammar.ts";
+import { callGrammar, callTrigger, trimSyntax } from "./grammar.ts";
 import { ChatParser } from "./parser.ts";
-import type { ChatEvent, ChatRequest, RenderedChat, ToolSpec } from "./types.ts";
+import type { ChatEvent, ChatRequest, ChatSyntax, RenderedChat, ToolSpec } from "./types.ts";
 
 export interface PreparedChat {
   promptTokens: number[];
@@ -18,6 +18,8 @@ export interface PreparedChat {
   grammar?: unknown;
   lazyGrammar?: { triggers: string[]; grammar: unknown };
   rendered: RenderedChat;
+  /** The template's syntax, with what its stop strings end cut away (grammar.ts trimSyntax). */
+  syntax: ChatSyntax;
   /** Tool names the answer may call (empty: calls are not parsed). */
   callable: string[];
   reasoning: boolean;
@@ -45,15 +47,16 @@ export async function prepareChat(engine: Engine, req: ChatRequest): Promise<Pre
     if (called.length === 0) throw bad("tool_choice", `names the function "${choice.name}", which is not among the tools (${tools.map((t) => t.name).join(", ")})`);
   }
   const rendered = engine.renderChat({ messages: req.messages, tools: active ? tools : undefined, templateKwargs: req.templateKwargs });
+  const syntax = trimSyntax(rendered.syntax, rendered.stop);
   const prepared: PreparedChat = {
     promptTokens: rendered.tokens,
     stop: rendered.stop,
     rendered,
+    syntax,
     callable: active ? called.map((t) => t.name) : [],
     reasoning: req.reasoning !== "none",
   };
   if (!active) return prepared;
-  const syntax = rendered.syntax;
   if (!syntax.calls) throw bad("tools", `the chat template (${rendered.template}) has no tool-call syntax`);
   const grammarTools = await Promise.all(
     called.map(async (t) => {
@@ -73,7 +76,6 @@ export async function prepareChat(engine: Engine, req: ChatRequest): Promise<Pre
     parallel: req.parallelToolCalls !== false && choice.type !== "function",
     mode: forced ? "forced" : "lazy",
     thoughtOpen: rendered.thoughtOpen && prepared.reasoning,
-    stops: rendered.stop,
   });
   const grammar = await engine.createGrammar(gbnf);
   if (forced) prepared.grammar = grammar;
@@ -101,7 +103,7 @@ export function runChat(scheduler: Scheduler, request: InferenceRequest, prepare
 
 async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
   const parser = new ChatParser({
-    syntax: prepared.rendered.syntax,
+    syntax: prepared.syntax,
     reasoning: prepared.reasoning,
     thoughtOpen: prepared.rendered.thoughtOpen,
     tools: prepared.callable,

@@ -51,7 +51,7 @@ export class ChatTemplate {
   ) {
     this.jinja = source.wrapper ? undefined : jinjaOf(model, source);
     this.wrapper = pickWrapper(model, source, this.jinja);
-    this.syntax = this.wrapper ? syntaxOf(this.wrapper) : {};
+    this.syntax = this.wrapper ? this.syntaxOf(this.wrapper) : {};
     this.capabilities = {
       template: this.wrapper?.wrapperName ?? PLAIN_CHAT,
       tools: this.syntax.calls !== undefined,
@@ -74,7 +74,7 @@ export class ChatTemplate {
     } catch (err) {
       throw new InferenceError("invalid_request", `the model's chat template rejected the messages: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const syntax = wrapper === this.wrapper ? this.syntax : syntaxOf(wrapper);
+    const syntax = wrapper === this.wrapper ? this.syntax : this.syntaxOf(wrapper);
     let context = state.contextText;
     if (input.templateKwargs?.enable_thinking === false && syntax.thought) {
       const closed = emptyThought(wrapper, input.templateKwargs, context.toString(), syntax.thought.close);
@@ -89,6 +89,25 @@ export class ChatTemplate {
       syntax,
       thoughtOpen: open !== undefined && (open === "" || rendered.endsWith(open)),
     };
+  }
+
+  /**
+   * The wrapper's syntax, with call suffixes cut at an end-of-generation token they contain
+   * (Llama 3.1's "<|eom_id|>"): generation ends on that token, and a grammar cannot make the model
+   * write it as text.
+   */
+  private syntaxOf(w: ChatWrapper): ChatSyntax {
+    const syntax = syntaxOf(w);
+    if (!syntax.calls) return syntax;
+    const cut = (text: string) => {
+      for (const t of this.model.tokenize(text, true) as number[]) {
+        if (!this.model.isEogToken(t as never)) continue;
+        const at = text.indexOf(this.model.detokenize([t as never], true));
+        if (at !== -1) return text.slice(0, at);
+      }
+      return text;
+    };
+    return { ...syntax, calls: { ...syntax.calls, suffix: cut(syntax.calls.suffix), sectionSuffix: cut(syntax.calls.sectionSuffix) } };
   }
 
   private wrapperFor(kwargs: Readonly<Record<string, unknown>> | undefined): ChatWrapper | null {
