@@ -133,7 +133,15 @@ async function serve(config: Config, apiKeys: string[]): Promise<number> {
     // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
     // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
     const embedding = { modelPath: config.model, threads: config.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
-    state.embedder = createEmbedder(async () => (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding));
+    state.embedder = createEmbedder(async () => {
+      const started = performance.now();
+      const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
+      const i = backend.info;
+      log.info(`embedding context ready: ${i.reranker ? "reranker" : `${i.dimensions} dimensions, ${i.pooling} pooling`}, inputs up to ${i.maxInputTokens} tokens`, {
+        ms: Math.round(performance.now() - started),
+      });
+      return backend;
+    });
     state.modelName = engine.info.name;
     if (!stopping) state.phase = "ready";
     banner(log, config, engine, url);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { fakeEmbedder, type FakeEmbeddingBackend } from "../../src/inference/embedding-fake.ts";
-import { parseProm, sampleValue, setup, type Setup } from "./helpers.ts";
+import { parseProm, sampleValue, setup, waitFor, type Setup } from "./helpers.ts";
 
 const DIMS = 16;
 const MAX_INPUT = 32;
@@ -108,6 +108,24 @@ describe("POST /v1/embeddings with the openai SDK", () => {
     together.forEach((vs, i) => expect(vs[0]).toEqual(alone[i]![0]!));
     expect(backend.log.length - evaluated).toBe(32);
   });
+});
+
+test("a client that disconnects has its remaining inputs dropped", async () => {
+  const slow = fakeEmbedder({ dimensions: DIMS, delayMs: 20 });
+  const t = await setup(new FakeEngine({ slots: 1 }));
+  t.state.embedder = slow.embedder;
+  try {
+    const abort = new AbortController();
+    const inputs = Array.from({ length: 50 }, (_, i) => `gone ${i}`);
+    const gone = t.served.fetch(`${t.served.url}/v1/embeddings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: inputs }), signal: abort.signal });
+    await waitFor(() => slow.backend.log.length >= 2, "the first evaluations");
+    abort.abort();
+    await gone.catch(() => {});
+    await waitFor(() => slow.embedder.stats().queued === 0, "the queue to empty");
+    expect(slow.backend.log.length).toBeLessThan(10);
+  } finally {
+    await t.served.close();
+  }
 });
 
 describe("bad embeddings input: 400 in OpenAI's shape, naming the field", () => {

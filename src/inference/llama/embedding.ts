@@ -5,9 +5,8 @@
 // models say none, and then node-llama-cpp's getEmbedding returns the LAST token's hidden state
 // (llama_get_embeddings_ith(ctx, -1)), not a sentence vector. This instance is therefore loaded
 // with a metadata override to mean pooling when the file says none (or nothing): llama.cpp reads
-// that key for every architecture. Files that name a pooling (cls, last, mean: embedding models;
-// rank: rerankers) keep it. test/inference/llama-embedding.test.ts checks that the mean really is
-// the mean of the token states.
+// that key for every architecture. Files that name cls, last or mean (embedding models) keep it.
+// test/inference/llama-embedding.test.ts checks that the mean really is the mean of the token states.
 //
 // Memory. The weights are mmap'ed (node-llama-cpp's default on CPU), so both instances read the
 // same page-cache pages: RSS counts the file twice, physical memory does not. Measured on the
