@@ -15,6 +15,10 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error("expected a rejection");
 }
 
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  for (const until = Date.now() + 5000; !cond(); await Bun.sleep(1)) if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+}
+
 const norm = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
 describe("embedding service", () => {
@@ -102,15 +106,15 @@ describe("embedding service", () => {
   });
 
   test("a caller that goes away stops its remaining inputs; others are unaffected", async () => {
-    const { embedder, backend } = fakeEmbedder({ delayMs: 5 });
+    const { embedder, backend } = fakeEmbedder({ delayMs: 30 });
     const abort = new AbortController();
-    const gone = embedder.embed(["x1", "x2", "x3", "x4"], abort.signal);
+    const gone = rejection(embedder.embed(["x1", "x2", "x3", "x4"], abort.signal));
     const stays = embedder.embed(["y1", "y2"]);
-    await Bun.sleep(7);
+    await waitFor(() => backend.log.includes("y1"), "y1 to start");
     abort.abort();
-    const err = (await rejection(gone)) as EmbeddingError;
-    expect(err.code).toBe("cancelled");
+    expect(((await gone) as EmbeddingError).code).toBe("cancelled");
     expect((await stays).vectors).toHaveLength(2);
+    // x1 ran, and x2 at most (it may have started before the abort); x3 and x4 never do.
     expect(backend.log.filter((t) => t.startsWith("x")).length).toBeLessThanOrEqual(2);
     expect(embedder.stats().queued).toBe(0);
     expect((await rejection(embedder.embed(["z"], AbortSignal.abort()))) as EmbeddingError).toMatchObject({ code: "cancelled" });
@@ -120,7 +124,8 @@ describe("embedding service", () => {
     const { embedder, backend } = fakeEmbedder({ delayMs: 10 });
     const running = embedder.embed(["r"]);
     const waiting = rejection(embedder.embed(["w"]));
-    await Bun.sleep(2);
+    // One macrotask: "r" has started (it takes 10 ms), "w" waits.
+    await Bun.sleep(0);
     await embedder.close();
     expect((await running).vectors).toHaveLength(1);
     expect(((await waiting) as InferenceError).code).toBe("shutting_down");
