@@ -81,8 +81,11 @@ describe("warren serve: embeddings", () => {
 
 test("SIGTERM with embedding requests in flight: they are answered, the context is freed, exit 0", async () => {
   const inputs = Array.from({ length: 200 }, (_, i) => `input number ${i}`);
+  const metric = async (name: string) => sampleValue(parseProm(await (await fetch(`${embedServer.url}/metrics`)).text()).samples, name)!;
+  const before = await metric("warren_embedding_inputs_total");
   const inFlight = Array.from({ length: 3 }, () => post(`${embedServer.url}/v1/embeddings`, { input: inputs }).then((r) => r.status));
-  await Bun.sleep(20);
+  // All three accepted (queued or done) before the signal.
+  while ((await metric("warren_embedding_inputs_total")) - before + (await metric("warren_embedding_queue_depth")) < 3 * inputs.length) await Bun.sleep(5);
   const code = await embedServer.stop("SIGTERM");
   expect(await Promise.all(inFlight)).toEqual([200, 200, 200]);
   expect(code).toBe(0);
