@@ -29,7 +29,8 @@ beforeAll(async () => {
     startWarren(["--model", join(dir, "rerank.gguf"), "--threads", "1", "--parallel", "2"]),
   ]);
   client = new OpenAI({ apiKey: "none", baseURL: `${embedServer.url}/v1`, maxRetries: 0 });
-});
+  // Two servers start at once; on a busy 2-core machine that takes longer than bun's 5 s default.
+}, 60_000);
 afterAll(async () => {
   await embedServer?.stop("SIGKILL");
   await rerankServer?.stop("SIGKILL");

@@ -46,7 +46,8 @@ beforeAll(async () => {
   reranker = createEmbedder(() => loadLlamaEmbedding({ modelPath: rerankPath, threads: 1, maxInputTokens: MAX_INPUT }));
   plainTiny = await plain(tinyPath, "llama");
   plainRerank = await plain(rerankPath, "qwen3");
-});
+  // Generates and loads four model instances: more than bun's 5 s default on a busy machine.
+}, 30_000);
 afterAll(async () => {
   await embedder?.close();
   await reranker?.close();
@@ -133,7 +134,7 @@ describe("embeddings on a generated llama model (its GGUF says no pooling)", () 
     } finally {
       await engine.dispose();
     }
-  });
+  }, 20_000);
 
   test("the model does not rank", async () => {
     expect(((await embedder.rank("q", ["d"]).catch((e) => e)) as EmbeddingError).code).toBe("not_reranker");
