@@ -68,6 +68,13 @@ export const INFERENCE_MAX_STOP_CHARS = 256;
 export const INFERENCE_MAX_UNREAD_EVENTS = 64;
 /** Seconds advised to clients in Retry-After when the queue is full. */
 export const INFERENCE_RETRY_AFTER_S = 1;
+/** Inputs in one embeddings request, and documents in one rerank request (OpenAI's limit). Threat: one request queueing unbounded work. */
+export const EMBEDDING_MAX_INPUTS = 2048;
+/**
+ * Inputs and documents waiting for the embedding context, all requests together. Beyond it: 503 +
+ * Retry-After. Threat: unbounded queue growth (and latency) under overload.
+ */
+export const EMBEDDING_MAX_QUEUED_INPUTS = 8192;
 
 // ---- API ----
 

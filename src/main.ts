@@ -10,6 +10,7 @@ import type { ServiceState } from "./api/state.ts";
 import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { type HttpServer, listen } from "./http/server.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
+import { createEmbedder } from "./inference/embedding-service.ts";
 import { checkModelFile } from "./inference/model-check.ts";
 import { Scheduler } from "./inference/scheduler.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -135,6 +136,18 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
       log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
     }
     state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
+    // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
+    // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
+    const embedding = { modelPath: config.model, threads: config.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
+    state.embedder = createEmbedder(async () => {
+      const started = performance.now();
+      const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
+      const i = backend.info;
+      log.info(`embedding context ready: ${i.reranker ? "reranker" : `${i.dimensions} dimensions, ${i.pooling} pooling`}, inputs up to ${i.maxInputTokens} tokens`, {
+        ms: Math.round(performance.now() - started),
+      });
+      return backend;
+    });
     state.modelName = engine.info.name;
     if (!stopping) state.phase = "ready";
     banner(log, config, engine, url);
@@ -174,6 +187,8 @@ const SCHEDULER_STOP_MS = 2_000;
 async function drain(server: HttpServer, state: ServiceState, config: Config, log: Logger): Promise<void> {
   const graceMs = Math.min(config.keepAliveTimeoutMs, config.shutdownTimeoutMs);
   await server.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs, idleGraceMs: graceMs });
+  // Refuses what is still queued, waits for the one evaluation running (at most one batch), frees the context.
+  await state.embedder?.close();
   const scheduler = state.scheduler;
   if (scheduler === undefined) return;
   const stopped = await Promise.race([scheduler.close().then(() => true), Bun.sleep(SCHEDULER_STOP_MS).then(() => false)]);

@@ -8,6 +8,7 @@ import { Elysia } from "elysia";
 import { AUTH_CHALLENGE, keyCheck } from "./auth.ts";
 import { chatRoutes } from "./openai/chat.ts";
 import { cors } from "./cors.ts";
+import { embeddingRoutes } from "./embeddings.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
 import { createMetrics, metricsRoutes, UNMATCHED_ROUTE } from "./metrics.ts";
 import { nativeRoutes } from "./native.ts";
@@ -107,6 +108,7 @@ export function createApp(deps: ApiDeps) {
     .use(openAiRoutes(deps))
     .use(chatRoutes(deps))
     .use(tokenizeRoutes(deps))
+    .use(embeddingRoutes(deps))
     .use(metricsRoutes(metrics, deps.state));
   return app;
 }

@@ -55,6 +55,8 @@ interface SchemaLike {
   minimum?: number;
   maximum?: number;
   anyOf?: SchemaLike[];
+  /** A schema's own wording for its rule (Elysia's `error` option), used when given. */
+  error?: unknown;
 }
 interface ValidationLike {
   all?: Issue[];
@@ -65,7 +67,8 @@ function validationMessage(error: unknown): string {
   const first = firstIssue(error);
   if (!first) return "invalid request body";
   const field = first.path ? first.path.replace(/^\//, "").replace(/\//g, ".") : "body";
-  return `${field || "body"}: ${describeExpected(first.schema) ?? first.message ?? "invalid value"}`;
+  const own = typeof first.schema?.error === "string" ? first.schema.error : undefined;
+  return `${field || "body"}: ${describeExpected(first.schema) ?? own ?? first.message ?? "invalid value"}`;
 }
 
 /** TypeBox's messages for numeric unions read "Expected union value": say the actual rule instead. */

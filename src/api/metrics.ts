@@ -69,6 +69,10 @@ export function createMetrics(deps: ApiDeps): Metrics {
   total("warren_decoded_tokens_total", "Tokens evaluated by decode calls (prompt and generated)", () => stats()?.decodedTokens);
   total("warren_decode_seconds_total", "Time spent in engine decode calls, sampling included", () => (stats()?.decodeMs ?? 0) / 1000);
   total("warren_requests_rejected_total", "Requests refused because the queue was full", () => stats()?.rejected);
+  const embedding = () => deps.state.embedder?.stats();
+  total("warren_embedding_inputs_total", "Embedding inputs and rerank documents evaluated", () => embedding()?.evaluated);
+  total("warren_embedding_tokens_total", "Tokens those evaluations took", () => embedding()?.tokens);
+  gauge("warren_embedding_queue_depth", "Embedding inputs and rerank documents accepted and not yet evaluated", () => embedding()?.queued);
   new Counter({
     name: "warren_requests_finished_total",
     help: "Inference requests finished, by reason",

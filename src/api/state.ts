@@ -1,4 +1,5 @@
 // What the API needs from the running service. main.ts owns it and flips `phase`.
+import type { Embedder } from "../inference/embedding.ts";
 import type { Scheduler } from "../inference/scheduler.ts";
 import type { Logger } from "../log.ts";
 
@@ -10,6 +11,8 @@ export interface ServiceState {
   scheduler?: Scheduler;
   /** Model name shown by the API. */
   modelName?: string;
+  /** Embeddings and reranking on the same model file (its context is made on first use). */
+  embedder?: Embedder;
 }
 
 export interface ApiDeps {

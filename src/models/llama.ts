@@ -101,7 +101,7 @@ export function llamaMetadata(name: PresetName, preset: Preset, seed: number, ex
  * Streams one tensor's values, encoded, in CHUNK_VALUES pieces; the first `zeroValues`
  * values are zero (the random stream still advances, so they cost no special casing).
  */
-function* tensorChunks(plan: TensorPlan, type: TensorType, seed: number, zeroValues: number): Generator<Uint8Array> {
+export function* tensorChunks(plan: TensorPlan, type: TensorType, seed: number, zeroValues: number): Generator<Uint8Array> {
   const total = plan.dims.reduce((a, d) => a * d, 1);
   if (plan.kind === "norm") {
     yield encodeF32(new Float32Array(total).fill(1));

@@ -113,6 +113,10 @@ describe("dist/warren, copied alone to an empty directory", () => {
     expect(body.success).toBe(true);
     expect(body.data.tokens).toBeGreaterThan(0);
     expect(body.data.tokens).toBeLessThanOrEqual(5);
+    // The embedding side is imported on first use: it must load from the unpacked runtime too.
+    const e = await fetch(`${s.url}/v1/embeddings`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: "Hello", encoding_format: "float" }) });
+    expect(e.status).toBe(200);
+    expect(((await e.json()) as { data: Array<{ embedding: number[] }> }).data[0]!.embedding).toHaveLength(64);
     expect(await stop(s)).toBe(0);
     expect(runtimeEntries(join(home, ".cache/warren"))).toHaveLength(1);
   });
