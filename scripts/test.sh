@@ -5,7 +5,8 @@ set -u
 cd "$(dirname "$0")/.."
 report_dir=$(mktemp -d)
 report="$report_dir/junit.xml"
-bun test --reporter=junit --reporter-outfile="$report" "$@"
+# bun 1.4.4 does not read the timeout from bunfig.toml (tests and hooks kept its 5 s default): pass it here.
+bun test --timeout 60000 --reporter=junit --reporter-outfile="$report" "$@"
 rc=$?
 if [ -f "$report" ]; then
   # The first <testsuites ...> element carries the totals.
