@@ -1,6 +1,11 @@
 // Turns generated tokens into text that is safe to send: never half a UTF-8 character, never any
 // part of a stop string. Stop strings may be split across tokens, so text that could still become
 // a stop string is held back until it can't.
+//
+// It also counts which tokens' text has gone out, so per-token data (log-probabilities) can be sent
+// with the text it belongs to: a token is released with the text that completes it. When a stop
+// string ends generation, a token whose text was partly sent before the stop string is released
+// with that last text; tokens whose text lies wholly inside the stop string never are.
 
 export interface Detokenizer {
   detokenize(tokens: readonly number[], context?: readonly number[]): string;
@@ -11,6 +16,15 @@ export interface PushResult {
   text: string;
   /** A stop string was completed; generation must end. `text` holds everything before it. */
   stopped: boolean;
+  /** Tokens (pushed earlier or now, in push order) whose text this result completes. */
+  released: number;
+}
+
+/** Tokens whose text is (partly) held, as offsets into `held`; start < 0 when part of it went out already. */
+interface Unit {
+  tokens: number;
+  start: number;
+  end: number;
 }
 
 /** Pieces whose text ends in U+FFFD are held: the next token usually completes the character. */
@@ -26,6 +40,7 @@ export class TextStream {
   private context: number[];
   /** Decoded text held back because it may be the start of a stop string. */
   private held = "";
+  private units: Unit[] = [];
 
   constructor(
     private readonly detok: Detokenizer,
@@ -38,36 +53,51 @@ export class TextStream {
   push(token: number): PushResult {
     this.pending.push(token);
     const piece = this.detok.detokenize(this.pending, this.context);
-    if (piece.endsWith(REPLACEMENT) && this.pending.length < MAX_PENDING_TOKENS) return { text: "", stopped: false };
+    if (piece.endsWith(REPLACEMENT) && this.pending.length < MAX_PENDING_TOKENS) return { text: "", stopped: false, released: 0 };
+    const tokens = this.pending.length;
     this.context = [...this.context, ...this.pending].slice(-CONTEXT_TOKENS);
     this.pending = [];
-    return this.append(piece);
+    return this.append(piece, tokens);
   }
 
-  /** End of generation (not by a stop string): release everything held. */
+  /** End of generation (not by a stop string): release everything held; every token is then released. */
   flush(): string {
     let rest = this.held;
     if (this.pending.length > 0) rest += this.detok.detokenize(this.pending, this.context);
     this.held = "";
+    this.units = [];
     this.pending = [];
     return rest;
   }
 
-  private append(piece: string): PushResult {
-    if (this.stops.length === 0) return { text: piece, stopped: false };
+  /** `piece` is the text of the last `tokens` tokens together. */
+  private append(piece: string, tokens: number): PushResult {
+    if (this.stops.length === 0) return { text: piece, stopped: false, released: tokens };
     const held = this.held + piece;
+    this.units.push({ tokens, start: this.held.length, end: held.length });
     let cut = -1;
     for (const stop of this.stops) {
       const at = held.indexOf(stop);
       if (at !== -1 && (cut === -1 || at < cut)) cut = at;
     }
     if (cut !== -1) {
+      let released = 0;
+      for (const u of this.units) if (u.start < cut || u.end <= cut) released += u.tokens;
       this.held = "";
-      return { text: held.slice(0, cut), stopped: true };
+      this.units = [];
+      return { text: held.slice(0, cut), stopped: true, released };
     }
-    const keep = longestStopPrefixSuffix(held, this.stops);
-    this.held = held.slice(held.length - keep);
-    return { text: held.slice(0, held.length - keep), stopped: false };
+    const sent = held.length - longestStopPrefixSuffix(held, this.stops);
+    this.held = held.slice(sent);
+    let released = 0;
+    let done = 0;
+    while (done < this.units.length && this.units[done]!.end <= sent) released += this.units[done++]!.tokens;
+    this.units.splice(0, done);
+    for (const u of this.units) {
+      u.start -= sent;
+      u.end -= sent;
+    }
+    return { text: held.slice(0, sent), stopped: false, released };
   }
 }
 
