@@ -58,6 +58,7 @@ export function chatRoutes(deps: ApiDeps) {
         maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
         extraStops: prompt.stop,
         signal: request.signal,
+        kind: "chat",
       });
       return respond(deps, request, "chat", callInfo(state, id, body), inference);
     },
