@@ -260,6 +260,8 @@ describe("n choices", () => {
     expect(after.promptTokens - before.promptTokens).toBe(r.usage!.prompt_tokens);
     const metrics = await (await s.served.fetch(`${s.served.url}/metrics`)).text();
     expect(metrics).toContain(`warren_generated_tokens_total ${after.generatedTokens}`);
+    expect(after.slotCopies - before.slotCopies).toBe(3);
+    expect(metrics).toContain(`warren_slot_copies_total ${after.slotCopies}`);
   });
 
   test("a client leaving a streamed n = 4 request frees every slot", async () => {
