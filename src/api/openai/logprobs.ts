@@ -138,3 +138,13 @@ export class CompletionOffsets {
     if (this.owed === 0) this.chars++;
   }
 }
+
+/** Entries of choice `index` in the request's shape; a completions choice keeps its running text offset. */
+export type Logprobs = (index: number, entries: readonly TokenLogprobs[]) => object;
+
+export function logprobsWriter(kind: Kind, engine: Engine, n: number): Logprobs {
+  const pieces = piecesOf(engine);
+  if (kind === "chat") return (_, entries) => chatLogprobs(pieces, entries);
+  const offsets = Array.from({ length: n }, () => new CompletionOffsets());
+  return (index, entries) => offsets[index]!.format(pieces, entries);
+}

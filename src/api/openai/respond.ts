@@ -3,13 +3,13 @@
 // their object names and in where the text goes (message/delta vs text). With n > 1 every choice
 // has its index: a whole answer lists n choices, a stream interleaves their chunks and ends each
 // with its own finish chunk.
-import type { FinishReason, InferenceRequest, TokenEvent, TokenLogprobs, Usage } from "../../inference/types.ts";
+import type { FinishReason, InferenceRequest, TokenEvent, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { readyScheduler } from "../generation.ts";
 import { sseData, sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
 import { runChoices, type ChoiceResult } from "./choices.ts";
-import { chatLogprobs, CompletionOffsets, piecesOf, type Pieces } from "./logprobs.ts";
+import { logprobsWriter, type Logprobs } from "./logprobs.ts";
 import type { CallInfo } from "./request.ts";
 
 export type Kind = "chat" | "text";
@@ -49,15 +49,6 @@ export function wholeBody(kind: Kind, call: CallInfo, choices: readonly ChoiceRe
     choices: choices.map((c, i) => choice(kind, c.text, finishReason(c.finishReason), i, logprobs?.(i, c.logprobs) ?? null)),
     usage: usageOf(done.usage),
   };
-}
-
-/** Entries of choice `index` in the request's shape; a completions choice keeps its running text offset. */
-type Logprobs = (index: number, entries: readonly TokenLogprobs[]) => object;
-
-function logprobsWriter(kind: Kind, pieces: Pieces, n: number): Logprobs {
-  if (kind === "chat") return (_, entries) => chatLogprobs(pieces, entries);
-  const offsets = Array.from({ length: n }, () => new CompletionOffsets());
-  return (index, entries) => offsets[index]!.format(pieces, entries);
 }
 
 function chunk(
@@ -123,11 +114,10 @@ export async function respond(deps: ApiDeps, request: Request, kind: Kind, call:
   const events = scheduler.submit(inference);
   const note: Note = (u) => deps.noteTokens?.(request, { prompt: u.promptTokens, completion: u.completionTokens });
   const n = inference.choices ?? 1;
-  const logprobs = inference.logprobs !== undefined ? logprobsWriter(kind, piecesOf(scheduler.engine), n) : undefined;
+  const logprobs = inference.logprobs !== undefined ? logprobsWriter(kind, scheduler.engine, n) : undefined;
   if (call.stream) return sseResponse(frames(kind, call, events, note, n, logprobs), {}, deps.sseKeepAliveMs);
   const { choices, done } = await runChoices(events, n);
   note(done.usage);
   if (done.finishReason === "error") throw new ApiError(500, "generation_failed", done.error ?? "generation failed");
   return wholeBody(kind, call, choices, done, logprobs);
 }
-
