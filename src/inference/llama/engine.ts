@@ -308,9 +308,10 @@ export class LlamaEngine implements Engine {
   /**
    * Through a state file: node-llama-cpp 3.21.1 binds no llama_memory_seq_cp, and its in-memory
    * checkpoints restore only into the sequence they came from. The file lives in a private
-   * directory, on /dev/shm (RAM) where there is one. Measured for a 300-token prompt: ~0.6-1.7 ms
-   * on stories260K (0.2 MB of state), ~5-8 ms on the 100M bench preset (11 MB), against 106 and
-   * 560 ms to evaluate that prompt again.
+   * directory, on /dev/shm (RAM) where there is one: one save, then one load per target. Measured
+   * for a 300-token prompt copied to 3 slots (bench/scheduler/copy-slot.ts, 2 busy vCPUs): 1.2-2.6 ms
+   * on stories260K (0.2 MB of state), 12-20 ms on the 100M bench preset (11 MB), against ~110 and
+   * ~540 ms to evaluate that prompt once.
    */
   async copySlot(from: number, to: readonly number[]): Promise<void> {
     if (to.length === 0) return;
