@@ -285,13 +285,15 @@ describe("log-probabilities", () => {
 describe("the fake engine's distribution and copy (what the tests above rely on)", () => {
   test("probabilities are sorted, sum to 1, hold the sampled token, and greedy picks the first", async () => {
     const engine = new FakeEngine({ slots: 2, eosEvery: 5 });
-    const greedy = engine.createSampler(GREEDY, []);
-    const warm = engine.createSampler({ ...WARM, topK: 4, seed: 1 }, []);
-    const [[g], [w]] = await engine.decode([
+    const greedy = engine.createSampler(GREEDY);
+    const warm = engine.createSampler({ ...WARM, topK: 4, seed: 1 });
+    const out = await engine.decode([
       { slot: 0, pos: 0, tokens: engine.tokenize("abc", true), sampler: greedy, probabilities: true },
       { slot: 1, pos: 0, tokens: engine.tokenize("abc", true), sampler: warm, probabilities: true },
     ]);
-    for (const r of [g!, w!]) {
+    const g = out[0]![0]!;
+    const w = out[1]![0]!;
+    for (const r of [g, w]) {
       const p = r.probabilities!;
       let sum = 0;
       for (let i = 1; i < p.length; i += 2) sum += p[i]!;
@@ -299,14 +301,14 @@ describe("the fake engine's distribution and copy (what the tests above rely on)
       for (let i = 3; i < p.length; i += 2) expect(p[i]!).toBeLessThanOrEqual(p[i - 2]!);
       expect(p.filter((_, i) => i % 2 === 0)).toContain(r.token);
     }
-    expect(g!.probabilities![0]).toBe(g!.token);
-    expect(g!.probabilities!.length / 2).toBe(28); // 26 letters and the space, plus EOS
-    expect(w!.probabilities!.length / 2).toBe(4);
+    expect(g.probabilities![0]).toBe(g.token);
+    expect(g.probabilities!.length / 2).toBe(28); // 26 letters and the space, plus EOS
+    expect(w.probabilities!.length / 2).toBe(4);
   });
 
   test("copySlot copies a slot's cells: the copy continues exactly like the original", async () => {
     const engine = new FakeEngine({ slots: 3 });
-    const s = [0, 1].map(() => engine.createSampler(GREEDY, []));
+    const s = [0, 1].map(() => engine.createSampler(GREEDY));
     const prompt = engine.tokenize("copy me", true);
     await engine.decode([{ slot: 0, pos: 0, tokens: prompt }]);
     await engine.copySlot(0, [1]);
