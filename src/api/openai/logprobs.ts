@@ -65,12 +65,12 @@ export function logprobsRequest(kind: Kind, b: CommonBody): number | undefined {
       if (!b.logprobs) return undefined;
       throw invalid("logprobs", `for completions, the number of most likely alternatives per token (0-${API_MAX_TOP_LOGPROBS}), not true`);
     }
-    if (b.top_logprobs != null) throw invalid("top_logprobs", "completions take the count in logprobs (an integer)");
+    if (b.top_logprobs) throw invalid("top_logprobs", "completions take the count in logprobs (an integer)");
     return b.logprobs ?? undefined;
   }
   if (typeof b.logprobs === "number") throw invalid("logprobs", "for chat, true or false; the count goes in top_logprobs");
   if (b.logprobs !== true) {
-    if (b.top_logprobs != null) throw invalid("top_logprobs", "needs logprobs: true");
+    if (b.top_logprobs) throw invalid("top_logprobs", "needs logprobs: true");
     return undefined;
   }
   return b.top_logprobs ?? 0;
