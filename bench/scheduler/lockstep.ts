@@ -19,12 +19,13 @@ export async function lockstepDecode(engine: Engine, prompts: readonly number[][
   const samplers = prompts.map((p) => engine.createSampler(GREEDY, p));
   for (let s = 0; s < prompts.length; s++) engine.clearSlot(s, 0);
   const t0 = performance.now();
-  let next = await engine.decode(prompts.map((p, slot) => ({ slot, pos: 0, tokens: p, sampler: samplers[slot] })));
+  const tokensOf = (sampled: { token: number }[][]) => sampled.map((r) => r[0]!.token);
+  let next = tokensOf(await engine.decode(prompts.map((p, slot) => ({ slot, pos: 0, tokens: p, sampler: samplers[slot] }))));
   let stepMs = 0;
   for (let i = 1; i < tokens; i++) {
     const items: BatchItem[] = prompts.map((p, slot) => ({ slot, pos: p.length + i - 1, tokens: [next[slot]!], sampler: samplers[slot] }));
     const s0 = performance.now();
-    next = await engine.decode(items);
+    next = tokensOf(await engine.decode(items));
     stepMs += performance.now() - s0;
   }
   const ms = performance.now() - t0;

@@ -51,6 +51,9 @@ export interface GenerationSpec {
   ignoreEos?: boolean;
   grammar?: unknown;
   signal?: AbortSignal;
+  /** n (default 1) and logprobs, as InferenceRequest takes them. */
+  choices?: number;
+  logprobs?: number;
 }
 
 /** Without max_tokens a request gets the default, shortened to what fits the slot after the prompt. */
@@ -66,6 +69,8 @@ export function toInferenceRequest(s: GenerationSpec, slotContextSize: number): 
     ignoreEos: s.ignoreEos ?? false,
     grammar: s.grammar,
     signal: s.signal,
+    ...(s.choices !== undefined && s.choices !== 1 ? { choices: s.choices } : {}),
+    ...(s.logprobs !== undefined ? { logprobs: s.logprobs } : {}),
   };
 }
 

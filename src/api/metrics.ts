@@ -68,6 +68,8 @@ export function createMetrics(deps: ApiDeps): Metrics {
   total("warren_decode_calls_total", "Engine decode calls (one per scheduler step, all busy slots together)", () => stats()?.decodeCalls);
   total("warren_decoded_tokens_total", "Tokens evaluated by decode calls (prompt and generated)", () => stats()?.decodedTokens);
   total("warren_decode_seconds_total", "Time spent in engine decode calls, sampling included", () => (stats()?.decodeMs ?? 0) / 1000);
+  total("warren_slot_copies_total", "Slots given a copy of another slot's prompt cells (the choices of n > 1 requests)", () => stats()?.slotCopies);
+  total("warren_slot_copy_seconds_total", "Time spent copying prompt cells between slots", () => (stats()?.copyMs ?? 0) / 1000);
   total("warren_requests_rejected_total", "Requests refused because the queue was full", () => stats()?.rejected);
   const embedding = () => deps.state.embedder?.stats();
   total("warren_embedding_inputs_total", "Embedding inputs and rerank documents evaluated", () => embedding()?.evaluated);

@@ -4,8 +4,14 @@
 // with byte-fallback vocabularies. The next token is a hash of everything in the slot's KV cells,
 // so a wrong position, a stale cell or a mixed-up slot changes the output: the scheduler's KV
 // bookkeeping is checked by the fake too. decode() checks positions strictly and throws on a gap.
+//
+// Sampling draws from a real distribution: every candidate (the alphabet's distinct bytes, plus EOS
+// when eosEvery is set) gets a logit from the hash, the greedy pick the highest. Temperature > 0
+// keeps the top-k candidates (top-p and min-p are not modelled), scales by the temperature and draws
+// with the sampler's RNG; probabilities are that softmax, as llama.cpp's sampler chain reports them.
+// With `reply`, every sampler writes that text instead (as one certain token at a time).
 import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
-import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo } from "./engine.ts";
+import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, Sampled } from "./engine.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
 import type { SamplingParams } from "./types.ts";
 
@@ -14,6 +20,10 @@ const EOS = 2;
 const BYTE_BASE = 3;
 /** Generated text is drawn from these bytes so it reads as words. */
 const ALPHABET = new TextEncoder().encode("etaoin shrdlu cmfwyp vbgkqjxz ");
+const LETTERS = [...new Set(ALPHABET)].map((b) => b + BYTE_BASE);
+/** Logit of the greedy pick; every other candidate's is in [0, 4). */
+const TOP_LOGIT = 4.5;
+const CONTROL_TEXT: Record<number, string> = { [BOS]: "<s>", [EOS]: "</s>" };
 
 export interface FakeEngineOptions {
   slots?: number;
@@ -52,6 +62,8 @@ export class FakeEngine implements Engine {
   readonly threads = 1;
   /** Tokens per item of every decode call, for batching assertions. */
   readonly decodeLog: number[][] = [];
+  /** Every copySlot call, in order. */
+  readonly copyLog: Array<{ from: number; to: number[] }> = [];
   private readonly kvHash: number[][];
   private readonly decodeDelayMs: number;
   private readonly eosEvery: number;
@@ -104,7 +116,7 @@ export class FakeEngine implements Engine {
     return token === EOS;
   }
 
-  createSampler(params: SamplingParams, _history: readonly number[], grammar?: unknown): EngineSampler {
+  createSampler(params: SamplingParams, _history: readonly number[] = [], grammar?: unknown): EngineSampler {
     this.liveSamplers++;
     const s = new FakeSampler(params, (params.seed ?? 12345) >>> 0);
     s.grammar = grammar;
@@ -158,7 +170,7 @@ export class FakeEngine implements Engine {
     return this.kvHash[slot]!.length;
   }
 
-  async decode(items: readonly BatchItem[]): Promise<Array<number | undefined>> {
+  async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
     this.decodeLog.push(items.map((i) => i.tokens.length));
     let total = 0;
     for (const item of items) {
@@ -170,27 +182,65 @@ export class FakeEngine implements Engine {
     }
     if (total > this.batchSize) throw new Error(`batch of ${total} tokens exceeds batch size ${this.batchSize}`);
     await new Promise((r) => setTimeout(r, this.decodeDelayMs));
-    return items.map((item) => (item.sampler ? this.sample(item.slot, item.sampler as FakeSampler) : undefined));
+    return items.map((item) => {
+      if (!item.sampler) return [];
+      const samplers = [item.sampler, ...(item.forks ?? [])];
+      return samplers.map((s) => this.sample(item.slot, s as FakeSampler, item.probabilities === true));
+    });
   }
 
-  private sample(slot: number, s: FakeSampler): number {
+  /** Candidates after the cells of a slot, most probable first (ties by token id). */
+  private candidates(h: number): Array<{ token: number; logit: number }> {
+    const eos = this.eosEvery > 0 && h % this.eosEvery === 0;
+    const greedy = eos ? EOS : ALPHABET[h % ALPHABET.length]! + BYTE_BASE;
+    const tokens = this.eosEvery > 0 ? [...LETTERS, EOS] : LETTERS;
+    const out = tokens.map((token) => ({ token, logit: token === greedy ? TOP_LOGIT : (mix(h, token) % 1000) / 250 }));
+    return out.sort((a, b) => b.logit - a.logit || a.token - b.token);
+  }
+
+  private sample(slot: number, s: FakeSampler, probabilities: boolean): Sampled {
     if (s.disposed) throw new Error("sampler used after dispose");
     if (this.reply) {
       const i = s.emitted++;
-      return i < this.reply.length ? this.reply[i]! + BYTE_BASE : EOS;
+      const token = i < this.reply.length ? this.reply[i]! + BYTE_BASE : EOS;
+      return probabilities ? { token, probabilities: [token, 1] } : { token };
     }
     const cells = this.kvHash[slot]!;
-    let h = cells[cells.length - 1]!;
-    if (s.params.temperature > 0) {
+    const { temperature, topK } = s.params;
+    let cands = this.candidates(cells[cells.length - 1]!);
+    if (temperature > 0 && topK > 0) cands = cands.slice(0, topK);
+    const scale = temperature > 0 ? 1 / temperature : 1;
+    const weights = cands.map((c) => Math.exp((c.logit - cands[0]!.logit) * scale));
+    const sum = weights.reduce((a, b) => a + b, 0);
+    let pick = 0;
+    if (temperature > 0) {
       s.rng = mix(s.rng, 0x85ebca6b);
-      h = mix(h, s.rng);
+      let u = (s.rng / 2 ** 32) * sum;
+      while (pick < cands.length - 1 && u >= weights[pick]!) u -= weights[pick++]!;
     }
-    if (this.eosEvery > 0 && h % this.eosEvery === 0) return EOS;
-    return ALPHABET[h % ALPHABET.length]! + BYTE_BASE;
+    const token = cands[pick]!.token;
+    if (!probabilities) return { token };
+    const flat: number[] = [];
+    cands.forEach((c, i) => flat.push(c.token, weights[i]! / sum));
+    return { token, probabilities: flat };
   }
 
   clearSlot(slot: number, fromPos: number): void {
     this.kvHash[slot]!.length = Math.min(fromPos, this.kvHash[slot]!.length);
+  }
+
+  async copySlot(from: number, to: readonly number[]): Promise<void> {
+    this.copyLog.push({ from, to: [...to] });
+    for (const t of to) {
+      if (t === from || !this.kvHash[t]) throw new Error(`copySlot: bad target slot ${t}`);
+      this.kvHash[t] = this.kvHash[from]!.slice();
+    }
+    await new Promise((r) => setTimeout(r, 0));
+  }
+
+  tokenBytes(token: number): Uint8Array {
+    if (token >= BYTE_BASE) return Uint8Array.of(token - BYTE_BASE);
+    return this.encoder.encode(CONTROL_TEXT[token] ?? "");
   }
 
   async dispose(): Promise<void> {}

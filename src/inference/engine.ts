@@ -31,6 +31,26 @@ export interface BatchItem {
   tokens: readonly number[];
   /** When set, sample one token from the logits after the last of `tokens`. */
   sampler?: EngineSampler;
+  /**
+   * Further samplers, each drawing one token from the same logits as `sampler`: the first tokens of
+   * a request's other choices (n > 1), whose prompt is evaluated once, in this item's slot.
+   */
+  forks?: readonly EngineSampler[];
+  /** Also return the distribution each token was drawn from (a sort and a copy of the candidates per token). */
+  probabilities?: boolean;
+}
+
+/** One sampled token. */
+export interface Sampled {
+  /** -1 when the sampler had no candidate left (a grammar allowed none). */
+  token: number;
+  /**
+   * With BatchItem.probabilities: the distribution the token was drawn from, as a flat list
+   * [token, p, token, p, ...], most probable first, p summing to 1. It is the softmax over the
+   * candidates left after the sampler chain (grammar, penalties, top-k, top-p, min-p, temperature);
+   * a greedy sampler (temperature 0) leaves the whole vocabulary with its unscaled logits.
+   */
+  probabilities?: readonly number[];
 }
 
 /** Per-request sampling state (penalty history, grammar state, RNG). */
@@ -76,10 +96,25 @@ export interface Engine {
    */
   engageGrammar(sampler: EngineSampler, grammar: unknown, leftover: string): number;
 
-  /** Decode all items in one batch; returns the sampled token for each item that has a sampler. */
-  decode(items: readonly BatchItem[]): Promise<Array<number | undefined>>;
+  /**
+   * Decode all items in one batch. Per item: its sampler's token, then one per fork, in order
+   * (empty for an item without a sampler).
+   */
+  decode(items: readonly BatchItem[]): Promise<Sampled[][]>;
   /** Forget the slot's KV cells from `fromPos` on (0 = all). */
   clearSlot(slot: number, fromPos: number): void;
+  /**
+   * Make every slot in `to` hold a copy of slot `from`'s cells (their own are dropped), so choices of
+   * one request share a prompt evaluated once. Like decode, never run it alongside another call
+   * that touches the context.
+   */
+  copySlot(from: number, to: readonly number[]): Promise<void>;
+  /**
+   * The bytes one token adds to generated text: a byte-fallback token gives its single byte (part of
+   * a UTF-8 sequence), a word piece its text with the leading space it carries; control tokens give
+   * their own text (`</s>`), which generated text never contains.
+   */
+  tokenBytes(token: number): Uint8Array;
 
   dispose(): Promise<void>;
 }

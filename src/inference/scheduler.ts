@@ -5,21 +5,18 @@
 // batch size), decodes it in a single engine call, and hands each sampled token to its request.
 // Requests join and leave at token boundaries, so a long generation never holds up a short one
 // once a slot is free. Cancellation is checked every turn: it lands within one token.
-import type { BatchItem, Engine, EngineSampler } from "./engine.ts";
+// A request with n > 1 choices runs one job per choice in n slots (see choices.ts).
+import type { BatchItem, Engine, Sampled } from "./engine.ts";
 import { Channel } from "./channel.ts";
+import { ChoiceGroup, copyPrompt, createGroup, reserveFollowers } from "./choices.ts";
+import { newJob, SlotState, type Job, type Slot } from "./jobs.ts";
+import { tokenLogprobs } from "./logprobs.ts";
 import { BoundedQueue } from "./queue.ts";
 import { TextStream } from "./text.ts";
-import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent } from "./types.ts";
+import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "./types.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
-export enum SlotState {
-  /** No request. The KV cells may still hold the previous request's tokens for prefix reuse. */
-  Idle = "idle",
-  /** Evaluating the prompt (possibly over several turns when it exceeds the batch budget). */
-  Prompt = "prompt",
-  /** Sampling one token per turn. */
-  Generating = "generating",
-}
+export { SlotState } from "./jobs.ts";
 
 export interface SchedulerOptions {
   engine: Engine;
@@ -47,38 +44,11 @@ export interface SchedulerStats {
   decodedTokens: number;
   /** Wall time spent waiting on the engine's decode (which includes sampling), in ms. */
   decodeMs: number;
+  /** Slots that received a copy of another slot's prompt cells (n > 1), and the time those copies took. */
+  slotCopies: number;
+  copyMs: number;
   requests: Record<FinishReason, number>;
   rejected: number;
-}
-
-interface Job {
-  req: InferenceRequest;
-  channel: Channel<TokenEvent>;
-  submittedAt: number;
-  startedAt: number;
-  firstTokenAt: number;
-  lastTokenAt: number;
-  cancelled: boolean;
-  /** Left out of batches until its reader catches up. */
-  paused: boolean;
-  queueTimer?: ReturnType<typeof setTimeout>;
-  // Set once the job holds a slot:
-  pending: number[];
-  sampler?: EngineSampler;
-  text?: TextStream;
-  nextToken: number;
-  generated: number;
-  cachedTokens: number;
-  onAbort?: () => void;
-}
-
-interface Slot {
-  id: number;
-  state: SlotState;
-  /** Tokens in this slot's KV cells, position i holds kv[i]. */
-  kv: number[];
-  lastUsed: number;
-  job?: Job;
 }
 
 export class Scheduler {
@@ -97,6 +67,8 @@ export class Scheduler {
     decodeCalls: 0,
     decodedTokens: 0,
     decodeMs: 0,
+    slotCopies: 0,
+    copyMs: 0,
     requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
     rejected: 0,
   };
@@ -140,22 +112,14 @@ export class Scheduler {
         `prompt (${req.promptTokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds the context size of ${limit} tokens per slot`,
       );
     }
+    const n = req.choices ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > this.slots.length) {
+      throw new InferenceError("invalid_request", `n (${n}) must be between 1 and the slot count (${this.slots.length})`);
+    }
     if (this.closed) throw new InferenceError("shutting_down", "the server is shutting down");
-    const job: Job = {
-      req,
-      channel: null as unknown as Channel<TokenEvent>,
-      submittedAt: this.now(),
-      startedAt: 0,
-      firstTokenAt: 0,
-      lastTokenAt: 0,
-      cancelled: false,
-      paused: false,
-      pending: [],
-      nextToken: -1,
-      generated: 0,
-      cachedTokens: 0,
-    };
+    const job = newJob(req, 0, this.now());
     job.channel = new Channel<TokenEvent>(() => this.cancel(job), () => this.caughtUp(job));
+    if (n > 1) createGroup(job, n);
     if (req.signal?.aborted) throw new InferenceError("invalid_request", "the request was aborted before it started");
     if (!this.queue.offer(job, this.freeSlots())) {
       this.counters.rejected++;
@@ -186,8 +150,10 @@ export class Scheduler {
     return this.slots.every((s) => !s.job);
   }
 
-  private hasFreeSlot(): boolean {
-    return this.slots.some((s) => !s.job);
+  /** The head of the queue fits in the free slots (a request with n choices needs n). */
+  private canAdmit(): boolean {
+    const head = this.queue.peek();
+    return head !== undefined && this.freeSlots() >= (head.group?.jobs.length ?? 1);
   }
 
   private freeSlots(): number {
@@ -198,23 +164,25 @@ export class Scheduler {
 
   private cancel(job: Job): void {
     if (job.cancelled) return;
-    job.cancelled = true;
+    const jobs = job.group?.jobs ?? [job];
+    for (const j of jobs) j.cancelled = true;
     // A queued job is dropped at once; a running one is finished by the loop at the next token
     // boundary, which may have stopped while this job was paused.
-    if (this.queue.remove(job)) this.finish(job, undefined, "cancelled");
+    if (this.queue.remove(job)) for (const j of jobs) this.finish(j, undefined, "cancelled");
     else this.kick();
   }
 
   /** The reader took an event: a paused job resumes once it has caught up halfway. */
   private caughtUp(job: Job): void {
     if (!job.paused || job.channel.backlog > INFERENCE_MAX_UNREAD_EVENTS / 2) return;
-    job.paused = false;
+    for (const j of job.group?.jobs ?? [job]) j.paused = false;
     this.kick();
   }
 
   private expireQueued(job: Job): void {
     if (!this.queue.remove(job)) return;
-    this.finish(job, undefined, "error", `waited in the queue longer than ${job.req.queueTimeoutMs} ms`);
+    const error = `waited in the queue longer than ${job.req.queueTimeoutMs} ms`;
+    for (const j of job.group?.jobs ?? [job]) this.finish(j, undefined, "error", error);
   }
 
   private kick(): void {
@@ -236,18 +204,24 @@ export class Scheduler {
       this.running = false;
       // With every busy slot paused the loop rests; a reader catching up, a cancel or a submit wakes it.
       if (this.queue.length === 0 && this.hasNoWork()) for (const w of this.idleWaiters.splice(0)) w();
-      else if (this.queue.length > 0 && this.hasFreeSlot()) this.kick();
+      else if (this.canAdmit()) this.kick();
     }
   }
 
   private reapCancelled(): void {
-    for (const slot of this.slots) if (slot.job?.cancelled) this.finish(slot.job, slot, "cancelled");
+    for (const slot of this.slots) {
+      const job = slot.job;
+      if (job?.cancelled) this.finish(job, slot, job.group?.failure !== undefined ? "error" : "cancelled", job.group?.failure);
+    }
   }
 
-  /** Move queued jobs into free slots, preferring the slot whose cached tokens share the longest prefix. */
+  /**
+   * Move queued jobs into free slots, preferring the slot whose cached tokens share the longest
+   * prefix. A request with n choices waits at the head of the queue until n slots are free.
+   */
   private admit(): void {
-    for (let job = this.queue.peek(); job && this.hasFreeSlot(); job = this.queue.peek()) {
-      this.queue.shift();
+    while (this.canAdmit()) {
+      const job = this.queue.shift()!;
       if (job.queueTimer) clearTimeout(job.queueTimer);
       const prompt = job.req.promptTokens;
       let best: Slot | undefined;
@@ -262,6 +236,7 @@ export class Scheduler {
         }
       }
       this.start(job, best!, bestCommon);
+      if (job.group) reserveFollowers(this.engine, this.slots, job.group);
     }
   }
 
@@ -291,7 +266,7 @@ export class Scheduler {
         job.paused = true;
         continue;
       }
-      items.push({ slot: slot.id, pos: slot.kv.length, tokens: [job.nextToken], sampler: job.sampler });
+      items.push({ slot: slot.id, pos: slot.kv.length, tokens: [job.nextToken], sampler: job.sampler, probabilities: job.req.logprobs !== undefined });
       budget--;
     }
     const prompting = this.slots.filter((s) => s.state === SlotState.Prompt).sort((a, b) => a.job!.startedAt - b.job!.startedAt);
@@ -300,14 +275,20 @@ export class Scheduler {
       const job = slot.job!;
       const n = Math.min(budget, job.pending.length);
       const last = n === job.pending.length;
-      items.push({ slot: slot.id, pos: slot.kv.length, tokens: job.pending.slice(0, n), sampler: last ? job.sampler : undefined });
+      const item: BatchItem = { slot: slot.id, pos: slot.kv.length, tokens: job.pending.slice(0, n) };
+      if (last) {
+        item.sampler = job.sampler;
+        item.probabilities = job.req.logprobs !== undefined;
+        if (job.group) item.forks = job.group.followers.map((f) => f.sampler!);
+      }
+      items.push(item);
       budget -= n;
     }
     return items;
   }
 
   private async decode(items: BatchItem[]): Promise<void> {
-    let sampled: Array<number | undefined>;
+    let sampled: Sampled[][];
     this.counters.decodeCalls++;
     const t0 = this.now();
     try {
@@ -322,6 +303,7 @@ export class Scheduler {
     } finally {
       this.counters.decodeMs += this.now() - t0;
     }
+    const forked: Array<{ job: Job; slot: Slot; sampled: Sampled[] }> = [];
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const slot = this.slots[item.slot]!;
@@ -334,16 +316,39 @@ export class Scheduler {
         if (job.pending.length > 0) continue;
         slot.state = SlotState.Generating;
       }
-      const token = sampled[i];
-      if (token === undefined || token < 0) {
-        this.finish(job, slot, "error", "the sampler produced no token");
-        continue;
-      }
-      this.onToken(job, slot, token);
+      // The leader's first token waits until its cells are copied: finishing it first could clear them.
+      if (job.group && item.forks) forked.push({ job, slot, sampled: sampled[i]! });
+      else this.onSampled(job, slot, sampled[i]?.[0]);
     }
+    for (const f of forked) await this.fork(f.job.group!, f.slot, f.sampled);
   }
 
-  private onToken(job: Job, slot: Slot, token: number): void {
+  /** The prompt is in the leader's slot and every choice has its first token: copy, then go on separately. */
+  private async fork(group: ChoiceGroup, from: Slot, sampled: Sampled[]): Promise<void> {
+    const t0 = this.now();
+    let slots: Array<Slot | undefined>;
+    try {
+      slots = await copyPrompt(this.engine, group, from, this.slots);
+    } catch (err) {
+      // The followers are cancelled by the failure; the loop reaps them with this error.
+      return this.finish(group.leader, from, "error", `copying the prompt to the other choices failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.counters.copyMs += this.now() - t0;
+    }
+    group.jobs.forEach((job, i) => {
+      const slot = slots[i];
+      if (i > 0 && slot?.state === SlotState.Generating) this.counters.slotCopies++;
+      // After a cancel the followers' cells were never copied: they stay Waiting, for the reaper.
+      if (slot?.state === SlotState.Generating && slot.job === job) this.onSampled(job, slot, sampled[i]);
+    });
+  }
+
+  private onSampled(job: Job, slot: Slot, sampled: Sampled | undefined): void {
+    if (!sampled || sampled.token < 0) return this.finish(job, slot, "error", "the sampler produced no token");
+    this.onToken(job, slot, sampled.token, sampled.probabilities);
+  }
+
+  private onToken(job: Job, slot: Slot, token: number, probabilities?: readonly number[]): void {
     const t = this.now();
     if (job.generated === 0) {
       job.firstTokenAt = t;
@@ -354,6 +359,8 @@ export class Scheduler {
     this.counters.generatedTokens++;
     if (job.cancelled) return this.finish(job, slot, "cancelled");
     if (!job.req.ignoreEos && this.engine.isEndOfGeneration(token)) return this.finish(job, slot, "stop");
+    // An entry per token keeps entries and text in step (an engine always gives probabilities when asked).
+    if (job.req.logprobs !== undefined) (job.logprobs ??= []).push(tokenLogprobs(token, probabilities ?? [], job.req.logprobs));
     const out = job.text!.push(token);
     let text = out.text;
     if (out.trigger && job.req.lazyGrammar) {
@@ -361,7 +368,10 @@ export class Scheduler {
       const took = this.engine.engageGrammar(job.sampler!, job.req.lazyGrammar.grammar, out.trigger.leftover);
       text += out.trigger.leftover.slice(0, took);
     }
-    if (text.length > 0 || out.stopped) job.channel.push({ type: "text", text, tokens: job.generated });
+    const logprobs = job.logprobs?.splice(0, out.released);
+    // Tokens wholly inside a stop string are never sent, so their entries are dropped with them.
+    if (out.stopped && job.logprobs) job.logprobs.length = 0;
+    if (text.length > 0 || out.stopped || logprobs?.length) job.channel.push(this.textEvent(job, text, logprobs));
     if (out.stopped) return this.finish(job, slot, "stop");
     if (job.generated >= job.req.maxTokens) return this.finish(job, slot, "length");
     job.nextToken = token;
@@ -369,10 +379,10 @@ export class Scheduler {
 
   private finish(job: Job, slot: Slot | undefined, reason: FinishReason, error?: string): void {
     if (job.queueTimer) clearTimeout(job.queueTimer);
-    if (job.onAbort) job.req.signal?.removeEventListener("abort", job.onAbort);
     if (reason === "length" || reason === "stop") {
       const rest = job.text?.flush() ?? "";
-      if (rest.length > 0) job.channel.push({ type: "text", text: rest, tokens: job.generated });
+      const logprobs = job.logprobs?.splice(0);
+      if (rest.length > 0 || logprobs?.length) job.channel.push(this.textEvent(job, rest, logprobs));
     }
     job.sampler?.dispose();
     job.sampler = undefined;
@@ -386,6 +396,16 @@ export class Scheduler {
         slot.kv.length = 0;
       }
     }
+    let completionTokens = job.generated;
+    const group = job.group;
+    if (group) {
+      // Each choice ends on its own; the request (its abort listener, counters, "done") with the last.
+      job.channel.push({ type: "finish", index: job.index, finishReason: reason, completionTokens: job.generated });
+      if (!group.end(job, reason, error)) return;
+      ({ reason, error, completionTokens } = group.outcome());
+      job = group.leader;
+    }
+    if (job.onAbort) job.req.signal?.removeEventListener("abort", job.onAbort);
     this.counters.requests[reason]++;
     this.observer.finished?.(reason);
     const end = this.now();
@@ -393,7 +413,7 @@ export class Scheduler {
     job.channel.push({
       type: "done",
       finishReason: reason,
-      usage: { promptTokens: job.req.promptTokens.length, completionTokens: job.generated, cachedTokens: job.cachedTokens },
+      usage: { promptTokens: job.req.promptTokens.length, completionTokens, cachedTokens: job.cachedTokens },
       timings: {
         queuedMs: started - job.submittedAt,
         timeToFirstTokenMs: job.firstTokenAt ? job.firstTokenAt - started : 0,
@@ -402,6 +422,12 @@ export class Scheduler {
       ...(error ? { error } : {}),
     });
     job.channel.close();
+  }
+
+  private textEvent(job: Job, text: string, logprobs: TokenLogprobs[] | undefined): TokenEvent {
+    const ev: TokenEvent = { type: "text", text, tokens: job.generated, index: job.index };
+    if (logprobs?.length) ev.logprobs = logprobs;
+    return ev;
   }
 }
 

@@ -47,18 +47,57 @@ export interface InferenceRequest {
   signal?: AbortSignal;
   /** Give up if still queued after this long (ms). */
   queueTimeoutMs?: number;
+  /**
+   * Choices to generate (n, default 1), each in its own slot, decoded in parallel. The prompt is
+   * evaluated once and its KV cells copied to the other choices' slots. Choice i > 0 samples with a
+   * seed derived from `sampling.seed` and i, so a seeded request stays reproducible.
+   */
+  choices?: number;
+  /**
+   * Log-probabilities per generated token, with this many most probable alternatives (0: the
+   * sampled token's own only). Undefined: none (they cost a sort over the candidates per token).
+   */
+  logprobs?: number;
 }
+
+/** A token and the natural log of its probability. */
+export interface TokenLogprob {
+  token: number;
+  /**
+   * ln p in the distribution the token was sampled from: the softmax over the candidates left after
+   * the sampler chain (grammar, penalties, top-k, top-p, min-p, then temperature). A greedy request
+   * (temperature 0) keeps the whole vocabulary, so p is the model's own distribution after penalties.
+   * Floored at LOGPROB_FLOOR (p underflowed to 0).
+   */
+  logprob: number;
+}
+
+/** A generated token's log-probability and the most probable candidates at its position, best first. */
+export interface TokenLogprobs extends TokenLogprob {
+  top: TokenLogprob[];
+}
+
+/** ln p for p = 0, as OpenAI reports it (JSON has no -Infinity). */
+export const LOGPROB_FLOOR = -9999;
 
 export type TokenEvent =
   /** The request left the queue and holds a slot. */
   | { type: "started"; slot: number; queuedMs: number; cachedTokens: number }
-  /** New text (may be empty when a token is held back as a possible stop-string prefix or partial UTF-8). */
-  | { type: "text"; text: string; tokens: number }
+  /**
+   * New text (may be empty when a token is held back as a possible stop-string prefix or partial
+   * UTF-8). `index`: the choice (n > 1; absent or 0 otherwise). `tokens`: generated so far in that
+   * choice. `logprobs` (when asked) are the entries of the tokens whose text this event completes.
+   */
+  | { type: "text"; text: string; tokens: number; index?: number; logprobs?: TokenLogprobs[] }
+  /** One choice of an n > 1 request ended; a "done" with the request's totals follows the last. */
+  | { type: "finish"; index: number; finishReason: FinishReason; completionTokens: number }
+  /** The request ended. With n > 1: "error" when any choice failed, else "cancelled" when cancelled, else choice 0's reason. */
   | { type: "done"; finishReason: FinishReason; usage: Usage; timings: Timings; error?: string };
 
 export interface Usage {
+  /** Counted once, however many choices share the prompt. */
   promptTokens: number;
-  /** Tokens the model generated (counted even when their text was a swallowed stop string). */
+  /** Tokens the model generated, every choice together (counted even when their text was a swallowed stop string). */
   completionTokens: number;
   /** Prompt tokens served from the slot's KV cache (prefix reuse). */
   cachedTokens: number;

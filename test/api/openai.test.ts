@@ -168,23 +168,38 @@ describe("chat completions", () => {
 });
 
 describe("errors", () => {
-  test("n=2 is a 400 saying only n=1 is supported", async () => {
-    const e = await apiError(s.client.chat.completions.create({ model: "fake", messages: [{ role: "user", content: "hi" }], n: 2 }));
+  test("n beyond the slot count is a 400 naming n (2 slots here)", async () => {
+    const e = await apiError(s.client.chat.completions.create({ model: "fake", messages: [{ role: "user", content: "hi" }], n: 3 }));
     expect(e.status).toBe(400);
-    expect(e.message).toContain("only n=1 is supported");
+    expect(e.message).toContain("3 choices need 3 parallel slots");
     expect(e.param).toBe("n");
     expect(e.type).toBe("invalid_request_error");
+    const c = await apiError(s.client.completions.create({ model: "fake", prompt: "hi", n: 3 }));
+    expect(c.status).toBe(400);
+    expect(c.param).toBe("n");
+    expect(s.scheduler.stats().busySlots).toBe(0);
   });
 
   test("unsupported options are refused by name, not ignored", async () => {
     for (const [extra, name] of [
-      [{ logprobs: true }, "logprobs"],
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools"],
       [{ logit_bias: { "5": 10 } }, "logit_bias"],
     ] as const) {
       const e = await apiError(s.client.chat.completions.create({ model: "fake", messages: [{ role: "user", content: "hi" }], ...extra } as never));
       expect(e.status).toBe(400);
       expect(e.message).toContain(name);
+    }
+  });
+
+  test("echo, best_of and suffix on completions stay refused by name", async () => {
+    for (const [extra, name] of [
+      [{ echo: true }, "echo"],
+      [{ best_of: 2 }, "best_of"],
+      [{ suffix: "end" }, "suffix"],
+    ] as const) {
+      const e = await apiError(s.client.completions.create({ model: "fake", prompt: "hi", ...extra }));
+      expect(e.status).toBe(400);
+      expect(e.param).toBe(name);
     }
   });
 

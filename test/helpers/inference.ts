@@ -1,4 +1,6 @@
 // Shared helpers for inference tests.
+import type { BatchItem, EngineSampler, Sampled } from "../../src/inference/engine.ts";
+import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import type { InferenceRequest, SamplingParams, TokenEvent } from "../../src/inference/types.ts";
 
 export const GREEDY: SamplingParams = {
@@ -33,4 +35,32 @@ export async function collect(stream: AsyncIterable<TokenEvent>): Promise<Collec
   const done = events[events.length - 1];
   if (!done || done.type !== "done") throw new Error("stream ended without a done event");
   return { text, events, done };
+}
+
+/**
+ * A FakeEngine whose samplers emit `script` (token ids, in a loop) instead of the fake's own picks,
+ * each with a two-token distribution {its token: 0.75, 99: 0.25}: for output the fake never writes,
+ * such as multi-byte characters split over tokens.
+ */
+export class ScriptedEngine extends FakeEngine {
+  private readonly at = new Map<EngineSampler, number>();
+  constructor(
+    private readonly script: readonly number[],
+    opts: ConstructorParameters<typeof FakeEngine>[0] = {},
+  ) {
+    super(opts);
+  }
+
+  override async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
+    const out = await super.decode(items);
+    return out.map((sampled, i) =>
+      sampled.map((s, k) => {
+        const sampler = k === 0 ? items[i]!.sampler! : items[i]!.forks![k - 1]!;
+        const n = this.at.get(sampler) ?? 0;
+        this.at.set(sampler, n + 1);
+        const token = this.script[n % this.script.length]!;
+        return s.probabilities ? { token, probabilities: [token, 0.75, 99, 0.25] } : { token };
+      }),
+    );
+  }
 }

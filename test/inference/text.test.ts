@@ -59,4 +59,52 @@ describe("TextStream", () => {
     expect(longestStopPrefixSuffix("xSTOP", ["STOP"])).toBe(0); // full match is not a proper prefix
     expect(longestStopPrefixSuffix("a\n", ["\n\n", "x"])).toBe(1);
   });
+
+  test("released: every token is released once, in order, with the text that completes it", () => {
+    for (const [text, stops] of [
+      ["héllo 你好 🎉!", []],
+      ["ab STOmp STO xy", ["STOP"]],
+      ["前言。结束", ["结束了"]],
+    ] as const) {
+      const toks = tokensOf(text);
+      const ts = new TextStream(bytes, stops, []);
+      let sent = "";
+      let released = 0;
+      for (const t of toks) {
+        const r = ts.push(t);
+        sent += r.text;
+        released += r.released;
+        // Released tokens' text has gone out; text still held belongs to tokens not released yet.
+        expect(sent.startsWith(bytes.detokenize(toks.slice(0, released)))).toBe(true);
+      }
+      sent += ts.flush();
+      expect(sent).toBe(text);
+      expect(released).toBeLessThanOrEqual(toks.length);
+    }
+  });
+
+  test("released: a 3-byte character's tokens are released together, with the character", () => {
+    const ts = new TextStream(bytes, [], []);
+    const results = tokensOf("a你").map((t) => ts.push(t));
+    expect(results.map((r) => [r.text, r.released])).toEqual([
+      ["a", 1],
+      ["", 0],
+      ["", 0],
+      ["你", 3],
+    ]);
+  });
+
+  test("released at a stop string: a token partly before it is released, tokens inside it are not", () => {
+    // Word tokens: "a", " xS", "TO", "Pz"; the stop string "STOP" starts inside " xS".
+    const words = ["a", " xS", "TO", "Pz"];
+    const wordsOf = { detokenize: (tokens: readonly number[]) => tokens.map((t) => words[t]).join("") };
+    const ts = new TextStream(wordsOf, ["STOP"], []);
+    const results = [0, 1, 2, 3].map((t) => ts.push(t));
+    expect(results.map((r) => [r.text, r.released, r.stopped])).toEqual([
+      ["a", 1, false],
+      [" x", 0, false],
+      ["", 0, false],
+      ["", 1, true],
+    ]);
+  });
 });

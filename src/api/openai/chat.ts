@@ -104,6 +104,7 @@ export function chatRoutes(deps: ApiDeps) {
         maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
         extraStops: prepared.stop,
         signal: request.signal,
+        kind: "chat",
       });
       if (prepared.grammar) inference.grammar = prepared.grammar;
       if (prepared.lazyGrammar) inference.lazyGrammar = prepared.lazyGrammar;

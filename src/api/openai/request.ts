@@ -1,11 +1,13 @@
 // OpenAI request fields -> what the inference layer takes: sampling, stops, grammar, limits.
 // Fields Warren cannot honour are refused by name (400) rather than silently ignored, so a client
-// never believes it got n=3 choices or log-probabilities it did not get.
+// never believes it got a logit bias or an echoed prompt it did not get.
 import { GrammarError, type Engine, type JsonGrammar } from "../../inference/engine.ts";
 import type { InferenceRequest, SamplingParams } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { samplingFrom, toInferenceRequest } from "../generation.ts";
 import type { ServiceState } from "../state.ts";
+import { logprobsRequest } from "./logprobs.ts";
+import type { Kind } from "./respond.ts";
 import type { CommonBody, ResponseFormat } from "./schemas.ts";
 
 /** The answer's identity, shared by every chunk of a stream. */
@@ -40,12 +42,9 @@ interface Refusable extends CommonBody {
 const bad = (param: string, message: string) => new ApiError(400, "unsupported_parameter", `${param}: ${message}`, param);
 
 export function refuseUnsupported(b: Refusable): void {
-  if (b.n != null && b.n !== 1) throw bad("n", `only n=1 is supported (one choice per request); got ${b.n}`);
   if (b.best_of != null && b.best_of !== 1) throw bad("best_of", "only best_of=1 is supported");
   if (b.echo) throw bad("echo", "echoing the prompt is not supported");
   if (b.suffix) throw bad("suffix", "insertion (suffix) is not supported");
-  if (b.logprobs === true || (typeof b.logprobs === "number" && b.logprobs > 0)) throw bad("logprobs", "log-probabilities are not supported");
-  if (b.top_logprobs) throw bad("top_logprobs", "log-probabilities are not supported");
   if (b.logit_bias && Object.keys(b.logit_bias).length > 0) throw bad("logit_bias", "logit_bias is not supported");
 }
 
@@ -83,15 +82,27 @@ export async function grammarFor(engine: Engine, rf: ResponseFormat | null | und
   }
 }
 
+/** n: every choice holds a slot of its own for the whole request, so n can't exceed the slots. */
+export function choicesOf(engine: Engine, n: number | null | undefined): number {
+  const choices = n ?? 1;
+  if (choices > engine.slots) {
+    throw new ApiError(400, "invalid_request", `n: ${choices} choices need ${choices} parallel slots; this server has ${engine.slots} (--parallel)`, "n");
+  }
+  return choices;
+}
+
 /**
  * The InferenceRequest both OpenAI routes submit: the body's sampling and stops, plus the stops the
- * chat template and the grammar add, with the grammar enforcing response_format.
+ * chat template and the grammar add, with the grammar enforcing response_format; n choices and
+ * logprobs as asked (`kind` tells how each API spells logprobs).
  */
 export async function openAiInference(
   engine: Engine,
   b: CommonBody,
-  call: { id: string; promptTokens: number[]; maxTokens?: number; extraStops?: string[]; signal: AbortSignal },
+  call: { id: string; promptTokens: number[]; maxTokens?: number; extraStops?: string[]; signal: AbortSignal; kind: Kind },
 ): Promise<InferenceRequest> {
+  const choices = choicesOf(engine, b.n);
+  const logprobs = logprobsRequest(call.kind, b);
   const grammar = await grammarFor(engine, b.response_format);
   return toInferenceRequest(
     {
@@ -103,6 +114,8 @@ export async function openAiInference(
       ignoreEos: b.ignore_eos ?? false,
       grammar: grammar?.grammar,
       signal: call.signal,
+      choices,
+      logprobs,
     },
     engine.slotContextSize,
   );

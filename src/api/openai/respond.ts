@@ -1,11 +1,15 @@
 // Running one OpenAI-style request and shaping its answer: a whole JSON body, or SSE chunks
 // (`data: {...}` then `data: [DONE]`) for stream=true. Chat and text completions differ only in
-// their object names and in where the text goes (message/delta vs text).
+// their object names and in where the text goes (message/delta vs text). With n > 1 every choice
+// has its index: a whole answer lists n choices, a stream interleaves their chunks and ends each
+// with its own finish chunk.
 import type { FinishReason, InferenceRequest, TokenEvent, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { readyScheduler, runToEnd } from "../generation.ts";
+import { readyScheduler } from "../generation.ts";
 import { sseData, sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
+import { runChoices, type ChoiceResult } from "./choices.ts";
+import { logprobsWriter, type Logprobs } from "./logprobs.ts";
 import type { CallInfo } from "./request.ts";
 
 export type Kind = "chat" | "text";
@@ -30,27 +34,35 @@ export function usageOf(u: Usage): OpenAiUsage {
 /** OpenAI knows only stop and length here; a cancelled request has no reader left to tell. */
 export const finishReason = (r: FinishReason): "stop" | "length" => (r === "length" ? "length" : "stop");
 
-function choice(kind: Kind, text: string, finish: "stop" | "length") {
-  if (kind === "text") return { index: 0, text, logprobs: null, finish_reason: finish };
-  return { index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish };
+function choice(kind: Kind, text: string, finish: "stop" | "length", index = 0, logprobs: object | null = null) {
+  if (kind === "text") return { index, text, logprobs, finish_reason: finish };
+  return { index, message: { role: "assistant", content: text, refusal: null }, logprobs, finish_reason: finish };
 }
 
-export function wholeBody(kind: Kind, call: CallInfo, text: string, done: Done) {
+/** `logprobs` writes a choice's entries when the request asked for them (see logprobs.ts). */
+export function wholeBody(kind: Kind, call: CallInfo, choices: readonly ChoiceResult[], done: Done, logprobs?: Logprobs) {
   return {
     id: call.id,
     object: kind === "chat" ? "chat.completion" : "text_completion",
     created: call.created,
     model: call.model,
-    choices: [choice(kind, text, finishReason(done.finishReason))],
+    choices: choices.map((c, i) => choice(kind, c.text, finishReason(c.finishReason), i, logprobs?.(i, c.logprobs) ?? null)),
     usage: usageOf(done.usage),
   };
 }
 
-function chunk(kind: Kind, call: CallInfo, delta: { role?: string; content?: string } | string, finish: "stop" | "length" | null) {
+function chunk(
+  kind: Kind,
+  call: CallInfo,
+  delta: { role?: string; content?: string } | string,
+  finish: "stop" | "length" | null,
+  index = 0,
+  logprobs: object | null = null,
+) {
   const c =
     kind === "chat"
-      ? { index: 0, delta, logprobs: null, finish_reason: finish }
-      : { index: 0, text: delta as string, logprobs: null, finish_reason: finish };
+      ? { index, delta, logprobs, finish_reason: finish }
+      : { index, text: delta as string, logprobs, finish_reason: finish };
   return sseData({
     id: call.id,
     object: kind === "chat" ? "chat.completion.chunk" : "text_completion",
@@ -64,18 +76,25 @@ function chunk(kind: Kind, call: CallInfo, delta: { role?: string; content?: str
 
 type Note = (u: Usage) => void;
 
-async function* frames(kind: Kind, call: CallInfo, events: AsyncIterable<TokenEvent>, note: Note): AsyncGenerator<string> {
-  if (kind === "chat") yield chunk(kind, call, { role: "assistant", content: "" }, null);
+async function* frames(kind: Kind, call: CallInfo, events: AsyncIterable<TokenEvent>, note: Note, n = 1, logprobs?: Logprobs): AsyncGenerator<string> {
+  if (kind === "chat") for (let i = 0; i < n; i++) yield chunk(kind, call, { role: "assistant", content: "" }, null, i);
   for await (const ev of events) {
     if (ev.type === "text") {
-      if (ev.text.length > 0) yield chunk(kind, call, kind === "chat" ? { content: ev.text } : ev.text, null);
+      const i = ev.index ?? 0;
+      // A chunk can carry entries and no text: a token whose text was empty, or cut by a stop string.
+      if (ev.text.length > 0 || (logprobs && ev.logprobs)) {
+        yield chunk(kind, call, kind === "chat" ? { content: ev.text } : ev.text, null, i, logprobs?.(i, ev.logprobs ?? []) ?? null);
+      }
+    } else if (ev.type === "finish") {
+      // n > 1: each choice's own finish chunk. A failed or cancelled request ends below instead.
+      if (ev.finishReason === "stop" || ev.finishReason === "length") yield chunk(kind, call, kind === "chat" ? {} : "", ev.finishReason, ev.index);
     } else if (ev.type === "done") {
       note(ev.usage);
       if (ev.finishReason === "error") {
         // The status line is long gone; the SDKs turn an `error` payload into an APIError.
         yield sseData({ error: { message: ev.error ?? "generation failed", type: "server_error", param: null, code: "generation_failed" } });
       } else {
-        yield chunk(kind, call, kind === "chat" ? {} : "", finishReason(ev.finishReason));
+        if (n === 1) yield chunk(kind, call, kind === "chat" ? {} : "", finishReason(ev.finishReason));
         if (call.includeUsage) {
           const base = { id: call.id, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", created: call.created, model: call.model };
           yield sseData({ ...base, choices: [], usage: usageOf(ev.usage) });
@@ -94,9 +113,11 @@ export async function respond(deps: ApiDeps, request: Request, kind: Kind, call:
   const scheduler = readyScheduler(deps.state);
   const events = scheduler.submit(inference);
   const note: Note = (u) => deps.noteTokens?.(request, { prompt: u.promptTokens, completion: u.completionTokens });
-  if (call.stream) return sseResponse(frames(kind, call, events, note), {}, deps.sseKeepAliveMs);
-  const { text, done } = await runToEnd(events);
+  const n = inference.choices ?? 1;
+  const logprobs = inference.logprobs !== undefined ? logprobsWriter(kind, scheduler.engine, n) : undefined;
+  if (call.stream) return sseResponse(frames(kind, call, events, note, n, logprobs), {}, deps.sseKeepAliveMs);
+  const { choices, done } = await runChoices(events, n);
   note(done.usage);
   if (done.finishReason === "error") throw new ApiError(500, "generation_failed", done.error ?? "generation failed");
-  return wholeBody(kind, call, text, done);
+  return wholeBody(kind, call, choices, done, logprobs);
 }

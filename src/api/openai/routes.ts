@@ -72,7 +72,7 @@ export function openAiRoutes(deps: ApiDeps) {
         const engine = readyScheduler(state).engine;
         const tokens = promptTokens(engine, body.prompt);
         const id = `cmpl-${newId()}`;
-        const inference = await openAiInference(engine, body, { id, promptTokens: tokens, maxTokens: body.max_tokens ?? undefined, signal: request.signal });
+        const inference = await openAiInference(engine, body, { id, promptTokens: tokens, maxTokens: body.max_tokens ?? undefined, signal: request.signal, kind: "text" });
         return respond(deps, request, "text", callInfo(state, id, body), inference);
       },
       { body: CompletionBody, parse: "json", detail: { summary: "Text completion (OpenAI legacy completions)", tags: ["openai"] } },

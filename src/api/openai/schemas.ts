@@ -10,6 +10,8 @@ const Opt = <T extends TSchema>(schema: T) => t.Optional(t.Union([schema, t.Null
 export const API_MAX_CHAT_MESSAGES = 4096;
 /** Content parts in one message. */
 export const API_MAX_CONTENT_PARTS = 256;
+/** Alternatives per token with logprobs (OpenAI's chat limit). Threat: output size per token. */
+export const API_MAX_TOP_LOGPROBS = 20;
 
 const StopString = t.String({ minLength: 1, maxLength: INFERENCE_MAX_STOP_CHARS });
 
@@ -23,7 +25,7 @@ const common = {
   stop: Opt(t.Union([StopString, t.Array(StopString, { maxItems: INFERENCE_MAX_STOP_STRINGS })])),
   presence_penalty: Opt(t.Number({ minimum: -2, maximum: 2 })),
   frequency_penalty: Opt(t.Number({ minimum: -2, maximum: 2 })),
-  n: Opt(t.Integer({ minimum: 1, maximum: 128, description: "Only 1 is supported" })),
+  n: Opt(t.Integer({ minimum: 1, maximum: 128, description: "Choices to generate, each in its own slot: at most the slot count (--parallel)" })),
   stream: Opt(t.Boolean()),
   stream_options: Opt(t.Object({ include_usage: Opt(t.Boolean()) })),
   user: Opt(t.String({ maxLength: 256 })),
@@ -48,9 +50,13 @@ const common = {
   repeat_penalty: Opt(t.Number({ minimum: 0, maximum: 10 })),
   repeat_last_n: Opt(t.Integer({ minimum: 0, maximum: 4096 })),
   ignore_eos: Opt(t.Boolean()),
+  logprobs: Opt(
+    t.Union([t.Boolean(), t.Integer({ minimum: 0, maximum: API_MAX_TOP_LOGPROBS })], {
+      description: "Chat: true for per-token log-probabilities. Completions: how many alternatives per token (0-20)",
+    }),
+  ),
+  top_logprobs: Opt(t.Integer({ minimum: 0, maximum: API_MAX_TOP_LOGPROBS, description: "Chat: alternatives per token (needs logprobs: true)" })),
   // Accepted so that a non-default value can be refused by name instead of silently ignored.
-  logprobs: Opt(t.Union([t.Boolean(), t.Integer({ minimum: 0 })])),
-  top_logprobs: Opt(t.Integer({ minimum: 0 })),
   logit_bias: Opt(t.Record(t.String(), t.Number())),
 };
 

@@ -5,10 +5,10 @@
 //     with "tool_calls" as the finish reason when the answer was calls.
 import { GrammarError, type Engine } from "../engine.ts";
 import type { Scheduler } from "../scheduler.ts";
-import { InferenceError, type InferenceRequest, type TokenEvent } from "../types.ts";
+import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "../types.ts";
 import { callGrammar, callTrigger, trimSyntax } from "./grammar.ts";
 import { ChatParser } from "./parser.ts";
-import type { ChatEvent, ChatRequest, ChatSyntax, RenderedChat, ToolSpec } from "./types.ts";
+import type { ChatEvent, ChatFinishReason, ChatRequest, ChatSyntax, RenderedChat, ToolSpec } from "./types.ts";
 
 export interface PreparedChat {
   promptTokens: number[];
@@ -98,23 +98,42 @@ function checkTools(tools: readonly ToolSpec[]): void {
  * returned; the finish reason then says why it ended. Leaving the stream early cancels the request.
  */
 export function runChat(scheduler: Scheduler, request: InferenceRequest, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
-  return readChat(scheduler.submit(request), prepared);
+  return readChat(scheduler.submit(request), prepared, request.choices ?? 1);
 }
 
-async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
-  const parser = new ChatParser({
-    syntax: prepared.syntax,
-    reasoning: prepared.reasoning,
-    thoughtOpen: prepared.rendered.thoughtOpen,
-    tools: prepared.callable,
-  });
+async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedChat, choices: number): AsyncGenerator<ChatEvent> {
+  const parsers: ChatParser[] = [];
+  const parser = (i: number) =>
+    (parsers[i] ??= new ChatParser({ syntax: prepared.syntax, reasoning: prepared.reasoning, thoughtOpen: prepared.rendered.thoughtOpen, tools: prepared.callable }));
+  /** A choice's reason, as a chat answer: a stop after complete calls is "tool_calls". */
+  const reason = (p: ChatParser, r: FinishReason): ChatFinishReason => (p.callCount > 0 && r === "stop" && !p.inCall ? "tool_calls" : r);
   for await (const ev of events) {
     if (ev.type === "started") yield { type: "started", cachedTokens: ev.cachedTokens };
-    else if (ev.type === "text") yield* parser.push(ev.text);
-    else {
-      yield* parser.end();
-      const calls = parser.callCount > 0 && ev.finishReason === "stop" && !parser.inCall;
-      yield { type: "done", finishReason: calls ? "tool_calls" : ev.finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}) };
+    else if (ev.type === "text") {
+      const i = ev.index ?? 0;
+      const out: ChatEvent[] = withChoice(parser(i).push(ev.text), ev.index);
+      if (ev.logprobs?.length) {
+        const carrier = out.find((e) => e.type === "content" || e.type === "reasoning") as { logprobs?: TokenLogprobs[] } | undefined;
+        if (carrier) carrier.logprobs = ev.logprobs;
+        else out.push({ type: "logprobs", logprobs: ev.logprobs, ...(ev.index !== undefined ? { choice: ev.index } : {}) });
+      }
+      yield* out;
+    } else if (ev.type === "finish") {
+      const p = parser(ev.index);
+      yield* withChoice(p.end(), ev.index);
+      yield { type: "finish", choice: ev.index, finishReason: reason(p, ev.finishReason) };
+    } else {
+      // With one choice there was no "finish": its parser ends here and its reason is the request's.
+      const single = choices === 1;
+      const p = parser(0);
+      if (single) yield* p.end();
+      const finishReason = single ? reason(p, ev.finishReason) : ev.finishReason;
+      yield { type: "done", finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}) };
     }
   }
+}
+
+function withChoice<T extends ChatEvent>(events: T[], choice: number | undefined): T[] {
+  if (choice !== undefined) for (const e of events) (e as { choice?: number }).choice = choice;
+  return events;
 }

@@ -1,7 +1,7 @@
 // Plain data of the chat pipeline: a conversation as every public API can express it (OpenAI chat,
 // Anthropic Messages, OpenAI Responses map onto these), the syntax a chat template gives the model
 // for thoughts and tool calls, and what the pipeline makes of the generated text.
-import type { FinishReason, Timings, Usage } from "../types.ts";
+import type { FinishReason, Timings, TokenLogprobs, Usage } from "../types.ts";
 
 export interface ToolCall {
   name: string;
@@ -92,12 +92,20 @@ export interface RenderedChat {
   thoughtOpen: boolean;
 }
 
+/**
+ * `choice` is the choice's index for requests with several (n > 1; absent otherwise). `logprobs`
+ * (when asked) ride on the text event made from the same tokens, or on a "logprobs" event of their
+ * own when those tokens' text is still held (a possible delimiter) or is not text (a tool call).
+ */
 export type ChatEvent =
   | { type: "started"; cachedTokens: number }
-  | { type: "reasoning"; text: string }
-  | { type: "content"; text: string }
-  /** A whole call: emitted only once its arguments are complete JSON. */
-  | { type: "tool_call"; index: number; name: string; arguments: string }
+  | { type: "reasoning"; text: string; choice?: number; logprobs?: TokenLogprobs[] }
+  | { type: "content"; text: string; choice?: number; logprobs?: TokenLogprobs[] }
+  /** A whole call: emitted only once its arguments are complete JSON. `index` counts calls within the choice. */
+  | { type: "tool_call"; index: number; name: string; arguments: string; choice?: number }
+  | { type: "logprobs"; logprobs: TokenLogprobs[]; choice?: number }
+  /** One choice of an n > 1 request ended; "done" with the totals follows the last. */
+  | { type: "finish"; choice: number; finishReason: ChatFinishReason }
   | { type: "done"; finishReason: ChatFinishReason; usage: Usage; timings: Timings; error?: string };
 
 export type ChatFinishReason = FinishReason | "tool_calls";

@@ -10,6 +10,7 @@ import {
   getLlama,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
+  LlamaVocabularyType,
   type Llama,
   type LlamaContext,
   type LlamaGrammar,
@@ -17,9 +18,11 @@ import {
   type LlamaText,
   type Token,
 } from "node-llama-cpp";
-import { basename } from "node:path";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import type { RenderedChat, RenderInput } from "../chat/types.ts";
-import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo } from "../engine.ts";
+import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo, type Sampled } from "../engine.ts";
 import { checkJsonSchema } from "../json-schema.ts";
 import type { SamplingParams } from "../types.ts";
 import { ChatTemplate } from "./chat-template.ts";
@@ -44,7 +47,14 @@ interface AddonContext {
   addToBatch(seq: number, firstPos: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
   decodeBatch(): Promise<void>;
   sampleToken(batchLogitIndex: number, sampler: AddonSampler): Promise<number>;
+  /** Resolves to [token, [token, p, ...] sorted by logit, descending, confidence]. */
+  sampleToken(batchLogitIndex: number, sampler: AddonSampler, probabilities: true): Promise<[number, number[] | undefined, number | undefined]>;
   removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
+  saveSequenceStateToFile(path: string, seq: number, tokens: Uint32Array): Promise<number>;
+  loadSequenceStateFromFile(path: string, seq: number, maxTokens: number): Promise<Uint32Array>;
+}
+interface AddonModel {
+  getTokenString(token: number): string;
 }
 interface AddonSampler {
   applyConfig(config: Record<string, unknown>): void;
@@ -74,6 +84,8 @@ class LlamaSampler implements EngineSampler {
 }
 
 const NO_LOGITS = new Uint32Array(0);
+const NO_TOKENS = new Uint32Array(0);
+const NOT_SAMPLED: Sampled[] = [];
 /** Compiled schema grammars kept for reuse; clients tend to send the same schema on every request. */
 const GRAMMAR_CACHE_ENTRIES = 32;
 /** Tokens of preceding context used when detokenizing a piece (enough for SentencePiece spacing). */
@@ -91,6 +103,12 @@ export class LlamaEngine implements Engine {
   private readonly grammars = new Map<string, Promise<JsonGrammar>>();
   /** Compiled GBNF (tool-call grammars), by text. */
   private readonly gbnfGrammars = new Map<string, Promise<unknown>>();
+  private readonly addonModel: AddonModel;
+  /** tokenBytes answers, filled on first use. */
+  private readonly pieces = new Map<number, Uint8Array>();
+  /** Private directory for copySlot's state files (made on first copy, removed on dispose). */
+  private stateDir?: string;
+  private copies = 0;
 
   private constructor(
     private readonly llama: Llama,
@@ -105,10 +123,12 @@ export class LlamaEngine implements Engine {
     this.threads = opts.threads;
     const internals = context as unknown as { _ctx?: AddonContext };
     const bindings = (llama as unknown as { _bindings?: { AddonSampler?: AddonSamplerClass } })._bindings;
-    if (!internals._ctx || !bindings?.AddonSampler) {
+    const addonModel = (model as unknown as { _model?: AddonModel })._model;
+    if (!internals._ctx || !bindings?.AddonSampler || typeof addonModel?.getTokenString !== "function") {
       throw new Error("node-llama-cpp internals changed: this Warren build needs node-llama-cpp 3.21.1");
     }
     this.native = internals._ctx;
+    this.addonModel = addonModel;
     this.SamplerClass = bindings.AddonSampler;
     const bos = model.tokens.bos ?? undefined;
     this.chat = new ChatTemplate(
@@ -268,10 +288,10 @@ export class LlamaEngine implements Engine {
     return this.chat.render(input, this.info.addBos ? this.info.bosToken : undefined);
   }
 
-  async decode(items: readonly BatchItem[]): Promise<Array<number | undefined>> {
+  async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
     let total = 0;
     for (const item of items) total += item.tokens.length;
-    if (total === 0) return items.map(() => undefined);
+    if (total === 0) return items.map(() => NOT_SAMPLED);
     this.native.initBatch(total);
     const logitIndex: number[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
@@ -282,14 +302,86 @@ export class LlamaEngine implements Engine {
       logitIndex[i] = item.sampler ? idx[0]! : -1;
     }
     await this.native.decodeBatch();
-    const sampled: Array<Promise<number> | undefined> = items.map((item, i) => {
-      if (!item.sampler) return undefined;
-      const sampler = item.sampler as LlamaSampler;
-      const token = this.native.sampleToken(logitIndex[i]!, sampler.native);
-      if (sampler.config.repeatPenaltyTokens) void token.then((t) => sampler.sampled.push(t));
-      return token;
-    });
-    return Promise.all(sampled);
+    // Every sampler reads the batch's logits (valid until the next decode) into its own candidate
+    // array, so forks of one item can sample from the same logits side by side.
+    const pending: Array<Promise<Sampled>> = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (!item.sampler) continue;
+      pending.push(this.sample(logitIndex[i]!, item.sampler, item.probabilities === true));
+      if (item.forks) for (const f of item.forks) pending.push(this.sample(logitIndex[i]!, f, item.probabilities === true));
+    }
+    const flat = await Promise.all(pending);
+    let next = 0;
+    return items.map((item) => (item.sampler ? flat.slice(next, (next += 1 + (item.forks?.length ?? 0))) : NOT_SAMPLED));
+  }
+
+  /**
+   * With probabilities, node-llama-cpp applies the grammar before the chain (not only when the chain's
+   * pick breaks it), sorts the candidates left after the chain by logit and returns their softmax:
+   * the distribution the token was drawn from. It costs a sort and 2 numbers per candidate, and a
+   * greedy sampler keeps the whole vocabulary, so only requests that ask for logprobs pay for it.
+   */
+  private async sample(logitIndex: number, sampler: EngineSampler, probabilities: boolean): Promise<Sampled> {
+    const s = sampler as LlamaSampler;
+    let out: Sampled;
+    if (!probabilities) out = { token: await this.native.sampleToken(logitIndex, s.native) };
+    else {
+      const [token, probs] = await this.native.sampleToken(logitIndex, s.native, true);
+      out = { token, probabilities: probs ?? [] };
+    }
+    if (s.config.repeatPenaltyTokens) s.sampled.push(out.token);
+    return out;
+  }
+
+  /**
+   * Through a state file: node-llama-cpp 3.21.1 binds no llama_memory_seq_cp, and its in-memory
+   * checkpoints restore only into the sequence they came from. The file lives in a private
+   * directory, on /dev/shm (RAM) where there is one: one save, then one load per target. Measured
+   * for a 300-token prompt copied to 3 slots (bench/scheduler/copy-slot.ts, 2 busy vCPUs): 1.2-2.6 ms
+   * on stories260K (0.2 MB of state), 12-20 ms on the 100M bench preset (11 MB), against ~110 and
+   * ~540 ms to evaluate that prompt once.
+   */
+  async copySlot(from: number, to: readonly number[]): Promise<void> {
+    if (to.length === 0) return;
+    this.stateDir ??= mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "warren-kv-"));
+    const file = join(this.stateDir, `${++this.copies}.seq`);
+    try {
+      await this.native.saveSequenceStateToFile(file, from, NO_TOKENS);
+      for (const slot of to) {
+        this.native.removeTokenCellsFromSequence(slot, 0, -1);
+        await this.native.loadSequenceStateFromFile(file, slot, 1);
+      }
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  tokenBytes(token: number): Uint8Array {
+    let bytes = this.pieces.get(token);
+    if (!bytes) {
+      bytes = this.pieceOf(token);
+      this.pieces.set(token, bytes);
+    }
+    return bytes;
+  }
+
+  private pieceOf(token: number): Uint8Array {
+    const attrs = this.model.getTokenAttributes(token as Token);
+    if (attrs.control) return utf8.encode(this.model.detokenize([token as Token], true));
+    const raw = this.addonModel.getTokenString(token);
+    const type = this.model.vocabularyType;
+    if (attrs.byte) {
+      const hex = /^<0x([0-9A-Fa-f]{2})>$/.exec(raw);
+      if (hex) return Uint8Array.of(parseInt(hex[1]!, 16));
+    }
+    // SentencePiece marks a word's leading space with U+2581; model.detokenize would drop it at the start.
+    if ((type === LlamaVocabularyType.spm || type === LlamaVocabularyType.ugm) && !attrs.unknown) return utf8.encode(raw.replaceAll("\u2581", " "));
+    if (type === LlamaVocabularyType.bpe && !attrs.unknown) {
+      const bytes = byteLevelDecode(raw);
+      if (bytes) return bytes;
+    }
+    return utf8.encode(this.model.detokenize([token as Token], false));
   }
 
   /** The flash-attention setting the context was created with, as node-llama-cpp reports it. */
@@ -305,6 +397,7 @@ export class LlamaEngine implements Engine {
   async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
+    if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
 
@@ -312,6 +405,31 @@ export class LlamaEngine implements Engine {
 function internalState(state: LlamaGrammarEvaluationState): unknown {
   return (state as unknown as { _state: unknown })._state;
 }
+
+const utf8 = new TextEncoder();
+
+/**
+ * Byte-level BPE vocabularies (GPT-2 and its descendants) spell every byte as one printable
+ * character: bytes that are printable Latin-1 stand for themselves, the others map to U+0100
+ * onwards, in byte order. Undoing that gives the token's bytes; null if a character is outside it.
+ */
+function byteLevelDecode(piece: string): Uint8Array | null {
+  const out = new Uint8Array(piece.length);
+  for (let i = 0; i < piece.length; i++) {
+    const b = BYTE_LEVEL.get(piece.charCodeAt(i));
+    if (b === undefined) return null;
+    out[i] = b;
+  }
+  return out;
+}
+
+const BYTE_LEVEL: Map<number, number> = (() => {
+  const map = new Map<number, number>();
+  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) map.set(printable(b) ? b : 0x100 + extra++, b);
+  return map;
+})();
 
 /** Stop triggers made of plain text only; triggers on special tokens are end-of-generation tokens already. */
 function plainTriggers(triggers: readonly (LlamaText | string | readonly unknown[])[]): string[] {

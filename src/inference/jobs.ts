@@ -1,0 +1,73 @@
+// The scheduler's bookkeeping: a job is one request (or one choice of an n > 1 request) and a slot
+// is one sequence of the engine's context. Kept apart so scheduler.ts and choices.ts share them.
+import type { Channel } from "./channel.ts";
+import type { ChoiceGroup } from "./choices.ts";
+import type { EngineSampler } from "./engine.ts";
+import type { TextStream } from "./text.ts";
+import type { InferenceRequest, TokenEvent, TokenLogprobs } from "./types.ts";
+
+export enum SlotState {
+  /** No request. The KV cells may still hold the previous request's tokens for prefix reuse. */
+  Idle = "idle",
+  /** Evaluating the prompt (possibly over several turns when it exceeds the batch budget). */
+  Prompt = "prompt",
+  /** Sampling one token per turn. */
+  Generating = "generating",
+  /** Held for a choice of an n > 1 request until its prompt, evaluated in the leader's slot, is copied in. */
+  Waiting = "waiting",
+}
+
+export interface Job {
+  req: InferenceRequest;
+  channel: Channel<TokenEvent>;
+  submittedAt: number;
+  startedAt: number;
+  firstTokenAt: number;
+  lastTokenAt: number;
+  cancelled: boolean;
+  /** Left out of batches until its reader catches up. */
+  paused: boolean;
+  queueTimer?: ReturnType<typeof setTimeout>;
+  // Set once the job holds a slot:
+  pending: number[];
+  sampler?: EngineSampler;
+  text?: TextStream;
+  nextToken: number;
+  generated: number;
+  cachedTokens: number;
+  onAbort?: () => void;
+  /** Choice number (n > 1), 0 otherwise. */
+  index: number;
+  /** The request's choices when n > 1; they share the prompt, the channel and the cancel flag. */
+  group?: ChoiceGroup;
+  /** Entries of tokens whose text is not sent yet (req.logprobs set). */
+  logprobs?: TokenLogprobs[];
+}
+
+export interface Slot {
+  id: number;
+  state: SlotState;
+  /** Tokens in this slot's KV cells, position i holds kv[i]. */
+  kv: number[];
+  lastUsed: number;
+  job?: Job;
+}
+
+/** A job not yet admitted; its channel is set by the caller. */
+export function newJob(req: InferenceRequest, index: number, now: number): Job {
+  return {
+    req,
+    channel: null as unknown as Channel<TokenEvent>,
+    submittedAt: now,
+    startedAt: 0,
+    firstTokenAt: 0,
+    lastTokenAt: 0,
+    cancelled: false,
+    paused: false,
+    pending: [],
+    nextToken: -1,
+    generated: 0,
+    cachedTokens: 0,
+    index,
+  };
+}
