@@ -362,12 +362,12 @@ export class Scheduler {
       text += out.trigger.leftover.slice(0, took);
     }
     if (text.length > 0 || out.stopped) job.channel.push({ type: "text", text, tokens: job.generated });
-    if (out.stopped) return this.finish(job, slot, "stop");
+    if (out.stopped) return this.finish(job, slot, "stop", undefined, out.stop);
     if (job.generated >= job.req.maxTokens) return this.finish(job, slot, "length");
     job.nextToken = token;
   }
 
-  private finish(job: Job, slot: Slot | undefined, reason: FinishReason, error?: string): void {
+  private finish(job: Job, slot: Slot | undefined, reason: FinishReason, error?: string, stopString?: string): void {
     if (job.queueTimer) clearTimeout(job.queueTimer);
     if (job.onAbort) job.req.signal?.removeEventListener("abort", job.onAbort);
     if (reason === "length" || reason === "stop") {
@@ -400,6 +400,7 @@ export class Scheduler {
         totalMs: end - job.submittedAt,
       },
       ...(error ? { error } : {}),
+      ...(stopString !== undefined ? { stopString } : {}),
     });
     job.channel.close();
   }

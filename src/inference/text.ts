@@ -13,6 +13,8 @@ export interface PushResult {
   text: string;
   /** A stop string was completed; generation must end. `text` holds everything before it. */
   stopped: boolean;
+  /** Which stop string it was (when `stopped`). */
+  stop?: string;
   /** A trigger was completed: `text` ends with it, and `leftover` is what was generated past it (not in `text`). */
   trigger?: { leftover: string };
 }
@@ -75,7 +77,7 @@ export class TextStream {
     }
     if (stop) {
       this.held = "";
-      return { text: held.slice(0, stop.at), stopped: true };
+      return { text: held.slice(0, stop.at), stopped: true, stop: stop.marker };
     }
     const keep = longestStopPrefixSuffix(held, this.markers);
     this.held = held.slice(held.length - keep);

@@ -54,7 +54,8 @@ export type TokenEvent =
   | { type: "started"; slot: number; queuedMs: number; cachedTokens: number }
   /** New text (may be empty when a token is held back as a possible stop-string prefix or partial UTF-8). */
   | { type: "text"; text: string; tokens: number }
-  | { type: "done"; finishReason: FinishReason; usage: Usage; timings: Timings; error?: string };
+  /** `stopString`: the stop string that ended generation (finishReason "stop" by a stop string, not by end-of-generation). */
+  | { type: "done"; finishReason: FinishReason; usage: Usage; timings: Timings; error?: string; stopString?: string };
 
 export interface Usage {
   promptTokens: number;

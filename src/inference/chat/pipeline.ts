@@ -112,7 +112,14 @@ async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedCh
     else {
       yield* parser.end();
       const calls = parser.callCount > 0 && ev.finishReason === "stop" && !parser.inCall;
-      yield { type: "done", finishReason: calls ? "tool_calls" : ev.finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}) };
+      yield {
+        type: "done",
+        finishReason: calls ? "tool_calls" : ev.finishReason,
+        usage: ev.usage,
+        timings: ev.timings,
+        ...(ev.error ? { error: ev.error } : {}),
+        ...(ev.stopString !== undefined ? { stopString: ev.stopString } : {}),
+      };
     }
   }
 }

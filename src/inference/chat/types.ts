@@ -98,6 +98,7 @@ export type ChatEvent =
   | { type: "content"; text: string }
   /** A whole call: emitted only once its arguments are complete JSON. */
   | { type: "tool_call"; index: number; name: string; arguments: string }
-  | { type: "done"; finishReason: ChatFinishReason; usage: Usage; timings: Timings; error?: string };
+  /** `stopString`: the stop string that ended the answer, when one did (the scheduler's done event). */
+  | { type: "done"; finishReason: ChatFinishReason; usage: Usage; timings: Timings; error?: string; stopString?: string };
 
 export type ChatFinishReason = FinishReason | "tool_calls";
