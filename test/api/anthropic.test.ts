@@ -139,7 +139,7 @@ describe("stop reasons", () => {
     expect(m.usage.output_tokens).toBe(512 - BASE_PROMPT_TOKENS);
     const e = await apiError(client.messages.create({ ...base, messages: user("x".repeat(600)) }));
     expect(e).toBeInstanceOf(Anthropic.BadRequestError);
-    expect(e.message).toContain("prompt is too long");
+    expect(e.apiMessage).toStartWith("prompt is too long: 602 tokens > 511 maximum");
   });
 });
 
