@@ -82,7 +82,7 @@ describe("bad input: 400 naming the field", () => {
   });
 
   test("schema validation: the field and its rule, in Anthropic's shape", async () => {
-    expect(await badRequest(client.messages.create({ ...base, temperature: 1.5 }))).toBe("temperature: must be a number from 0 to 1");
+    expect(await badRequest(client.messages.create({ ...base, temperature: 1.5 } as Anthropic.MessageCreateParamsNonStreaming))).toBe("temperature: must be a number from 0 to 1");
     const missing = await post("/v1/messages", JSON.stringify({ messages: user("hi") }));
     expect(missing.status).toBe(400);
     expect(missing.body).toEqual({ type: "error", error: { type: "invalid_request_error", message: expect.stringContaining("max_tokens") } });

@@ -2,7 +2,8 @@
 // and the Qwen-style call/thought syntax the fake engine can pretend to have.
 import Anthropic from "@anthropic-ai/sdk";
 import type { ChatSyntax } from "../../src/inference/chat/types.ts";
-import type { Served } from "./helpers.ts";
+import { FakeEngine, type FakeEngineOptions } from "../../src/inference/engine-fake.ts";
+import { setup, type Served, type Setup } from "./helpers.ts";
 
 export function anthropic(s: Served, apiKey = "sk-test"): Anthropic {
   return new Anthropic({ apiKey, baseURL: s.url, fetch: s.fetch, maxRetries: 0, timeout: 30_000 });
@@ -15,6 +16,22 @@ export const QWEN_SYNTAX: ChatSyntax = {
 
 /** A call in QWEN_SYNTAX, as a model would write it. */
 export const qwenCall = (name: string, args: unknown): string => `<tool_call>\n{"name": "${name}", "arguments": ${JSON.stringify(args)}}\n</tool_call>`;
+
+/** A fake engine that records the grammar each request's sampler was given. */
+export class Recording extends FakeEngine {
+  grammars: unknown[] = [];
+  override createSampler(...args: Parameters<FakeEngine["createSampler"]>) {
+    this.grammars.push(args[2]);
+    return super.createSampler(...args);
+  }
+}
+
+/** A served fake engine that answers every request with `reply`, in the Qwen-style syntax. */
+export async function scripted(reply: string, opts: FakeEngineOptions = {}): Promise<{ s: Setup; engine: Recording; client: Anthropic }> {
+  const engine = new Recording({ slots: 2, slotContextSize: 2048, reply, chatSyntax: QWEN_SYNTAX, ...opts });
+  const s = await setup(engine);
+  return { s, engine, client: anthropic(s.served) };
+}
 
 export interface SseEvent {
   event: string;

@@ -86,7 +86,7 @@ describe("scripted tool model (Qwen-style template)", () => {
     expect(m.content[0]).toEqual({ type: "thinking", thinking: "The user asks about the weather in Paris, so I call the tool.", signature: "" });
     expect(m.content[1]).toMatchObject({ type: "tool_use", name: "get_weather", input: { city: "Paris" } });
     const final = await weather.client.messages.stream(params).finalMessage();
-    expect(withoutIds(final.content)).toEqual(withoutIds(m.content));
+    expect(withoutIds(final.content) as unknown).toEqual(withoutIds(m.content));
     expect(final.usage.output_tokens).toBe(m.usage.output_tokens);
     const counted = await weather.client.messages.countTokens({ model: "x", messages: params.messages, tools: params.tools });
     expect(final.usage.input_tokens + final.usage.cache_read_input_tokens!).toBe(counted.input_tokens);
@@ -107,7 +107,7 @@ describe("scripted tool model (Qwen-style template)", () => {
 
   test("a forced tool the script does not call: the grammar writes a call that follows its schema", async () => {
     for (const temperature of [0, 1]) {
-      const m = await weather.client.messages.create({ ...params, temperature, tools: [getWeather, setMood], tool_choice: { type: "tool", name: "set_mood" } });
+      const m = await weather.client.messages.create({ ...params, temperature, tools: [getWeather, setMood], tool_choice: { type: "tool", name: "set_mood" } } as Anthropic.MessageCreateParamsNonStreaming);
       expect(m.stop_reason).toBe("tool_use");
       expect(m.content).toHaveLength(1);
       expect(m.content[0]).toMatchObject({ type: "tool_use", name: "set_mood" });
@@ -125,7 +125,7 @@ describe("random tiny model with the same template", () => {
     expect(calls.length).toBeGreaterThanOrEqual(1);
     for (const c of calls) expectMood(c.input);
     const final = await random.client.messages.stream(params).finalMessage();
-    expect(withoutIds(final.content)).toEqual(withoutIds(m.content));
+    expect(withoutIds(final.content) as unknown).toEqual(withoutIds(m.content));
   });
 });
 
@@ -140,7 +140,7 @@ describe("stories260K (plain transcript)", () => {
     const text = (m.content[0] as Anthropic.TextBlock).text;
     expect(text.length).toBeGreaterThan(20);
     const final = await stories.client.messages.stream(params).finalMessage();
-    expect(final.content).toEqual(m.content);
+    expect(final.content as unknown).toEqual(m.content);
     expect(final.stop_reason).toBe(m.stop_reason);
   });
 
@@ -151,7 +151,7 @@ describe("stories260K (plain transcript)", () => {
     const m = await stories.client.messages.create({ ...params, stop_sequences: ["zzz", stop] });
     expect(m.stop_reason).toBe("stop_sequence");
     expect(m.stop_sequence).toBe(stop);
-    expect(m.content).toEqual([{ type: "text", text: full.slice(0, full.indexOf(stop)) }]);
+    expect(m.content as unknown).toEqual([{ type: "text", text: full.slice(0, full.indexOf(stop)) }]);
   });
 
   test("tools: 400 naming tools (the plain transcript has no tool-call syntax)", async () => {
