@@ -158,3 +158,9 @@ describe("usage and count_tokens", () => {
     await r.s.served.close();
   });
 });
+
+test("/openapi/json describes both routes from their schemas", async () => {
+  const spec = (await (await s.served.fetch(`${s.served.url}/openapi/json`)).json()) as { paths: Record<string, { post?: { tags?: string[] } }> };
+  expect(spec.paths["/v1/messages"]?.post?.tags).toEqual(["anthropic"]);
+  expect(spec.paths["/v1/messages/count_tokens"]?.post?.tags).toEqual(["anthropic"]);
+});

@@ -182,6 +182,17 @@ export function chatRequestOf(b: ConversationT, engine: Engine): ChatRequest {
   };
 }
 
+/**
+ * Anthropic's rules for a thinking budget (its minimum is in the schema). Warren does not bound
+ * thinking separately, but a request that Anthropic would refuse is refused here too.
+ */
+export function checkThinking(b: MessagesBodyT): void {
+  if (b.thinking?.type !== "enabled") return;
+  const budget = b.thinking.budget_tokens;
+  if (budget === undefined) throw invalid("thinking.budget_tokens", 'thinking {"type": "enabled"} needs budget_tokens');
+  if (budget >= b.max_tokens) throw invalid("thinking.budget_tokens", `must be less than max_tokens (${budget} >= ${b.max_tokens})`);
+}
+
 export interface MessagesInference {
   request: InferenceRequest;
   /** max_tokens was lowered to what the slot has room for: a "length" end means the context was full. */
@@ -194,9 +205,6 @@ export interface MessagesInference {
  * fills that room ends with stop_reason "model_context_window_exceeded".
  */
 export function messagesInference(engine: Engine, b: MessagesBodyT, prepared: PreparedChat, id: string, signal: AbortSignal): MessagesInference {
-  const budget = b.thinking?.type === "enabled" ? b.thinking.budget_tokens : undefined;
-  if (b.thinking?.type === "enabled" && budget === undefined) throw invalid("thinking.budget_tokens", 'thinking {"type": "enabled"} needs budget_tokens');
-  if (budget !== undefined && budget >= b.max_tokens) throw invalid("thinking.budget_tokens", `must be less than max_tokens (${budget} >= ${b.max_tokens})`);
   const prompt = prepared.promptTokens.length;
   const room = engine.slotContextSize - prompt;
   if (room < 1) {

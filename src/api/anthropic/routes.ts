@@ -7,7 +7,7 @@ import { prepareChat } from "../../inference/chat/pipeline.ts";
 import { newId, readyScheduler } from "../generation.ts";
 import type { ApiDeps } from "../state.ts";
 import { answerMessage } from "./answer.ts";
-import { chatRequestOf, messagesInference } from "./request.ts";
+import { chatRequestOf, checkThinking, messagesInference } from "./request.ts";
 import { CountTokensBody, MessagesBody } from "./schemas.ts";
 
 export function anthropicRoutes(deps: ApiDeps) {
@@ -16,6 +16,7 @@ export function anthropicRoutes(deps: ApiDeps) {
     .post(
       "/v1/messages",
       async ({ body, request }) => {
+        checkThinking(body);
         const engine = readyScheduler(state).engine;
         const prepared = await prepareChat(engine, chatRequestOf(body, engine));
         const id = `msg_${newId().slice(0, 24)}`;
