@@ -12,13 +12,13 @@ import { ApiError } from "../errors.ts";
 import { samplingFrom, toInferenceRequest } from "../generation.ts";
 import type { ContentBlockT, ConversationT, MessageParamT, MessagesBodyT } from "./schemas.ts";
 
-export const invalid = (param: string, message: string) => new ApiError(400, "invalid_request", `${param}: ${message}`, param);
+const invalid = (param: string, message: string) => new ApiError(400, "invalid_request", `${param}: ${message}`, param);
 
 /** Separate blocks stay separate paragraphs to the model: joined by a newline, not run together. */
 const BLOCK_JOIN = "\n";
 
 function textOf(block: { type: string; text?: string }, param: string, what: string): string {
-  if (block.type !== "text") throw invalid(param, `${what} takes only text blocks; got a "${block.type}" block`);
+  if (block.type !== "text") throw invalid(param, `${what} takes only text blocks; got a block of type "${block.type}"`);
   if (block.text === undefined) throw invalid(`${param}.text`, "a text block needs its text");
   return block.text;
 }
