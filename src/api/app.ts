@@ -1,10 +1,12 @@
 // The Elysia app: all routes plus the single place errors become responses.
-// Native routes answer errors as {"success":false,"error":{code,message}}; /v1/* routes in OpenAI's
+// Native routes answer errors as {"success":false,"error":{code,message}}; /v1/messages* routes in
+// Anthropic's {"type":"error","error":{type,message}}; other /v1/* routes in OpenAI's
 // {"error":{message,type,param,code}} shape.
 //
 // Order of work for each request (onRequest): CORS preflight (never needs a key) -> API key ->
 // body size; then the route. Every answer, early or not, is counted once for /metrics.
 import { Elysia } from "elysia";
+import { anthropicRoutes } from "./anthropic/routes.ts";
 import { AUTH_CHALLENGE, keyCheck } from "./auth.ts";
 import { chatRoutes } from "./openai/chat.ts";
 import { cors } from "./cors.ts";
@@ -19,9 +21,11 @@ import type { ApiDeps } from "./state.ts";
 import { tokenizeRoutes } from "./tokenize.ts";
 
 export function errorResponse(path: string, err: ApiError, headers: Record<string, string> = {}): Response {
-  const body = path.startsWith("/v1/")
-    ? { error: { message: err.message, type: openAiType(err.status), param: err.param ?? null, code: err.code } }
-    : { success: false, error: { code: err.code, message: err.message } };
+  const body = isAnthropicPath(path)
+    ? { type: "error", error: { type: anthropicType(err.status), message: err.message } }
+    : path.startsWith("/v1/")
+      ? { error: { message: err.message, type: openAiType(err.status), param: err.param ?? null, code: err.code } }
+      : { success: false, error: { code: err.code, message: err.message } };
   return new Response(JSON.stringify(body), {
     status: err.status,
     headers: { "content-type": "application/json", ...retryHeaders(err), ...headers },
@@ -33,6 +37,20 @@ function openAiType(status: number): string {
   if (status === 404) return "not_found_error";
   if (status === 503) return "server_overloaded";
   if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+const isAnthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/");
+
+/** Anthropic's error types (the SDK's ErrorType); 503 is its "overloaded" (Anthropic sends 529). */
+function anthropicType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status === 503) return "overloaded_error";
+  if (status === 504) return "timeout_error";
+  if (status >= 500) return "api_error";
   return "invalid_request_error";
 }
 
@@ -107,6 +125,7 @@ export function createApp(deps: ApiDeps) {
     .use(nativeRoutes(deps))
     .use(openAiRoutes(deps))
     .use(chatRoutes(deps))
+    .use(anthropicRoutes(deps))
     .use(tokenizeRoutes(deps))
     .use(embeddingRoutes(deps))
     .use(metricsRoutes(metrics, deps.state));

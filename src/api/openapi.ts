@@ -20,6 +20,7 @@ export function openApiSpec() {
       },
       tags: [
         { name: "openai", description: "OpenAI-compatible API" },
+        { name: "anthropic", description: "Anthropic Messages API" },
         { name: "tokens", description: "Tokenizer access" },
         { name: "operations", description: "Health and metrics" },
       ],

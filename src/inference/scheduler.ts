@@ -372,12 +372,12 @@ export class Scheduler {
     // Tokens wholly inside a stop string are never sent, so their entries are dropped with them.
     if (out.stopped && job.logprobs) job.logprobs.length = 0;
     if (text.length > 0 || out.stopped || logprobs?.length) job.channel.push(this.textEvent(job, text, logprobs));
-    if (out.stopped) return this.finish(job, slot, "stop");
+    if (out.stopped) return this.finish(job, slot, "stop", undefined, out.stop);
     if (job.generated >= job.req.maxTokens) return this.finish(job, slot, "length");
     job.nextToken = token;
   }
 
-  private finish(job: Job, slot: Slot | undefined, reason: FinishReason, error?: string): void {
+  private finish(job: Job, slot: Slot | undefined, reason: FinishReason, error?: string, stopString?: string): void {
     if (job.queueTimer) clearTimeout(job.queueTimer);
     if (reason === "length" || reason === "stop") {
       const rest = job.text?.flush() ?? "";
@@ -420,6 +420,7 @@ export class Scheduler {
         totalMs: end - job.submittedAt,
       },
       ...(error ? { error } : {}),
+      ...(stopString !== undefined ? { stopString } : {}),
     });
     job.channel.close();
   }

@@ -91,8 +91,12 @@ export type TokenEvent =
   | { type: "text"; text: string; tokens: number; index?: number; logprobs?: TokenLogprobs[] }
   /** One choice of an n > 1 request ended; a "done" with the request's totals follows the last. */
   | { type: "finish"; index: number; finishReason: FinishReason; completionTokens: number }
-  /** The request ended. With n > 1: "error" when any choice failed, else "cancelled" when cancelled, else choice 0's reason. */
-  | { type: "done"; finishReason: FinishReason; usage: Usage; timings: Timings; error?: string };
+  /**
+   * The request ended. With n > 1: "error" when any choice failed, else "cancelled" when cancelled,
+   * else choice 0's reason. `stopString`: the stop string that ended it (finishReason "stop" by a
+   * stop string, not by end-of-generation; with n > 1, the last choice to end).
+   */
+  | { type: "done"; finishReason: FinishReason; usage: Usage; timings: Timings; error?: string; stopString?: string };
 
 export interface Usage {
   /** Counted once, however many choices share the prompt. */

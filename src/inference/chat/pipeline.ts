@@ -128,7 +128,8 @@ async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedCh
       const p = parser(0);
       if (single) yield* p.end();
       const finishReason = single ? reason(p, ev.finishReason) : ev.finishReason;
-      yield { type: "done", finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}) };
+      const stop = ev.stopString !== undefined ? { stopString: ev.stopString } : {};
+      yield { type: "done", finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}), ...stop };
     }
   }
 }

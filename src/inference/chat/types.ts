@@ -106,6 +106,7 @@ export type ChatEvent =
   | { type: "logprobs"; logprobs: TokenLogprobs[]; choice?: number }
   /** One choice of an n > 1 request ended; "done" with the totals follows the last. */
   | { type: "finish"; choice: number; finishReason: ChatFinishReason }
-  | { type: "done"; finishReason: ChatFinishReason; usage: Usage; timings: Timings; error?: string };
+  /** `stopString`: the stop string that ended the answer, when one did (the scheduler's done event). */
+  | { type: "done"; finishReason: ChatFinishReason; usage: Usage; timings: Timings; error?: string; stopString?: string };
 
 export type ChatFinishReason = FinishReason | "tool_calls";
