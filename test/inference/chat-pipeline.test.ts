@@ -94,6 +94,8 @@ function contract(name: string, setup: () => Setup) {
       const { prepared } = await answer(s, { messages, tools: [WEATHER_TOOL] }, 1);
       const prompt = s.promptText(prepared);
       expect(prompt).toContain("sunny, 21 C");
+      // The result is the client's text, not written again as a JSON string.
+      expect(prompt).not.toContain('"sunny, 21 C"');
       expect(prompt.indexOf("Paris")).toBeLessThan(prompt.indexOf("sunny, 21 C"));
     });
 

@@ -66,7 +66,8 @@ export class ChatTemplate {
       const { text, stop } = plainChat(turns);
       return { tokens: this.tokenizePlain(text), stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
     }
-    const history = toHistory(input.messages);
+    const jinja = rawToolResults(wrapper);
+    const history = toHistory(input.messages, jinja);
     const functions = input.tools && input.tools.length > 0 ? toFunctions(input.tools) : undefined;
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
@@ -190,7 +191,7 @@ function withBos(tokens: number[], bos: number | undefined): number[] {
  * Pairs are already made by the caller: each assistant tool call carries its result. node-llama-cpp
  * renders them back as the template's assistant tool calls and tool messages.
  */
-function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+function toHistory(messages: readonly ChatMessage[], rawResults: boolean): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
   for (const m of messages) {
     if (m.role === "system" || m.role === "user") {
@@ -201,7 +202,7 @@ function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
     if (m.reasoning) response.push({ type: "segment", segmentType: "thought", text: m.reasoning, ended: true });
     if (m.text) response.push(m.text);
     for (const call of m.toolCalls ?? []) {
-      response.push({ type: "functionCall", name: call.name, params: call.arguments, result: resultValue(call.result) });
+      response.push({ type: "functionCall", name: call.name, params: call.arguments, result: rawResults ? call.result : resultValue(call.result) });
     }
     history.push({ type: "model", response });
   }
@@ -211,7 +212,18 @@ function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
-/** Tool results are text; JSON ones are passed as values so the template does not quote them again. */
+/**
+ * A Jinja template gets a tool's result as the text the client sent, as the template's own message
+ * (node-llama-cpp would write it as JSON: a text result in quotes). Uses the wrapper's internal
+ * switch (node-llama-cpp 3.21.1); returns whether results go raw.
+ */
+function rawToolResults(wrapper: ChatWrapper): boolean {
+  if (!(wrapper instanceof JinjaTemplateChatWrapper)) return false;
+  (wrapper as unknown as { _stringifyFunctionResult: boolean })._stringifyFunctionResult = false;
+  return true;
+}
+
+/** For the other wrappers, which write results as JSON: JSON text goes as its value, so it is not quoted again. */
 function resultValue(text: string): unknown {
   const t = text.trim();
   if (t.startsWith("{") || t.startsWith("[")) {
