@@ -106,11 +106,12 @@ async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedCh
     thoughtOpen: prepared.rendered.thoughtOpen,
     tools: prepared.callable,
   });
+  const stamp = (out: ChatEvent[], tokens: number) => out.map((e) => (e.type === "reasoning" ? { ...e, tokens } : e));
   for await (const ev of events) {
     if (ev.type === "started") yield { type: "started", cachedTokens: ev.cachedTokens };
-    else if (ev.type === "text") yield* parser.push(ev.text);
+    else if (ev.type === "text") yield* stamp(parser.push(ev.text), ev.tokens);
     else {
-      yield* parser.end();
+      yield* stamp(parser.end(), ev.usage.completionTokens);
       const calls = parser.callCount > 0 && ev.finishReason === "stop" && !parser.inCall;
       yield { type: "done", finishReason: calls ? "tool_calls" : ev.finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}) };
     }

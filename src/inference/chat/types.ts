@@ -94,7 +94,8 @@ export interface RenderedChat {
 
 export type ChatEvent =
   | { type: "started"; cachedTokens: number }
-  | { type: "reasoning"; text: string }
+  /** `tokens`: generated so far when this text came (the last one's is the thought's share of the answer). */
+  | { type: "reasoning"; text: string; tokens?: number }
   | { type: "content"; text: string }
   /** A whole call: emitted only once its arguments are complete JSON. */
   | { type: "tool_call"; index: number; name: string; arguments: string }
