@@ -69,13 +69,14 @@ export class OutputBuilder {
   }
 
   /**
-   * The answer ended: the open item is done ("incomplete" when max_output_tokens cut it). An
-   * answer with neither text nor calls still gets its (empty) message, so clients find one.
+   * The answer ended: the open item is done, "incomplete" when max_output_tokens (or a failure)
+   * cut it. A finished answer with neither text nor calls still gets its (empty) message, so
+   * clients find one; a cut one ends where it was cut, as OpenAI's do.
    */
   finish(reason: ChatFinishReason): StreamEvent[] {
-    const out: StreamEvent[] = [];
-    if (reason !== "error" && !this.output.some((i) => i.type !== "reasoning")) out.push(...this.text("message", ""));
-    out.push(...this.close(reason === "length" || reason === "error" ? "incomplete" : "completed"));
+    const cut = reason === "length" || reason === "error";
+    const out = this.close(cut ? "incomplete" : "completed");
+    if (!cut && !this.output.some((i) => i.type !== "reasoning")) out.push(...this.text("message", ""), ...this.close("completed"));
     return out;
   }
 
