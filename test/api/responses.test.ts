@@ -77,7 +77,8 @@ const bytes = (s: string) => new TextEncoder().encode(s).length;
 
 describe("answers", () => {
   test("string input with instructions: the transcript, one message item, usage and the echoed settings", async () => {
-    const r = await text.client.responses.create({ model: "fake", input: "hi", instructions: "be brief", max_output_tokens: 12, temperature: 0, metadata: { run: "1" } });
+    // tool_choice "auto" without tools is no tools, as with OpenAI.
+    const r = await text.client.responses.create({ model: "fake", input: "hi", instructions: "be brief", max_output_tokens: 12, temperature: 0, metadata: { run: "1" }, tool_choice: "auto" });
     expect(r.object).toBe("response");
     expect(r.id).toMatch(/^resp_[0-9a-f]{32}$/);
     expect(r.status).toBe("incomplete");
@@ -295,6 +296,8 @@ describe("errors in OpenAI's shape, naming the field", () => {
   const cases: Array<[string, object, string, string]> = [
     ["previous_response_id", { input: "hi", previous_response_id: "resp_1" }, "previous_response_id", "stateless"],
     ["conversation", { input: "hi", conversation: "conv_1" }, "conversation", "stateless"],
+    ["an empty input list", { input: [] }, "input", "at least one"],
+    ["a tool without a type", { input: "hi", tools: [{ name: "f" }] }, "tools[0].type", "function"],
     ["a tool type other than function", { input: "hi", tools: [weather, { type: "web_search" }] }, "tools[1].type", "web_search"],
     ["a function_call_output with an unknown call_id", { input: [user("hi"), { type: "function_call_output", call_id: "call_nope", output: "x" }] }, "input[1]", "call_nope"],
     [

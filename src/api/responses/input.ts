@@ -54,6 +54,7 @@ function partsText(parts: string | readonly PartT[], param: string): string {
   return text;
 }
 
+/** Arguments as the template renders them; "" (or none) is a call without arguments. */
 function parseArguments(text: string, param: string): unknown {
   try {
     return JSON.parse(text === "" ? "{}" : text);
@@ -86,7 +87,7 @@ function addItem(h: History, it: InputItemT, param: string): void {
     case "function_call": {
       const name = required(it.name, `${param}.name`, "a function call's name");
       const callId = required(it.call_id, `${param}.call_id`, "a function call's call_id");
-      const args = parseArguments(required(it.arguments, `${param}.arguments`, "a function call's arguments"), `${param}.arguments`);
+      const args = parseArguments(it.arguments ?? "", `${param}.arguments`);
       h.assistant(param, () => true).toolCalls.push({ id: callId, name, arguments: args });
       return;
     }
@@ -128,6 +129,7 @@ export function messagesOf(b: ResponsesBodyT): ChatRequest["messages"] {
 export function toolsOf(b: ResponsesBodyT): ToolSpec[] {
   return (b.tools ?? []).map((tool, i) => {
     const param = `tools[${i}]`;
+    if (tool.type == null) throw invalid(`${param}.type`, 'is required (only "function" tools are supported)');
     if (tool.type !== "function") throw unsupported(`${param}.type`, `"${tool.type}" tools are not supported; only "function" tools, which the client runs`);
     return {
       name: required(tool.name, `${param}.name`, "a function tool's name"),
@@ -147,10 +149,13 @@ export function toolChoiceOf(b: ResponsesBodyT): ToolChoice | undefined {
 }
 
 export function chatRequestOf(b: ResponsesBodyT): ChatRequest {
+  const tools = toolsOf(b);
+  const choice = toolChoiceOf(b);
   return {
     messages: messagesOf(b),
-    tools: toolsOf(b),
-    toolChoice: toolChoiceOf(b),
+    tools,
+    // OpenAI takes "auto" with no tools as no tools; the pipeline would ask for the tools.
+    toolChoice: choice?.type === "auto" && tools.length === 0 ? undefined : choice,
     parallelToolCalls: b.parallel_tool_calls ?? undefined,
     templateKwargs: b.chat_template_kwargs ?? undefined,
     reasoning: "parse",

@@ -29,7 +29,7 @@ const InputItem = t.Object({
 });
 
 const Tool = t.Object({
-  type: t.String({ maxLength: 64 }),
+  type: Opt(t.String({ maxLength: 64 })),
   name: Opt(t.String({ maxLength: 128 })),
   description: Opt(Text),
   parameters: Opt(t.Record(t.String(), t.Unknown())),
