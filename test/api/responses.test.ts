@@ -116,7 +116,7 @@ describe("answers", () => {
       { role: "assistant", text: "c" },
       { role: "user", text: "e" },
     ]);
-    // The SDK's Response type has no `store`; the official answer does.
+    // The SDK's Response type lacks `store`, which OpenAI's answers (and Warren's) carry.
     expect((r as unknown as { store: boolean }).store).toBe(false);
     expect(r.status).toBe("completed");
     expect(r.completed_at).toBeGreaterThanOrEqual(r.created_at);
