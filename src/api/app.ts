@@ -17,6 +17,7 @@ import { nativeRoutes } from "./native.ts";
 import { openAiRoutes } from "./openai/routes.ts";
 import { openApiSpec } from "./openapi.ts";
 import { preparedResponses } from "./prepared.ts";
+import { responsesRoutes } from "./responses/routes.ts";
 import type { ApiDeps } from "./state.ts";
 import { tokenizeRoutes } from "./tokenize.ts";
 
@@ -125,6 +126,7 @@ export function createApp(deps: ApiDeps) {
     .use(nativeRoutes(deps))
     .use(openAiRoutes(deps))
     .use(chatRoutes(deps))
+    .use(responsesRoutes(deps))
     .use(anthropicRoutes(deps))
     .use(tokenizeRoutes(deps))
     .use(embeddingRoutes(deps))

@@ -69,15 +69,18 @@ export function samplingOf(b: CommonBody): SamplingParams {
   return sampling;
 }
 
-/** The grammar enforcing response_format, if any; unsupported schemas are a 400 naming the keyword. */
-export async function grammarFor(engine: Engine, rf: ResponseFormat | null | undefined): Promise<JsonGrammar | undefined> {
+/**
+ * The grammar enforcing response_format, if any; unsupported schemas are a 400 naming the keyword.
+ * `param` is the field's name in the caller's API (the Responses API calls it text.format).
+ */
+export async function grammarFor(engine: Engine, rf: ResponseFormat | null | undefined, param = "response_format"): Promise<JsonGrammar | undefined> {
   if (!rf || rf.type === "text") return undefined;
   const schema = rf.type === "json_schema" ? rf.json_schema?.schema : rf.schema;
-  if (rf.type === "json_schema" && !rf.json_schema) throw bad("response_format", 'type "json_schema" needs a json_schema object');
+  if (rf.type === "json_schema" && !rf.json_schema) throw bad(param, 'type "json_schema" needs a json_schema object');
   try {
     return await engine.createJsonGrammar(schema ?? null);
   } catch (err) {
-    if (err instanceof GrammarError) throw new ApiError(400, "unsupported_schema", `response_format: ${err.message}`, "response_format");
+    if (err instanceof GrammarError) throw new ApiError(400, "unsupported_schema", `${param}: ${err.message}`, param);
     throw err;
   }
 }

@@ -111,7 +111,7 @@ async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedCh
     if (ev.type === "started") yield { type: "started", cachedTokens: ev.cachedTokens };
     else if (ev.type === "text") {
       const i = ev.index ?? 0;
-      const out: ChatEvent[] = withChoice(parser(i).push(ev.text), ev.index);
+      const out: ChatEvent[] = stamp(withChoice(parser(i).push(ev.text), ev.index), ev.tokens);
       if (ev.logprobs?.length) {
         const carrier = out.find((e) => e.type === "content" || e.type === "reasoning") as { logprobs?: TokenLogprobs[] } | undefined;
         if (carrier) carrier.logprobs = ev.logprobs;
@@ -120,18 +120,24 @@ async function* readChat(events: AsyncIterable<TokenEvent>, prepared: PreparedCh
       yield* out;
     } else if (ev.type === "finish") {
       const p = parser(ev.index);
-      yield* withChoice(p.end(), ev.index);
+      yield* stamp(withChoice(p.end(), ev.index), ev.completionTokens);
       yield { type: "finish", choice: ev.index, finishReason: reason(p, ev.finishReason) };
     } else {
       // With one choice there was no "finish": its parser ends here and its reason is the request's.
       const single = choices === 1;
       const p = parser(0);
-      if (single) yield* p.end();
+      if (single) yield* stamp(p.end(), ev.usage.completionTokens);
       const finishReason = single ? reason(p, ev.finishReason) : ev.finishReason;
       const stop = ev.stopString !== undefined ? { stopString: ev.stopString } : {};
       yield { type: "done", finishReason, usage: ev.usage, timings: ev.timings, ...(ev.error ? { error: ev.error } : {}), ...stop };
     }
   }
+}
+
+/** Reasoning events carry the tokens generated so far (their choice's), for reasoning token counts. */
+function stamp<T extends ChatEvent>(events: T[], tokens: number): T[] {
+  for (const e of events) if (e.type === "reasoning") (e as { tokens?: number }).tokens = tokens;
+  return events;
 }
 
 function withChoice<T extends ChatEvent>(events: T[], choice: number | undefined): T[] {

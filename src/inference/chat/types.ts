@@ -99,7 +99,8 @@ export interface RenderedChat {
  */
 export type ChatEvent =
   | { type: "started"; cachedTokens: number }
-  | { type: "reasoning"; text: string; choice?: number; logprobs?: TokenLogprobs[] }
+  /** `tokens`: generated so far (in its choice) when this text came: the last one's is the thought's share of the answer. */
+  | { type: "reasoning"; text: string; choice?: number; logprobs?: TokenLogprobs[]; tokens?: number }
   | { type: "content"; text: string; choice?: number; logprobs?: TokenLogprobs[] }
   /** A whole call: emitted only once its arguments are complete JSON. `index` counts calls within the choice. */
   | { type: "tool_call"; index: number; name: string; arguments: string; choice?: number }
