@@ -12,8 +12,7 @@ import { newId, readyScheduler } from "../generation.ts";
 import { sseData, sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
 import { logprobsWriter, type Logprobs } from "./logprobs.ts";
-import type { CallInfo } from "./request.ts";
-import { usageOf } from "./respond.ts";
+import { usageOf, type CallInfo } from "./request.ts";
 
 type Finish = "stop" | "length" | "tool_calls";
 type Done = Extract<ChatEvent, { type: "done" }>;

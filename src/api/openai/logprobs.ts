@@ -11,7 +11,7 @@ import type { Engine } from "../../inference/engine.ts";
 import type { TokenLogprob, TokenLogprobs } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { API_MAX_TOP_LOGPROBS, type CommonBody } from "./schemas.ts";
-import type { Kind } from "./respond.ts";
+import type { Kind } from "./request.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 

@@ -2,13 +2,31 @@
 // Fields Warren cannot honour are refused by name (400) rather than silently ignored, so a client
 // never believes it got a logit bias or an echoed prompt it did not get.
 import { GrammarError, type Engine, type JsonGrammar } from "../../inference/engine.ts";
-import type { InferenceRequest, SamplingParams } from "../../inference/types.ts";
+import type { InferenceRequest, SamplingParams, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { samplingFrom, toInferenceRequest } from "../generation.ts";
 import type { ServiceState } from "../state.ts";
 import { logprobsRequest } from "./logprobs.ts";
-import type { Kind } from "./respond.ts";
 import type { CommonBody, ResponseFormat } from "./schemas.ts";
+
+/** Which OpenAI API: chat completions or (legacy) text completions. */
+export type Kind = "chat" | "text";
+
+export interface OpenAiUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+export function usageOf(u: Usage): OpenAiUsage {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.promptTokens + u.completionTokens,
+    prompt_tokens_details: { cached_tokens: u.cachedTokens },
+  };
+}
 
 /** The answer's identity, shared by every chunk of a stream. */
 export interface CallInfo {

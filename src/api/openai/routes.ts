@@ -1,5 +1,5 @@
 // GET /v1/models and POST /v1/completions. Chat lives in chat.ts; both share request.ts
-// (fields -> inference request) and respond.ts (answers and SSE chunks).
+// (fields -> inference request); completion-answer.ts shapes the answers.
 import { Elysia, t } from "elysia";
 import type { Engine } from "../../inference/engine.ts";
 import { ApiError } from "../errors.ts";
@@ -7,7 +7,7 @@ import { newId, readyScheduler } from "../generation.ts";
 import type { ApiDeps, ServiceState } from "../state.ts";
 import { checkTokenIds } from "../tokenize.ts";
 import { callInfo, modelId, openAiInference, refuseUnsupported } from "./request.ts";
-import { respond } from "./respond.ts";
+import { answerCompletion } from "./completion-answer.ts";
 import { CompletionBody, type CompletionBodyT } from "./schemas.ts";
 
 const OWNER = "warren";
@@ -73,7 +73,7 @@ export function openAiRoutes(deps: ApiDeps) {
         const tokens = promptTokens(engine, body.prompt);
         const id = `cmpl-${newId()}`;
         const inference = await openAiInference(engine, body, { id, promptTokens: tokens, maxTokens: body.max_tokens ?? undefined, signal: request.signal, kind: "text" });
-        return respond(deps, request, "text", callInfo(state, id, body), inference);
+        return answerCompletion(deps, request, callInfo(state, id, body), inference);
       },
       { body: CompletionBody, parse: "json", detail: { summary: "Text completion (OpenAI legacy completions)", tags: ["openai"] } },
     );
