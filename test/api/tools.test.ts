@@ -107,6 +107,27 @@ describe("tool_choice auto on the scripted model", () => {
     expect(st.calls[0]!.id).toMatch(/^call_/);
   });
 
+  test("n = 2 choices each carry the call (both slots run the call grammar), streamed or not, with logprobs", async () => {
+    const params = { model: "m", messages: ask("Weather in Paris?"), tools, temperature: 0, n: 2, logprobs: true };
+    const whole = await s.client.chat.completions.create(params);
+    expect(whole.choices.map((c) => [c.index, c.finish_reason, (c.message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall).function.arguments])).toEqual([
+      [0, "tool_calls", '{"city": "Paris"}'],
+      [1, "tool_calls", '{"city": "Paris"}'],
+    ]);
+    // Entries for every generated token, reasoning and call included: the script's 15 pieces.
+    for (const c of whole.choices) expect(c.logprobs!.content!.length).toBe(whole.usage!.completion_tokens / 2 - 1);
+    const finishes: Record<number, string> = {};
+    const calls: Record<number, string> = {};
+    for await (const c of await s.client.chat.completions.create({ ...params, stream: true })) {
+      for (const ch of c.choices) {
+        if (ch.finish_reason) finishes[ch.index] = ch.finish_reason;
+        for (const t of ch.delta.tool_calls ?? []) calls[ch.index] = (calls[ch.index] ?? "") + (t.function?.arguments ?? "");
+      }
+    }
+    expect(finishes).toEqual({ 0: "tool_calls", 1: "tool_calls" });
+    expect(calls).toEqual({ 0: '{"city": "Paris"}', 1: '{"city": "Paris"}' });
+  });
+
   test("the SDK's own stream helper assembles the call", async () => {
     const runner = s.client.chat.completions.stream({ model: "m", messages: ask("Weather?"), tools, temperature: 0 });
     const final = await runner.finalChatCompletion();

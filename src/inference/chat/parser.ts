@@ -40,12 +40,13 @@ export class ChatParser {
   private callsFailed = false;
   callCount = 0;
 
-  constructor(private readonly opts: ParserOptions) {
+  constructor(opts: ParserOptions) {
     this.thought = opts.reasoning ? opts.syntax.thought : undefined;
     const calls = opts.syntax.calls;
     if (calls && opts.tools.length > 0) {
-      this.trigger = callTrigger(opts.syntax).trigger;
-      this.calls = new CallReader(calls, opts.tools, callTrigger(opts.syntax).rest);
+      const { trigger, rest } = callTrigger(opts.syntax);
+      this.trigger = trigger;
+      this.calls = new CallReader(calls, opts.tools, rest);
     }
     this.mode = this.thought && opts.thoughtOpen ? "thought" : "content";
     this.trimStart = this.mode === "thought";
