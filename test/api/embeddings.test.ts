@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { fakeEmbedder, type FakeEmbeddingBackend } from "../../src/inference/embedding-fake.ts";
-import { parseProm, sampleValue, setup, waitFor, type Setup } from "./helpers.ts";
+import { apiError, parseProm, sampleValue, setup, type Setup, waitFor } from "./helpers.ts";
 
 const DIMS = 16;
 const MAX_INPUT = 32;
@@ -24,16 +24,6 @@ afterAll(async () => {
   await s.served.close();
   await r.served.close();
 });
-
-async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected an APIError");
-}
 
 async function post(on: Setup, path: string, body: unknown): Promise<{ status: number; body: any }> {
   const res = await on.served.fetch(`${on.served.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

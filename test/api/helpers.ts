@@ -74,6 +74,17 @@ function abortable(body: ReadableStream<Uint8Array>, signal: AbortSignal): Reada
   });
 }
 
+/** The APIError a promise rejects with (fails the test if it resolves or throws something else). */
+export async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof OpenAI.APIError) return err;
+    throw err;
+  }
+  throw new Error("expected an APIError");
+}
+
 export function sdk(s: Served, apiKey = "sk-test"): OpenAI {
   return new OpenAI({ apiKey, baseURL: `${s.url}/v1`, fetch: s.fetch, maxRetries: 0, timeout: 30_000 });
 }

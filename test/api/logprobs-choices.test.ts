@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { ScriptedEngine } from "../helpers/inference.ts";
-import { setup, waitFor, type Setup } from "./helpers.ts";
+import { apiError, setup, type Setup, waitFor } from "./helpers.ts";
 
 let s: Setup;
 beforeAll(async () => {
@@ -16,16 +16,6 @@ const utf8 = new TextEncoder();
 const messages = [{ role: "user" as const, content: "hi" }];
 type ChatEntry = OpenAI.ChatCompletionTokenLogprob;
 type LegacyLogprobs = { tokens: string[]; token_logprobs: number[]; top_logprobs: Array<Record<string, number>>; text_offset: number[] };
-
-async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected an APIError");
-}
 
 function expectSameEntries(a: readonly ChatEntry[], b: readonly ChatEntry[]) {
   expect(a.map((e) => e.token)).toEqual(b.map((e) => e.token));

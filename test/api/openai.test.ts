@@ -2,23 +2,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
-import { setup, waitFor, type Setup } from "./helpers.ts";
+import { apiError, setup, type Setup, waitFor } from "./helpers.ts";
 
 let s: Setup;
 beforeAll(async () => {
   s = await setup(new FakeEngine({ slots: 2, slotContextSize: 512 }));
 });
 afterAll(() => s.served.close());
-
-async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected an APIError");
-}
 
 async function rawJson(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await s.served.fetch(`${s.served.url}${path}`, init);

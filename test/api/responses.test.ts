@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import type { ChatSyntax } from "../../src/inference/chat/types.ts";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
-import { setup, waitFor, type Setup } from "./helpers.ts";
+import { apiError, setup, type Setup, waitFor } from "./helpers.ts";
 
 const QWEN: ChatSyntax = {
   calls: { sectionPrefix: "", prefix: '<tool_call>\n{"name": "', paramsPrefix: '", "arguments": ', suffix: "}\n</tool_call>", betweenCalls: "\n", sectionSuffix: "", parallel: true },
@@ -44,16 +44,6 @@ afterAll(async () => {
   await text.served.close();
   await tools.served.close();
 });
-
-async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof OpenAI.APIError) return err;
-    throw err;
-  }
-  throw new Error("expected an APIError");
-}
 
 interface Sse {
   event: string;

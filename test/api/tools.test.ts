@@ -9,7 +9,7 @@ import OpenAI from "openai";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { ALARM_TOOL, WEATHER_REASONING, isAlarm, makeTemplatedModel, makeWeatherModel } from "../helpers/chat.ts";
-import { setup, type Setup } from "./helpers.ts";
+import { apiError, setup, type Setup } from "./helpers.ts";
 
 let dir: string;
 let weather: LlamaEngine;
@@ -43,16 +43,6 @@ const tools: OpenAI.ChatCompletionFunctionTool[] = [
   { type: "function", function: { name: ALARM_TOOL.name, description: ALARM_TOOL.description, parameters: ALARM_TOOL.parameters } },
 ];
 const ask = (content: string): OpenAI.ChatCompletionMessageParam[] => [{ role: "user", content }];
-
-async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OpenAI.APIError) return e;
-    throw e;
-  }
-  throw new Error("expected an API error");
-}
 
 /** A streamed answer, put together the way clients do: deltas appended per tool-call index. */
 async function streamed(client: OpenAI, params: OpenAI.ChatCompletionCreateParamsNonStreaming) {

@@ -8,19 +8,10 @@ import { callGrammar, callTrigger, literal, notContaining, prefixRules, stripSto
 import type { ChatSyntax } from "../../src/inference/chat/types.ts";
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { makeModel } from "../../src/models/presets.ts";
+import { QWEN_SYNTAX } from "../helpers/chat.ts";
 
-const QWEN: ChatSyntax = {
-  calls: {
-    sectionPrefix: "",
-    prefix: '<tool_call>\n{"name": "',
-    paramsPrefix: '", "arguments": ',
-    suffix: "}\n</tool_call>",
-    betweenCalls: "\n",
-    sectionSuffix: "<|im_end|>\n<|im_start|>user",
-    parallel: true,
-  },
-  thought: { open: "<think>", close: "</think>" },
-};
+/** The Qwen-style syntax with its section suffix before trimSyntax cuts it at the end of the turn. */
+const QWEN: ChatSyntax = { ...QWEN_SYNTAX, calls: { ...QWEN_SYNTAX.calls!, sectionSuffix: "<|im_end|>\n<|im_start|>user" } };
 /** The Qwen template's end of turn: the calls' section suffix is cut there. */
 const STOPS = ["<|im_end|>\n"];
 const QWEN_TRIMMED = trimSyntax(QWEN, STOPS);

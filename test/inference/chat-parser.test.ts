@@ -3,19 +3,10 @@
 import { describe, expect, test } from "bun:test";
 import { ChatParser, JsonScanner, type ParserOptions } from "../../src/inference/chat/parser.ts";
 import type { ChatEvent, ChatSyntax } from "../../src/inference/chat/types.ts";
+import { QWEN_SYNTAX } from "../helpers/chat.ts";
 
-export const QWEN: ChatSyntax = {
-  calls: {
-    sectionPrefix: "",
-    prefix: '<tool_call>\n{"name": "',
-    paramsPrefix: '", "arguments": ',
-    suffix: "}\n</tool_call>",
-    betweenCalls: "\n",
-    sectionSuffix: "",
-    parallel: true,
-  },
-  thought: { open: "<think>", close: "</think>" },
-};
+/** The Qwen-style syntax (as the engine reads it from test/fixtures/qwen-tools.jinja). */
+const QWEN = QWEN_SYNTAX;
 
 const LLAMA31: ChatSyntax = {
   calls: { sectionPrefix: "", prefix: "<function=", paramsPrefix: ">", suffix: "</function>", betweenCalls: "", sectionSuffix: "", parallel: false },
