@@ -6,6 +6,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { setup, waitFor, type Setup } from "./helpers.ts";
 import { anthropic, apiError, parseSse, QWEN_SYNTAX, rawMessages } from "./anthropic-helpers.ts";
+import { FailingEngine } from "../helpers/inference.ts";
 
 let s: Setup;
 let client: Anthropic;
@@ -134,14 +135,7 @@ describe("other failures", () => {
   });
 
   test("a generation failure: 500 api_error, or mid-stream an error event the SDK raises", async () => {
-    class Failing extends FakeEngine {
-      calls = 0;
-      override async decode(items: Parameters<FakeEngine["decode"]>[0]) {
-        if (++this.calls > 3) throw new Error("device lost");
-        return super.decode(items);
-      }
-    }
-    const f = await setup(new Failing({ slots: 1 }));
+    const f = await setup(new FailingEngine({ slots: 1 }));
     const c = anthropic(f.served);
     const whole = await apiError(c.messages.create({ ...base, max_tokens: 50 }));
     expect(whole.status).toBe(500);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";
 import { apiError, setup, type Setup, waitFor } from "./helpers.ts";
+import { FailingEngine } from "../helpers/inference.ts";
 
 let s: Setup;
 beforeAll(async () => {
@@ -325,14 +326,7 @@ describe("streams and slots", () => {
   });
 
   test("a generation failure mid-stream reaches the SDK as an APIError", async () => {
-    class Failing extends FakeEngine {
-      calls = 0;
-      override async decode(items: Parameters<FakeEngine["decode"]>[0]) {
-        if (++this.calls > 3) throw new Error("device lost");
-        return super.decode(items);
-      }
-    }
-    const f = await setup(new Failing({ slots: 1 }));
+    const f = await setup(new FailingEngine({ slots: 1 }));
     const stream = await f.client.completions.create({ model: "fake", prompt: "a", max_tokens: 50, stream: true });
     const e = await apiError(
       (async () => {

@@ -1,6 +1,6 @@
 // Shared helpers for inference tests.
 import type { BatchItem, EngineSampler, Sampled } from "../../src/inference/engine.ts";
-import { FakeEngine } from "../../src/inference/engine-fake.ts";
+import { FakeEngine, type FakeEngineOptions } from "../../src/inference/engine-fake.ts";
 import type { InferenceRequest, SamplingParams, TokenEvent } from "../../src/inference/types.ts";
 
 export const GREEDY: SamplingParams = {
@@ -62,5 +62,20 @@ export class ScriptedEngine extends FakeEngine {
         return s.probabilities ? { token, probabilities: [token, 0.75, 99, 0.25] } : { token };
       }),
     );
+  }
+}
+
+/** A fake engine whose decodes fail ("device lost") after the first `okDecodes`. */
+export class FailingEngine extends FakeEngine {
+  calls = 0;
+  constructor(
+    opts: FakeEngineOptions = {},
+    private readonly okDecodes = 3,
+  ) {
+    super(opts);
+  }
+  override async decode(items: Parameters<FakeEngine["decode"]>[0]) {
+    if (++this.calls > this.okDecodes) throw new Error("device lost");
+    return super.decode(items);
   }
 }
