@@ -4,21 +4,9 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import * as L from "./limits.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
-
-/**
- * Default inference thread count. ggml's worker threads busy-spin at every barrier, and the JS thread
- * (HTTP, scheduler, sampling round trips) needs a core of its own, so threads >= cores collapses
- * throughput (measured here: 2 threads on 2 cores ran 30x slower than 1). SMT siblings add little to
- * matmul throughput, so larger machines get about one thread per physical core, one core left free.
- */
-export function defaultThreads(logicalCores: number): number {
-  if (logicalCores <= 2) return 1;
-  return Math.max(1, Math.min(logicalCores - 1, Math.ceil(logicalCores / 2)));
-}
 
 const Int = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description });
 
@@ -27,7 +15,9 @@ export const ConfigSchema = Type.Object({
   model: Type.String({ minLength: 1, description: `GGUF model file. Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}` }),
   host: Type.String({ minLength: 1, description: "Address to listen on" }),
   port: Int(0, 65535, "TCP port (0 = pick a free one)"),
-  threads: Int(1, 1024, "Inference threads (default: from the core count, see README)"),
+  threads: Type.Union([Type.Literal("auto"), Type.Integer({ minimum: 1, maximum: 1024 })], {
+    description: "auto | a count from 1 to 1024: inference threads (auto: measured at model load, see README)",
+  }),
   parallel: Int(1, 256, "Parallel slots (sequences decoded together)"),
   ctxSize: Int(8, 1 << 20, "Context size per slot, in tokens (prompt + generated)"),
   batchSize: Int(1, 1 << 16, "Most tokens per decode call across slots"),
@@ -64,7 +54,7 @@ export function defaults(): Config {
     model: DEFAULT_MODEL_PATH,
     host: "127.0.0.1",
     port: 8080,
-    threads: defaultThreads(availableParallelism()),
+    threads: "auto",
     parallel: 4,
     ctxSize: 2048,
     batchSize: 512,

@@ -13,6 +13,7 @@ import type { LlamaEngine } from "./inference/llama/engine.ts";
 import { createEmbedder } from "./inference/embedding-service.ts";
 import { checkModelFile } from "./inference/model-check.ts";
 import { Scheduler } from "./inference/scheduler.ts";
+import { threadCandidates, tuneThreads, type TunableEngine } from "./inference/threads.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startMemoryUpkeep } from "./memory.ts";
 
@@ -122,23 +123,26 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     await prepareModel(config, log);
     // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
     const { LlamaEngine } = await import("./inference/llama/engine.ts");
+    const cores = availableParallelism();
+    const candidates = config.threads === "auto" ? threadCandidates(cores) : [config.threads];
     const engine = await LlamaEngine.load({
       modelPath: config.model,
       slots: config.parallel,
       slotContextSize: config.ctxSize,
-      threads: config.threads,
+      threads: Math.max(...candidates),
       batchSize: Math.max(config.batchSize, config.parallel),
       flashAttention: config.flashAttention,
       chatTemplate: template.jinja,
       chatWrapper: template.wrapper,
     });
+    if (config.threads === "auto") await autoThreads(engine, candidates, log);
     if (config.ctxSize > engine.info.trainContextSize) {
       log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
     }
     state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
     // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
     // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
-    const embedding = { modelPath: config.model, threads: config.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
+    const embedding = { modelPath: config.model, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
     state.embedder = createEmbedder(async () => {
       const started = performance.now();
       const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
@@ -157,6 +161,13 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     return 1;
   }
   return new Promise<number>(() => {});
+}
+
+/** --threads auto: measured on the loaded model (inference/threads.ts); the rates go to the log. */
+async function autoThreads(engine: TunableEngine, candidates: number[], log: Logger): Promise<void> {
+  const r = await tuneThreads(engine, candidates);
+  const rates = r.rates.map((x) => `${x.threads}: ${Math.round(x.single)} tok/s alone, ${Math.round(x.batch)} with ${engine.slots} slots`).join("; ");
+  log.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
 }
 
 /** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */

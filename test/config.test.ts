@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, chatTemplateFrom, configHelp, defaultThreads, defaults, loadConfig } from "../src/config.ts";
+import { ConfigError, chatTemplateFrom, configHelp, defaults, loadConfig } from "../src/config.ts";
+import { threadCandidates } from "../src/inference/threads.ts";
 
 describe("config", () => {
   test("defaults validate and listen on loopback:8080", () => {
@@ -50,11 +51,19 @@ describe("config", () => {
     expect(() => loadConfig(["--port"], {})).toThrow(/--port needs a value/);
   });
 
-  test("thread default leaves a core for the JS thread and never exceeds physical cores", () => {
-    expect(defaultThreads(1)).toBe(1);
-    expect(defaultThreads(2)).toBe(1);
-    expect(defaultThreads(4)).toBe(2);
-    expect(defaultThreads(16)).toBe(8);
+  test("--threads is auto by default, or a count; anything else is refused naming the flag", () => {
+    expect(defaults().threads).toBe("auto");
+    expect(loadConfig(["--threads", "2"], {}).threads).toBe(2);
+    expect(loadConfig([], { WARREN_THREADS: "auto" }).threads).toBe("auto");
+    expect(() => loadConfig(["--threads", "0"], {})).toThrow(/--threads="0": must be one of auto \| a count from 1 to 1024/);
+    expect(() => loadConfig(["--threads", "many"], {})).toThrow(/--threads="many"/);
+  });
+
+  test("auto tries 1, 2, 4, ... up to the cores and the cores themselves, never more", () => {
+    expect(threadCandidates(1)).toEqual([1]);
+    expect(threadCandidates(2)).toEqual([1, 2]);
+    expect(threadCandidates(4)).toEqual([1, 2, 3, 4]);
+    expect(threadCandidates(16)).toEqual([1, 2, 4, 8, 15, 16]);
   });
 
   test("help lists every flag with its env var", () => {

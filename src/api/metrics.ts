@@ -59,6 +59,7 @@ export function createMetrics(deps: ApiDeps): Metrics {
   gauge("warren_queue_depth", "Requests waiting for a slot", () => stats()?.queueDepth);
   gauge("warren_slots_busy", "Slots running a request", () => stats()?.busySlots);
   gauge("warren_slots", "Slots (parallel sequences)", () => stats()?.slots);
+  gauge("warren_threads", "Inference threads (with --threads auto: the count measured best at load)", () => deps.state.scheduler?.engine.threads);
   gauge("warren_slots_paused", "Busy slots not generating because their client is not reading", () => stats()?.pausedSlots);
   gauge("warren_model_ready", "1 once the model is loaded and the server takes requests", () => (deps.state.phase === "ready" ? 1 : 0));
   if (deps.connections) gauge("warren_open_connections", "Open client connections", deps.connections);

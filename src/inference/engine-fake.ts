@@ -59,7 +59,7 @@ export class FakeEngine implements Engine {
   readonly slots: number;
   readonly slotContextSize: number;
   readonly batchSize: number;
-  readonly threads = 1;
+  threads = 1;
   /** Tokens per item of every decode call, for batching assertions. */
   readonly decodeLog: number[][] = [];
   /** Every copySlot call, in order. */
@@ -163,6 +163,10 @@ export class FakeEngine implements Engine {
     (sampler as FakeSampler).grammar = grammar;
     this.engaged.push({ grammar, leftover });
     return leftover.length;
+  }
+
+  setThreads(threads: number): void {
+    this.threads = threads;
   }
 
   /** Cells currently held by a slot (for tests). */

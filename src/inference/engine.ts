@@ -66,7 +66,10 @@ export interface Engine {
   readonly slotContextSize: number;
   /** Most tokens one decode call takes, across all slots. */
   readonly batchSize: number;
+  /** Inference threads in use now. */
   readonly threads: number;
+  /** Changes the thread count for the decodes that follow (--threads auto measures with it). */
+  setThreads(threads: number): void;
 
   /** `special`: parse control-token text (chat templates); false for user text. */
   tokenize(text: string, addBos: boolean, special?: boolean): number[];

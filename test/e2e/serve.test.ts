@@ -2,7 +2,7 @@
 // Covers the seed's functional test (issue 2's "done when").
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, existsSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeModel } from "../../src/models/presets.ts";
 import { QWEN_TEMPLATE_PATH } from "../helpers/chat.ts";
@@ -23,6 +23,11 @@ describe("warren serve with the default generated model", () => {
   afterAll(async () => {
     await w?.stop("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("an explicit --threads wins over auto: nothing is measured", () => {
+    expect(w.log()).not.toContain("threads auto");
+    expect(w.log()).toMatch(/threads=1\//);
   });
 
   test("generated the default model and said it is a random-weight smoke-test model", () => {
@@ -113,7 +118,8 @@ describe("warren serve --chat-template FILE (a tool template for a model without
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "warren-tpl-"));
     const { path } = await makeModel({ preset: "tiny", out: join(dir, "plain.gguf") });
-    w = await startWarren(["--model", path, "--threads", "1", "--parallel", "1", "--chat-template", QWEN_TEMPLATE_PATH]);
+    // No --threads: the default, auto, measures the count at load.
+    w = await startWarren(["--model", path, "--parallel", "1", "--chat-template", QWEN_TEMPLATE_PATH]);
   }, 60_000);
   afterAll(async () => {
     await w?.stop();
@@ -124,6 +130,18 @@ describe("warren serve --chat-template FILE (a tool template for a model without
     expect(w.log()).toMatch(/chat-template=JinjaTemplate \(tools: yes, reasoning: yes\)/);
     const models = (await (await fetch(`${w.url}/v1/models`)).json()) as { data: Array<{ capabilities: string[] }> };
     expect(models.data[0]!.capabilities).toEqual(["completion", "chat", "tools", "reasoning"]);
+  });
+
+  test("--threads auto (the default) measured each candidate and uses a valid count, shown in the banner and /metrics", async () => {
+    const m = w.log().match(/threads auto: (\d+) \(measured in (\d+) ms; threads (.*)\)/);
+    expect(m).not.toBeNull();
+    const picked = Number(m![1]);
+    expect(picked).toBeGreaterThanOrEqual(1);
+    expect(picked).toBeLessThanOrEqual(availableParallelism());
+    expect(m![3]).toContain("1: ");
+    expect(w.log()).toContain(`threads=${picked}/${availableParallelism()} cores`);
+    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^warren_threads ${picked}$`, "m"));
   });
 
   test("a forced tool call comes back as tool_calls", async () => {

@@ -32,6 +32,7 @@ function modelObject(state: ServiceState, created: number) {
       n_params: i.parameters,
       size: i.sizeBytes,
       slots: engine.slots,
+      threads: engine.threads,
       chat_template: i.chatTemplate ?? null,
       chat_template_caps: { tools: i.chat.tools, reasoning: i.chat.reasoning },
     },

@@ -50,6 +50,7 @@ interface AddonContext {
   /** Resolves to [token, [token, p, ...] sorted by logit, descending, confidence]. */
   sampleToken(batchLogitIndex: number, sampler: AddonSampler, probabilities: true): Promise<[number, number[] | undefined, number | undefined]>;
   removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
+  setThreads(threads: number): void;
   saveSequenceStateToFile(path: string, seq: number, tokens: Uint32Array): Promise<number>;
   loadSequenceStateFromFile(path: string, seq: number, maxTokens: number): Promise<Uint32Array>;
 }
@@ -96,7 +97,7 @@ export class LlamaEngine implements Engine {
   readonly slots: number;
   readonly slotContextSize: number;
   readonly batchSize: number;
-  readonly threads: number;
+  private currentThreads: number;
   private readonly native: AddonContext;
   private readonly SamplerClass: AddonSamplerClass;
   private readonly chat: ChatTemplate;
@@ -120,7 +121,7 @@ export class LlamaEngine implements Engine {
     this.slots = opts.slots;
     this.slotContextSize = opts.slotContextSize;
     this.batchSize = batchSize;
-    this.threads = opts.threads;
+    this.currentThreads = opts.threads;
     const internals = context as unknown as { _ctx?: AddonContext };
     const bindings = (llama as unknown as { _bindings?: { AddonSampler?: AddonSamplerClass } })._bindings;
     const addonModel = (model as unknown as { _model?: AddonModel })._model;
@@ -382,6 +383,16 @@ export class LlamaEngine implements Engine {
       if (bytes) return bytes;
     }
     return utf8.encode(this.model.detokenize([token as Token], false));
+  }
+
+  get threads(): number {
+    return this.currentThreads;
+  }
+
+  /** We drive decodeBatch ourselves, so node-llama-cpp's own thread splitter never resets this. */
+  setThreads(threads: number): void {
+    this.native.setThreads(threads);
+    this.currentThreads = threads;
   }
 
   /** The flash-attention setting the context was created with, as node-llama-cpp reports it. */
