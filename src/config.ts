@@ -32,6 +32,10 @@ export const ConfigSchema = Type.Object({
   logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], {
     description: "debug | info | warn | error",
   }),
+  logFormat: Type.Union([Type.Literal("auto"), Type.Literal("json"), Type.Literal("text")], {
+    description: "auto | json | text: log lines as JSON or as readable text (auto: text on a terminal, JSON otherwise)",
+  }),
+  accessLog: Type.Union([Type.Literal("on"), Type.Literal("off")], { description: "on | off: one log line per answered request" }),
   maxBodyBytes: Int(1, 1 << 30, "Largest request body accepted (413 beyond)"),
   maxConnections: Int(0, 1 << 20, "Open connections allowed (0 = no limit)"),
   headerTimeoutMs: Int(1, 3_600_000, "Time to receive a request head (408 beyond)"),
@@ -63,6 +67,8 @@ export function defaults(): Config {
     memoryShare: L.INFERENCE_MEMORY_SHARE_PERCENT,
     chatTemplate: "",
     logLevel: "info",
+    logFormat: "auto",
+    accessLog: "on",
     maxBodyBytes: L.HTTP_MAX_BODY_BYTES,
     maxConnections: 0,
     headerTimeoutMs: L.HTTP_HEADER_TIMEOUT_MS,

@@ -14,7 +14,7 @@ import { createEmbedder } from "./inference/embedding-service.ts";
 import { checkModelFile } from "./inference/model-check.ts";
 import { Scheduler } from "./inference/scheduler.ts";
 import { threadCandidates, tuneThreads, type TunableEngine } from "./inference/threads.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, resolveFormat, type Logger } from "./log.ts";
 import { startMemoryUpkeep } from "./memory.ts";
 
 const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
@@ -63,7 +63,8 @@ export async function main(argv: string[]): Promise<number> {
 type ChatTemplateChoice = ReturnType<typeof chatTemplateFrom>;
 
 async function serve(config: Config, apiKeys: string[], template: ChatTemplateChoice): Promise<number> {
-  const log = createLogger(config.logLevel);
+  const format = resolveFormat(config.logFormat);
+  const log = createLogger(config.logLevel, undefined, format);
   const state: ServiceState = { phase: "loading" };
   const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
   const app = createApp({
@@ -88,16 +89,22 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     bodyTimeoutMs: config.bodyTimeoutMs,
     keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     writeTimeoutMs: config.writeTimeoutMs,
-    onRequestDone: (info) => {
-      const t = info.request ? tokensByRequest.get(info.request) : undefined;
-      log.info(`${info.method} ${info.target} ${info.status}`, {
-        ms: info.durationMs,
-        prompt_tokens: t?.prompt,
-        tokens: t?.completion,
-        remote: info.remote,
-        request_id: info.request ? requestIdOf(info.request) : undefined,
-      });
-    },
+    onRequestDone:
+      config.accessLog === "off"
+        ? undefined
+        : (info) => {
+            const t = info.request ? tokensByRequest.get(info.request) : undefined;
+            // JSON lines carry method, path and status as fields too, for log collectors to filter on.
+            const request = format === "json" ? { method: info.method, path: info.target, status: info.status } : {};
+            log.info(`${info.method} ${info.target} ${info.status}`, {
+              ...request,
+              ms: info.durationMs,
+              prompt_tokens: t?.prompt,
+              tokens: t?.completion,
+              remote: info.remote,
+              request_id: info.request ? requestIdOf(info.request) : undefined,
+            });
+          },
   });
   startMemoryUpkeep(config.gcIntervalMs, () => server.stats().totalRequests, log);
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
@@ -114,6 +121,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     log.info(`${signal}: draining (up to ${config.shutdownTimeoutMs} ms for in-flight requests)`);
     await drain(server, state, config, log);
     log.info("stopped");
+    await log.close();
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
@@ -158,6 +166,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   } catch (err) {
     log.error(`cannot load model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
     await server.stop({ graceful: false });
+    await log.close();
     return 1;
   }
   return new Promise<number>(() => {});

@@ -19,7 +19,7 @@ if (nginxBin.why) console.warn(`\n*** SKIPPING scale-out tests: ${nginxBin.why} 
 const CONF = resolve(REPO_ROOT, "deploy/nginx/warren.conf");
 /** fail_timeout in deploy/nginx/warren.conf, read rather than assumed. */
 const FAIL_TIMEOUT_MS = 1000 * Number(/fail_timeout=(\d+)s/.exec(readFileSync(CONF, "utf8"))?.[1] ?? NaN);
-const REPLICA_ARGS = ["--threads", "1", "--parallel", "4", "--log-level", "info"];
+const REPLICA_ARGS = ["--threads", "1", "--parallel", "4", "--log-level", "info", "--log-format", "text"];
 
 interface Outcome {
   id: string;
@@ -243,7 +243,7 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
     expect(JSON.parse(text.trim().split("\n\n").at(-1)!.slice("data: ".length))).toMatchObject({ done: true, tokens: 1500 });
     // The held request keeps the victim alive until it is answered.
     expect(await health.finish("b")).toMatch(/^HTTP\/1.1 503[^]*"status":"draining"/);
-    expect(await victim.proc.exited).toBe(0);
+    expect(await victim.exited).toBe(0);
     expect(victim.log()).toMatch(/SIGTERM: draining[^]*POST \/generate 200 .*request_id=drain-direct$/m);
     await Bun.sleep(300);
     enough = true;
@@ -261,7 +261,7 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
     const traffic = runMany(100_000, 8, (i) => generate(`term-${i}`, 40), undefined, () => enough);
     await Bun.sleep(500);
     victim.proc.kill("SIGTERM");
-    expect(await victim.proc.exited).toBe(0);
+    expect(await victim.exited).toBe(0);
     await Bun.sleep(500);
     enough = true;
     const failed = (await traffic).filter((o) => o.status !== 200);

@@ -160,9 +160,43 @@ describe("warren serve --chat-template FILE (a tool template for a model without
   });
 });
 
+describe("access log: JSON lines off a terminal, written asynchronously, all flushed at SIGTERM", () => {
+  test("every answered request has its complete line, even when SIGTERM comes right after the last answer", async () => {
+    // --log-format auto (the default) picks JSON: stderr is a pipe here.
+    const w = await startWarren(["--threads", "1", "--parallel", "2", "--log-format", "auto"], { cwd: mkdtempSync(join(tmpdir(), "warren-log-")) });
+    const n = 300;
+    for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => fetch(`${w.url}/health`, { headers: { "x-request-id": `r-${i + j}` } })));
+    expect(await w.stop("SIGTERM")).toBe(0);
+    const lines = w.log().split("\n").filter((l) => l !== "");
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of entries) {
+      expect(typeof e.time).toBe("string");
+      expect(["debug", "info", "warn", "error"]).toContain(e.level as string);
+      expect(typeof e.msg).toBe("string");
+    }
+    // startWarren's own readiness probes are logged too: count the requests this test sent.
+    const access = entries.filter((e) => e.path === "/health" && String(e.request_id).startsWith("r-"));
+    expect(access).toHaveLength(n);
+    expect(new Set(access.map((e) => e.request_id))).toEqual(new Set(Array.from({ length: n }, (_, i) => `r-${i}`)));
+    for (const e of access) {
+      expect(e).toMatchObject({ level: "info", method: "GET", status: 200, msg: "GET /health 200" });
+      expect(Number.isFinite(e.ms) && (e.ms as number) >= 0).toBe(true);
+    }
+    expect(entries.at(-1)!.msg).toBe("stopped");
+  });
+
+  test("--access-log off: no request lines, the rest still logged", async () => {
+    const w = await startWarren(["--threads", "1", "--access-log", "off"], { cwd: mkdtempSync(join(tmpdir(), "warren-log-")) });
+    for (let i = 0; i < 5; i++) await fetch(`${w.url}/health`);
+    expect(await w.stop("SIGTERM")).toBe(0);
+    expect(w.log()).toContain("listening on");
+    expect(w.log()).not.toContain("GET /health");
+  });
+});
+
 describe("startup failures are one clear line and a non-zero exit", () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ["an unknown built-in chat template", ["--model", requireStories(), "--chat-template", "nosuchwrapper"], /unknown chat template "nosuchwrapper" \(built-in: .*chatML/],
+    ["an unknown built-in chat template", ["--model", requireStories(), "--chat-template", "nosuchwrapper"], /unknown chat template .*nosuchwrapper.* \(built-in: .*chatML/],
     ["an unreadable chat template file", ["--chat-template", "/nonexistent/t.jinja"], /--chat-template="\/nonexistent\/t.jinja": cannot read it/],
     ["a bad flag value", ["--port", "nope"], /--port="nope": must be an integer/],
     ["a missing model file", ["--model", "/nonexistent/x.gguf"], /cannot load model .*no such file/],

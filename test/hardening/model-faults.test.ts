@@ -37,7 +37,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Runs `warren serve` to its end; the whole of stderr and stdout. */
 async function serve(args: string[]): Promise<{ code: number; out: string; ms: number }> {
   const t0 = Date.now();
-  const proc = Bun.spawn([process.execPath, resolve(REPO_ROOT, "src/main.ts"), "serve", "--port", "0", "--threads", "1", ...args], {
+  const proc = Bun.spawn([process.execPath, resolve(REPO_ROOT, "src/main.ts"), "serve", "--port", "0", "--threads", "1", "--log-format", "text", ...args], {
     cwd: dir, stdout: "pipe", stderr: "pipe",
   });
   const kill = setTimeout(() => proc.kill("SIGKILL"), 30_000);

@@ -65,7 +65,7 @@ describe("SIGTERM", () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as { data: { tokens: number } }).data.tokens).toBe(800);
 
-      expect(await w.proc.exited).toBe(0);
+      expect(await w.exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(w.log()).toContain("SIGTERM: draining");
       expect(w.log()).toMatch(/INFO +stopped/);
@@ -82,7 +82,7 @@ describe("SIGTERM", () => {
       for (const c of idle) expect((await c.readResponse()).status).toBe(200);
       const t0 = Date.now();
       w.proc.kill("SIGTERM");
-      expect(await w.proc.exited).toBe(0);
+      expect(await w.exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(1500);
       for (const c of idle) expect(await c.waitClosed(1000)).toBe(true);
     } finally {
@@ -98,7 +98,7 @@ describe("SIGTERM", () => {
       w.proc.kill("SIGTERM");
       const streamed = (await stream.readToEnd(10_000)).toString();
       expect(streamed).not.toContain('"done":true');
-      expect(await w.proc.exited).toBe(0);
+      expect(await w.exited).toBe(0);
       // The timeout, plus at most the scheduler's bounded wait for the cut request to stop.
       expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
       expect(Date.now() - t0).toBeLessThan(3500);
@@ -115,7 +115,7 @@ describe("SIGTERM", () => {
       await Bun.sleep(150);
       const t0 = Date.now();
       w.proc.kill("SIGTERM");
-      expect(await w.proc.exited).toBe(1);
+      expect(await w.exited).toBe(1);
       expect(Date.now() - t0).toBeLessThan(1000);
       expect(w.log()).toContain("second SIGTERM: exiting now");
       stream.destroy();
