@@ -96,7 +96,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
             const t = info.request ? tokensByRequest.get(info.request) : undefined;
             // JSON lines carry method, path and status as fields too, for log collectors to filter on.
             const request = format === "json" ? { method: info.method, path: info.target, status: info.status } : {};
-            log.info(`${info.method} ${info.target} ${info.status}`, {
+            log.access(`${info.method} ${info.target} ${info.status}`, {
               ...request,
               ms: info.durationMs,
               prompt_tokens: t?.prompt,
