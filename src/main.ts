@@ -114,7 +114,9 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   const stop = async (signal: string) => {
     if (stopping) {
       log.warn(`second ${signal}: exiting now`);
-      process.exit(1);
+      // The line is written first, but a stuck stderr does not hold the exit.
+      void Promise.race([log.close(), Bun.sleep(200)]).then(() => process.exit(1));
+      return;
     }
     stopping = true;
     state.phase = "draining";

@@ -88,11 +88,16 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
   const servedBy = (id: string): number =>
     ports.findIndex((port, i) => [replicas[i]!, ...restarted.filter((r) => r.port === port)].some((r) => answered(r.log(), id)));
   const nginxLine = (id: string) => nginx!.accessLog().split("\n").find((l) => l.includes(`request_id=${id} `)) ?? "";
+  /** Waits until every id is in some replica's log: access lines are written in batches, up to 100 ms late. */
+  const logged = async (ids: string[]): Promise<void> => {
+    const until = Date.now() + 3_000;
+    while (Date.now() < until && !ids.every((id) => servedBy(id) >= 0)) await Bun.sleep(10);
+  };
 
   test("requests spread over all three replicas (least_conn)", async () => {
     const outcomes = await runMany(30, 6, (i) => generate(`spread-${i}`, 16));
     expect(outcomes.filter((o) => o.status === 200).length).toBe(30);
-    await Bun.sleep(100);
+    await logged(outcomes.map((o) => o.id));
     const by = outcomes.map((o) => servedBy(o.id));
     expect(by.filter((i) => i < 0)).toEqual([]);
     for (const i of [0, 1, 2]) expect(by.filter((x) => x === i).length).toBeGreaterThanOrEqual(3);
@@ -103,7 +108,7 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
     const r1 = await post("/generate", { prompt: "Hi", max_tokens: 2 }, { "x-request-id": sent });
     expect(r1.status).toBe(200);
     expect(r1.headers.get("x-request-id")).toBe(sent);
-    await Bun.sleep(50);
+    await logged([sent]);
     expect(servedBy(sent)).toBeGreaterThanOrEqual(0);
     expect(nginxLine(sent)).toMatch(/"POST \/generate HTTP\/1.1" 200/);
 
@@ -113,7 +118,7 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
       const id = r.headers.get("x-request-id")!;
       // nginx's $request_id, passed on to the replica, which keeps it: one id in both logs.
       expect(id).toMatch(/^[0-9a-f]{32}$/);
-      await Bun.sleep(50);
+      await logged([id]);
       expect(servedBy(id)).toBeGreaterThanOrEqual(0);
       expect(nginxLine(id)).not.toBe("");
     }
@@ -160,7 +165,7 @@ describe.skipIf(nginxBin.bin === undefined)("three replicas behind nginx (deploy
   test("X-Session-Id keeps a conversation on one replica; different sessions still spread", async () => {
     for (let i = 0; i < 8; i++) expect((await generate(`sticky-a-${i}`, 2, { "x-session-id": "conversation-a" })).status).toBe(200);
     for (let s = 0; s < 12; s++) expect((await generate(`sticky-s${s}`, 2, { "x-session-id": `session-${s}` })).status).toBe(200);
-    await Bun.sleep(100);
+    await logged([...Array.from({ length: 8 }, (_, i) => `sticky-a-${i}`), ...Array.from({ length: 12 }, (_, s) => `sticky-s${s}`)]);
     const homes = new Set(Array.from({ length: 8 }, (_, i) => servedBy(`sticky-a-${i}`)));
     expect([...homes]).toHaveLength(1);
     expect(homes.has(-1)).toBe(false);
