@@ -11,6 +11,9 @@ import type { HttpReport } from "../../bench/http/report.ts";
 import { runLoad } from "../../bench/http/loadgen.ts";
 import { cpuSeconds, placed, rssBytes } from "../../bench/http/proc.ts";
 import { parseWrk, wrkVersion } from "../../bench/http/wrk.ts";
+import { ensurePackage, skipUnlessCi } from "../helpers/apt.ts";
+
+const wrk = await ensurePackage("wrk", () => (wrkVersion() === null ? undefined : Bun.which("wrk")!));
 
 describe("built-in load generator", () => {
   test("keep-alive and pipelined load against Bun.serve", async () => {
@@ -140,7 +143,8 @@ describe("bench http end to end", () => {
     expect(r.machine.cores).toBeGreaterThan(0);
   }, 40_000);
 
-  test.skipIf(wrkVersion() === null)("with wrk", async () => {
+  test.skipIf(skipUnlessCi(wrk.bin !== undefined))("with wrk", async () => {
+    if (wrk.bin === undefined) throw new Error(wrk.why);
     const io = memoryIo();
     const code = await runBenchCli(
       ["http", "--contenders", "bun", "--rounds", "1", "--duration", "1", "--warmup", "0", "--idle-connections", "0", "--loadgen", "wrk"],

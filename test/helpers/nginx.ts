@@ -5,37 +5,17 @@ import { spawn, type Subprocess } from "bun";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensurePackage } from "./apt.ts";
 
 const SBIN_PLACES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
-const INSTALL_TIMEOUT_MS = 240_000;
 
 export function findNginx(): string | undefined {
   return Bun.which("nginx") ?? SBIN_PLACES.find((p) => existsSync(p));
 }
 
-async function runQuiet(cmd: string[]): Promise<{ code: number; out: string }> {
-  const p = spawn({ cmd, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), INSTALL_TIMEOUT_MS);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, out: (out + err).slice(-2000) };
-}
-
 /** nginx's path, installing it with apt-get when missing and root; else why it is unavailable. */
-export async function ensureNginx(): Promise<{ bin: string; why?: undefined } | { bin?: undefined; why: string }> {
-  const found = findNginx();
-  if (found) return { bin: found };
-  if (process.getuid?.() !== 0) return { why: "nginx is not installed and this user cannot install it (as root: apt-get install -y nginx)" };
-  if (!Bun.which("apt-get")) return { why: "nginx is not installed and there is no apt-get to install it with" };
-  console.warn("[scale-out] nginx missing: apt-get install -y nginx ...");
-  let r = await runQuiet(["apt-get", "install", "-y", "-q", "nginx"]);
-  // A fresh image has no package lists yet.
-  if (r.code !== 0) {
-    await runQuiet(["apt-get", "update", "-q"]);
-    r = await runQuiet(["apt-get", "install", "-y", "-q", "nginx"]);
-  }
-  const bin = findNginx();
-  return bin ? { bin } : { why: `apt-get install -y nginx failed (exit ${r.code}):\n${r.out}` };
+export function ensureNginx(): ReturnType<typeof ensurePackage> {
+  return ensurePackage("nginx", findNginx);
 }
 
 export interface RenderOptions {
