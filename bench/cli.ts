@@ -23,7 +23,7 @@ export function usage(): string {
 
 Commands:
   load    load-test a generation server (Warren's native API or any OpenAI-compatible one)
-  http    compare HTTP layers on GET /health: Warren's engine + Elysia, Elysia on Bun.serve,
+  http    compare HTTP layers on GET /health: warren serve as shipped, Elysia on Bun.serve,
           bare Bun.serve, node:http (each started by the tool on 127.0.0.1)
   stub    serve a fake generation server (native and OpenAI routes) for trying out 'load'
   fuzz    fuzz the HTTP parser (in process) and live servers with mutated request streams

@@ -15,6 +15,8 @@ export interface ClientConfig {
   readonly adapter: Adapter;
   readonly timeoutMs: number;
   readonly apiKey: string | null;
+  /** Connection: close: no request reuses a connection. */
+  readonly freshConnections?: boolean;
 }
 
 /** Error codes Bun's fetch reports when no connection could be made at all. */
@@ -55,7 +57,7 @@ export async function sendRequest(cfg: ClientConfig, index: number, prompt: stri
   try {
     const res = await fetch(endpointUrl(cfg.baseUrl, cfg.adapter.path), {
       method: "POST",
-      headers: headers(cfg.apiKey),
+      headers: headers(cfg.apiKey, cfg.freshConnections === true),
       body: JSON.stringify(cfg.adapter.body(prompt)),
       signal: ac.signal,
     });
@@ -78,9 +80,10 @@ export async function sendRequest(cfg: ClientConfig, index: number, prompt: stri
   };
 }
 
-function headers(apiKey: string | null): Record<string, string> {
+function headers(apiKey: string | null, fresh: boolean): Record<string, string> {
   const h: Record<string, string> = { "content-type": "application/json", accept: "application/json, text/event-stream" };
   if (apiKey) h.authorization = `Bearer ${apiKey}`;
+  if (fresh) h.connection = "close";
   return h;
 }
 

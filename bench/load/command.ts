@@ -45,7 +45,7 @@ export async function runLoadCommand(argv: readonly string[], io: Io, commandLin
 }
 
 async function measure(o: LoadOptions, io: Io, commandLine: string): Promise<LoadReport> {
-  const cfg: ClientConfig = { baseUrl: o.url, adapter: createAdapter(o), timeoutMs: o.timeoutS * 1000, apiKey: o.apiKey };
+  const cfg: ClientConfig = { baseUrl: o.url, adapter: createAdapter(o), timeoutMs: o.timeoutS * 1000, apiKey: o.apiKey, freshConnections: o.freshConnections };
   const send: Send = (i, runStart) => sendRequest(cfg, i, o.prompts[i % o.prompts.length]!, runStart);
   if (o.warmup > 0) {
     const w = await runSchedule({ total: o.warmup, concurrency: o.concurrency ?? 8, rate: null, seed: o.seed }, send);

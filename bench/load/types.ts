@@ -21,6 +21,8 @@ export interface LoadOptions {
   readonly timeoutS: number;
   readonly warmup: number;
   readonly apiKey: string | null;
+  /** Connection: close on every request. */
+  readonly freshConnections: boolean;
   readonly seed: number;
   readonly model: string;
   readonly temperature: number;

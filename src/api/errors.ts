@@ -17,7 +17,6 @@ export class ApiError extends Error {
 
 const INFERENCE_STATUS: Record<InferenceError["code"], number> = {
   queue_full: 503,
-  queue_timeout: 503,
   shutting_down: 503,
   context_exceeded: 400,
   invalid_request: 400,

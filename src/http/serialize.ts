@@ -62,25 +62,6 @@ export const FRAME_CHUNKED = -1;
 export const FRAME_NONE = -2;
 
 /**
- * A complete response head. `headerLines` are the application's headers already rendered as
- * "name: value\r\n" with framing and connection headers removed; framing and connection are ours.
- * `connection`: "close", "keep-alive" (only needed for 1.0 clients) or "" (1.1 default).
- */
-export function responseHead(
-  status: number,
-  headerLines: string,
-  frame: number,
-  connection: string,
-  dateLine: string,
-): string {
-  let head = statusLine(status) + dateLine + headerLines;
-  if (frame >= 0) head += `content-length: ${frame}\r\n`;
-  else if (frame === FRAME_CHUNKED) head += "transfer-encoding: chunked\r\n";
-  if (connection !== "") head += `connection: ${connection}\r\n`;
-  return head + "\r\n";
-}
-
-/**
  * Writes `str` as ISO-8859-1 bytes at `off`; returns the offset after it. `dst` must have
  * str.length bytes free. Header values are ByteStrings (code points <= 0xFF), so UTF-8 would
  * mangle 0x80-0xFF: short strings are copied code by code, longer ones go through the native
@@ -111,7 +92,11 @@ const CHUNKED = encoder.encode("transfer-encoding: chunked\r\n");
 const CONNECTION = encoder.encode("connection: ");
 
 /**
- * The bytes of responseHead(), written without building that string: status and Date lines come
+ * A complete response head: status line, Date, the application's headers (already rendered as
+ * "name: value\r\n", framing and connection headers removed), then our framing and connection
+ * headers (`connection`: "close", "keep-alive" for 1.0 clients, or "" for the 1.1 default). Written
+ * without building a string (test/helpers/http-oracle.ts has the string form the tests compare
+ * against): status and Date lines come
  * from DateCache.prefix, numbers are written digit by digit, and only the application's header
  * lines are encoded. Set, then encoded at once (one instance serves every response).
  */
@@ -197,15 +182,6 @@ function crlf(dst: Uint8Array, off: number): number {
   dst[off] = 13;
   dst[off + 1] = 10;
   return off + 2;
-}
-
-/** Head and optional body as one buffer, so a small response is one queued chunk. */
-export function message(head: string, body: Uint8Array | null): Uint8Array {
-  const bodyLen = body === null ? 0 : body.length;
-  const out = new Uint8Array(head.length + bodyLen);
-  const off = writeLatin1(head, out, 0);
-  if (body !== null) out.set(body, off);
-  return out;
 }
 
 /** One chunk in chunked coding (RFC 9112 §7.1): hex size CRLF data CRLF. Empty data is never framed

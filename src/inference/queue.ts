@@ -33,10 +33,4 @@ export class BoundedQueue<T> {
     this.items.splice(i, 1);
     return true;
   }
-
-  drain(): T[] {
-    const all = this.items;
-    this.items = [];
-    return all;
-  }
 }

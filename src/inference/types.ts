@@ -116,7 +116,7 @@ export interface Timings {
 
 export class InferenceError extends Error {
   constructor(
-    readonly code: "queue_full" | "queue_timeout" | "context_exceeded" | "shutting_down" | "invalid_request" | "engine_error",
+    readonly code: "queue_full" | "context_exceeded" | "shutting_down" | "invalid_request" | "engine_error",
     message: string,
     /** The request field to blame, in the words of the API that sent it, when one is. */
     readonly param?: string,
