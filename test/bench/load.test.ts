@@ -129,6 +129,15 @@ describe("bench load against a native stub", () => {
     expect(r.report!.command).toContain("--api-key REDACTED");
   });
 
+  test("--fresh-connections: every request on a connection of its own (Connection: close)", async () => {
+    const kept = await load({}, ["--requests", "12", "--concurrency", "2", "--max-tokens", "2"]);
+    expect(kept.stub.stats.clientPorts.size).toBeLessThan(12);
+    await stub!.stop();
+    const fresh = await load({}, ["--requests", "12", "--concurrency", "2", "--max-tokens", "2", "--fresh-connections"]);
+    expect(fresh.stub.stats.clientPorts.size).toBe(12);
+    expect(field(fresh.out, "Total requests")).toBe("12");
+  });
+
   test("open loop: Poisson send times follow the seeded schedule", async () => {
     const r = await load({}, ["--requests", "15", "--rate", "100", "--seed", "9", "--max-tokens", "2"]);
     expect(field(r.out, "Total requests")).toBe("15");
