@@ -29,7 +29,7 @@ const sections: Section[] = [
   {
     title: "HTTP layer: GET /health (issues 3 and 5)",
     cmd: ["src/main.ts", "bench", "http", "--rounds", quick ? "1" : "3", "--duration", quick ? "1" : "3", "--markdown", ...(quick ? ["--idle-connections", "1000"] : [])],
-    about: "Targets (requests per server CPU-second vs Elysia on Bun.serve): plain keep-alive >= 1.0x, pipelined x16 >= 3x; <= 3 KB RSS per idle keep-alive connection. The Warren + Elysia app uses Warren's prepared JSON answers (src/api/prepared.ts) as the product does; Warren + bare handler uses bare Bun.serve's handler (the transports alone).",
+    about: "Targets (requests per server CPU-second vs Elysia on Bun.serve): plain keep-alive >= 1.0x, pipelined x16 >= 3x; <= 3 KB RSS per idle keep-alive connection. The Warren row is the shipped server: `warren serve` with its default flags (access log on, to a file) and --keep-alive-timeout-ms 240000 for the idle-memory figure. Two harness rows are not the product: Warren's engine with a one-route Elysia app (no access log), and Warren's engine with bare Bun.serve's handler (the transports alone).",
     keep: tableLines,
   },
   {
