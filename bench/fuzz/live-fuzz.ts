@@ -27,7 +27,9 @@ export function startEchoServer(limits: RefLimits = LIVE_LIMITS): HttpServer {
     {
       hostname: "127.0.0.1", port: 0, maxHeadBytes: limits.maxHeadBytes, maxTargetBytes: limits.maxTargetBytes,
       maxHeaderCount: limits.maxHeaderCount, maxBodyBytes: limits.maxBodyBytes,
-      headerTimeoutMs: 150, bodyTimeoutMs: 150, keepAliveTimeoutMs: 60, writeTimeoutMs: 2000,
+      // Head and body timeouts end the incomplete requests; 150 ms let a GC pause of the test process
+      // (every test file runs in one) time out a complete one in a CI run, so 500.
+      headerTimeoutMs: 500, bodyTimeoutMs: 500, keepAliveTimeoutMs: 60, writeTimeoutMs: 2000,
     },
   );
 }
