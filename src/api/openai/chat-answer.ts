@@ -20,7 +20,7 @@ type Done = Extract<ChatEvent, { type: "done" }>;
 /** OpenAI knows stop, length and tool_calls here; a cancelled request has no reader left to tell. */
 const finishOf = (r: ChatFinishReason): Finish => (r === "length" ? "length" : r === "tool_calls" ? "tool_calls" : "stop");
 
-export const toolCallId = (): string => `call_${newId().slice(0, 24)}`;
+const toolCallId = (): string => `call_${newId().slice(0, 24)}`;
 
 interface ToolCallOut {
   id: string;
@@ -29,7 +29,7 @@ interface ToolCallOut {
 }
 
 /** One choice of a whole answer. */
-export interface ChatChoice {
+interface ChatChoice {
   content: string;
   reasoning: string;
   toolCalls: ToolCallOut[];
@@ -37,8 +37,8 @@ export interface ChatChoice {
   logprobs: TokenLogprobs[];
 }
 
-/** Reads the whole answer (non-streamed requests, and tests). */
-export async function collectChat(events: AsyncIterable<ChatEvent>, n = 1): Promise<{ choices: ChatChoice[]; done: Done }> {
+/** Reads the whole answer (non-streamed requests). */
+async function collectChat(events: AsyncIterable<ChatEvent>, n = 1): Promise<{ choices: ChatChoice[]; done: Done }> {
   const choices: ChatChoice[] = Array.from({ length: n }, () => ({ content: "", reasoning: "", toolCalls: [], finishReason: "stop", logprobs: [] }));
   for await (const ev of events) {
     if (ev.type === "started") continue;
@@ -67,7 +67,7 @@ function message(c: ChatChoice): Record<string, unknown> {
   return m;
 }
 
-export function chatBody(call: CallInfo, choices: readonly ChatChoice[], done: Done, logprobs?: Logprobs) {
+function chatBody(call: CallInfo, choices: readonly ChatChoice[], done: Done, logprobs?: Logprobs) {
   return {
     id: call.id,
     object: "chat.completion",

@@ -17,7 +17,7 @@ type Done = Extract<TokenEvent, { type: "done" }>;
 const finishReason = (r: FinishReason): "stop" | "length" => (r === "length" ? "length" : "stop");
 
 /** `logprobs` writes a choice's entries when the request asked for them (see logprobs.ts). */
-export function completionBody(call: CallInfo, choices: readonly ChoiceResult[], done: Done, logprobs?: Logprobs) {
+function completionBody(call: CallInfo, choices: readonly ChoiceResult[], done: Done, logprobs?: Logprobs) {
   return {
     id: call.id,
     object: "text_completion",

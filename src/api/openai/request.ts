@@ -66,7 +66,7 @@ export function refuseUnsupported(b: Refusable): void {
   if (b.logit_bias && Object.keys(b.logit_bias).length > 0) throw bad("logit_bias", "logit_bias is not supported");
 }
 
-export function stopList(stop: string | string[] | null | undefined): string[] {
+function stopList(stop: string | string[] | null | undefined): string[] {
   if (stop == null) return [];
   return typeof stop === "string" ? [stop] : stop;
 }
@@ -104,7 +104,7 @@ export async function grammarFor(engine: Engine, rf: ResponseFormat | null | und
 }
 
 /** n: every choice holds a slot of its own for the whole request, so n can't exceed the slots. */
-export function choicesOf(engine: Engine, n: number | null | undefined): number {
+function choicesOf(engine: Engine, n: number | null | undefined): number {
   const choices = n ?? 1;
   if (choices > engine.slots) {
     throw new ApiError(400, "invalid_request", `n: ${choices} choices need ${choices} parallel slots; this server has ${engine.slots} (--parallel)`, "n");

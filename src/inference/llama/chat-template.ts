@@ -132,7 +132,7 @@ export class ChatTemplate {
 }
 
 /** Built-in wrapper names node-llama-cpp resolves (for --chat-template NAME and its error message). */
-export const BUILT_IN_TEMPLATES: readonly string[] = resolvableChatWrapperTypeNames.filter((n) => n !== "auto" && n !== "template" && n !== "jinjaTemplate");
+const BUILT_IN_TEMPLATES: readonly string[] = resolvableChatWrapperTypeNames.filter((n) => n !== "auto" && n !== "template" && n !== "jinjaTemplate");
 
 /**
  * Only a template the GGUF itself carries (or one given) is trusted: node-llama-cpp would otherwise
@@ -261,7 +261,7 @@ function plainText(triggers: readonly unknown[]): string[] {
 }
 
 /** The wrapper's call and thought syntax as text; wrappers with node-llama-cpp's generic default have no native call syntax. */
-export function syntaxOf(w: ChatWrapper): ChatSyntax {
+function syntaxOf(w: ChatWrapper): ChatSyntax {
   const f = w.settings.functions;
   const syntax: ChatSyntax = {};
   if (f !== ChatWrapper.defaultSettings.functions && textOf(f.call.prefix).trim() !== "") {
