@@ -10,7 +10,7 @@ import { ApiError } from "../errors.ts";
 import { newId, readyScheduler } from "../generation.ts";
 import type { ApiDeps } from "../state.ts";
 import { answerChat } from "./chat-answer.ts";
-import { callInfo, openAiInference, refuseUnsupported } from "./request.ts";
+import { callInfo, openAiInference, parseToolArguments, refuseUnsupported } from "./request.ts";
 import { ChatBody, type ChatBodyT, type ChatMessageT } from "./schemas.ts";
 
 const invalid = (param: string, message: string) => new ApiError(400, "invalid_request", `${param}: ${message}`, param);
@@ -43,20 +43,12 @@ export function historyOf(messages: readonly ChatMessageT[]): HistoryItem[] {
     const toolCalls = (m.tool_calls ?? []).map((c, j) => ({
       id: c.id ?? undefined,
       name: c.function.name,
-      arguments: parseArguments(c.function.arguments, `${param}.tool_calls[${j}].function.arguments`),
+      arguments: parseToolArguments(c.function.arguments, `${param}.tool_calls[${j}].function.arguments`),
     }));
     return { role: "assistant", text, reasoning: m.reasoning_content ?? m.reasoning ?? undefined, toolCalls };
   });
   if (chars > INFERENCE_MAX_PROMPT_CHARS) throw invalid("messages", `${chars} characters in all; at most ${INFERENCE_MAX_PROMPT_CHARS}`);
   return items;
-}
-
-function parseArguments(text: string, param: string): unknown {
-  try {
-    return JSON.parse(text === "" ? "{}" : text);
-  } catch {
-    throw invalid(param, "must be a JSON text (the arguments of an earlier call)");
-  }
 }
 
 function toolChoiceOf(b: ChatBodyT): ToolChoice | undefined {

@@ -66,6 +66,18 @@ export function refuseUnsupported(b: Refusable): void {
   if (b.logit_bias && Object.keys(b.logit_bias).length > 0) throw bad("logit_bias", "logit_bias is not supported");
 }
 
+/**
+ * An earlier call's arguments (OpenAI sends them as JSON text, chat and Responses alike), as the
+ * template renders them; "" is a call without arguments. Not JSON: a 400 naming `param`.
+ */
+export function parseToolArguments(text: string, param: string): unknown {
+  try {
+    return JSON.parse(text === "" ? "{}" : text);
+  } catch {
+    throw new ApiError(400, "invalid_request", `${param}: must be a JSON text (the arguments of an earlier call)`, param);
+  }
+}
+
 function stopList(stop: string | string[] | null | undefined): string[] {
   if (stop == null) return [];
   return typeof stop === "string" ? [stop] : stop;

@@ -7,6 +7,7 @@ import { pairToolResults, type HistoryItem } from "../../inference/chat/history.
 import type { ChatRequest, ToolChoice, ToolSpec } from "../../inference/chat/types.ts";
 import { INFERENCE_MAX_PROMPT_CHARS } from "../../limits.ts";
 import { ApiError } from "../errors.ts";
+import { parseToolArguments } from "../openai/request.ts";
 import type { InputItemT, PartT, ResponsesBodyT } from "./schemas.ts";
 
 const invalid = (param: string, message: string) => new ApiError(400, "invalid_request", `${param}: ${message}`, param);
@@ -54,15 +55,6 @@ function partsText(parts: string | readonly PartT[], param: string): string {
   return text;
 }
 
-/** Arguments as the template renders them; "" (or none) is a call without arguments. */
-function parseArguments(text: string, param: string): unknown {
-  try {
-    return JSON.parse(text === "" ? "{}" : text);
-  } catch {
-    throw invalid(param, "must be a JSON text (the arguments of an earlier call)");
-  }
-}
-
 function required<T>(value: T | null | undefined, param: string, what: string): T {
   if (value == null || value === "") throw invalid(param, `${what} is required`);
   return value;
@@ -87,7 +79,7 @@ function addItem(h: History, it: InputItemT, param: string): void {
     case "function_call": {
       const name = required(it.name, `${param}.name`, "a function call's name");
       const callId = required(it.call_id, `${param}.call_id`, "a function call's call_id");
-      const args = parseArguments(it.arguments ?? "", `${param}.arguments`);
+      const args = parseToolArguments(it.arguments ?? "", `${param}.arguments`);
       h.assistant(param, () => true).toolCalls.push({ id: callId, name, arguments: args });
       return;
     }

@@ -50,7 +50,8 @@ export class ChatTemplate {
     private readonly tokenizePlain: (text: string) => number[],
   ) {
     this.jinja = source.wrapper ? undefined : jinjaOf(model, source);
-    this.wrapper = pickWrapper(model, source, this.jinja);
+    const picked = pickWrapper(model, source, this.jinja);
+    this.wrapper = picked && rawToolResults(picked);
     this.syntax = this.wrapper ? this.syntaxOf(this.wrapper) : {};
     this.capabilities = {
       template: this.wrapper?.wrapperName ?? PLAIN_CHAT,
@@ -66,8 +67,7 @@ export class ChatTemplate {
       const { text, stop } = plainChat(turns);
       return { tokens: this.tokenizePlain(text), stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
     }
-    const jinja = rawToolResults(wrapper);
-    const history = toHistory(input.messages, jinja);
+    const history = toHistory(input.messages, wrapper instanceof JinjaTemplateChatWrapper);
     const functions = input.tools && input.tools.length > 0 ? toFunctions(input.tools) : undefined;
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
@@ -120,7 +120,7 @@ export class ChatTemplate {
       try {
         // node-llama-cpp passes its own `reasoning` option to the template as enable_thinking, over ours.
         const thinking = typeof kwargs.enable_thinking === "boolean" ? { reasoning: kwargs.enable_thinking } : {};
-        w = new JinjaTemplateChatWrapper({ template: jinja, tokenizer: this.model.tokenizer, additionalRenderParameters: { ...kwargs }, ...thinking });
+        w = rawToolResults(new JinjaTemplateChatWrapper({ template: jinja, tokenizer: this.model.tokenizer, additionalRenderParameters: { ...kwargs }, ...thinking }));
       } catch (err) {
         throw new InferenceError("invalid_request", `chat_template_kwargs: the template fails with them: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -214,13 +214,12 @@ function toHistory(messages: readonly ChatMessage[], rawResults: boolean): ChatH
 
 /**
  * A Jinja template gets a tool's result as the text the client sent, as the template's own message
- * (node-llama-cpp would write it as JSON: a text result in quotes). Uses the wrapper's internal
- * switch (node-llama-cpp 3.21.1); returns whether results go raw.
+ * (node-llama-cpp would write it as JSON: a text result in quotes). Set once per wrapper, through
+ * its internal switch (node-llama-cpp 3.21.1); other wrappers are returned as they are.
  */
-function rawToolResults(wrapper: ChatWrapper): boolean {
-  if (!(wrapper instanceof JinjaTemplateChatWrapper)) return false;
-  (wrapper as unknown as { _stringifyFunctionResult: boolean })._stringifyFunctionResult = false;
-  return true;
+function rawToolResults(wrapper: ChatWrapper): ChatWrapper {
+  if (wrapper instanceof JinjaTemplateChatWrapper) (wrapper as unknown as { _stringifyFunctionResult: boolean })._stringifyFunctionResult = false;
+  return wrapper;
 }
 
 /** For the other wrappers, which write results as JSON: JSON text goes as its value, so it is not quoted again. */

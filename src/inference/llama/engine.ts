@@ -10,7 +10,6 @@ import {
   getLlama,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
-  LlamaVocabularyType,
   type Llama,
   type LlamaContext,
   type LlamaGrammar,
@@ -26,6 +25,7 @@ import { GrammarError, type BatchItem, type Engine, type EngineSampler, type Jso
 import { checkJsonSchema } from "../json-schema.ts";
 import type { SamplingParams } from "../types.ts";
 import { ChatTemplate } from "./chat-template.ts";
+import { TokenBytes, type AddonModel } from "./token-bytes.ts";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -54,9 +54,6 @@ interface AddonContext {
   saveSequenceStateToFile(path: string, seq: number, tokens: Uint32Array): Promise<number>;
   loadSequenceStateFromFile(path: string, seq: number, maxTokens: number): Promise<Uint32Array>;
 }
-interface AddonModel {
-  getTokenString(token: number): string;
-}
 interface AddonSampler {
   applyConfig(config: Record<string, unknown>): void;
   dispose(): void;
@@ -68,7 +65,7 @@ interface AddonSamplerClass {
 }
 
 class LlamaSampler implements EngineSampler {
-  /** Tokens sampled so far: re-applying the config with them keeps the penalty history intact. */
+  /** The last tokens sampled (at least penaltyLastN): re-applying the config with them keeps the penalty history intact. */
   readonly sampled: number[] = [];
   constructor(
     readonly native: AddonSampler,
@@ -104,9 +101,7 @@ export class LlamaEngine implements Engine {
   private readonly grammars = new Map<string, Promise<JsonGrammar>>();
   /** Compiled GBNF (tool-call grammars), by text. */
   private readonly gbnfGrammars = new Map<string, Promise<unknown>>();
-  private readonly addonModel: AddonModel;
-  /** tokenBytes answers, filled on first use. */
-  private readonly pieces = new Map<number, Uint8Array>();
+  private readonly bytes: TokenBytes;
   /** Private directory for copySlot's state files (made on first copy, removed on dispose). */
   private stateDir?: string;
   private copies = 0;
@@ -129,7 +124,7 @@ export class LlamaEngine implements Engine {
       throw new Error("node-llama-cpp internals changed: this Warren build needs node-llama-cpp 3.21.1");
     }
     this.native = internals._ctx;
-    this.addonModel = addonModel;
+    this.bytes = new TokenBytes(model, addonModel);
     this.SamplerClass = bindings.AddonSampler;
     const bos = model.tokens.bos ?? undefined;
     this.chat = new ChatTemplate(
@@ -331,7 +326,11 @@ export class LlamaEngine implements Engine {
       const [token, probs] = await this.native.sampleToken(logitIndex, s.native, true);
       out = { token, probabilities: probs ?? [] };
     }
-    if (s.config.repeatPenaltyTokens) s.sampled.push(out.token);
+    if (s.config.repeatPenaltyTokens) {
+      s.sampled.push(out.token);
+      // Only the last penaltyLastN count (engageGrammar re-applies them): keep the record bounded.
+      if (s.sampled.length > 2 * s.penaltyLastN) s.sampled.splice(0, s.sampled.length - s.penaltyLastN);
+    }
     return out;
   }
 
@@ -359,30 +358,7 @@ export class LlamaEngine implements Engine {
   }
 
   tokenBytes(token: number): Uint8Array {
-    let bytes = this.pieces.get(token);
-    if (!bytes) {
-      bytes = this.pieceOf(token);
-      this.pieces.set(token, bytes);
-    }
-    return bytes;
-  }
-
-  private pieceOf(token: number): Uint8Array {
-    const attrs = this.model.getTokenAttributes(token as Token);
-    if (attrs.control) return utf8.encode(this.model.detokenize([token as Token], true));
-    const raw = this.addonModel.getTokenString(token);
-    const type = this.model.vocabularyType;
-    if (attrs.byte) {
-      const hex = /^<0x([0-9A-Fa-f]{2})>$/.exec(raw);
-      if (hex) return Uint8Array.of(parseInt(hex[1]!, 16));
-    }
-    // SentencePiece marks a word's leading space with U+2581; model.detokenize would drop it at the start.
-    if ((type === LlamaVocabularyType.spm || type === LlamaVocabularyType.ugm) && !attrs.unknown) return utf8.encode(raw.replaceAll("\u2581", " "));
-    if (type === LlamaVocabularyType.bpe && !attrs.unknown) {
-      const bytes = byteLevelDecode(raw);
-      if (bytes) return bytes;
-    }
-    return utf8.encode(this.model.detokenize([token as Token], false));
+    return this.bytes.of(token);
   }
 
   get threads(): number {
@@ -416,31 +392,6 @@ export class LlamaEngine implements Engine {
 function internalState(state: LlamaGrammarEvaluationState): unknown {
   return (state as unknown as { _state: unknown })._state;
 }
-
-const utf8 = new TextEncoder();
-
-/**
- * Byte-level BPE vocabularies (GPT-2 and its descendants) spell every byte as one printable
- * character: bytes that are printable Latin-1 stand for themselves, the others map to U+0100
- * onwards, in byte order. Undoing that gives the token's bytes; null if a character is outside it.
- */
-function byteLevelDecode(piece: string): Uint8Array | null {
-  const out = new Uint8Array(piece.length);
-  for (let i = 0; i < piece.length; i++) {
-    const b = BYTE_LEVEL.get(piece.charCodeAt(i));
-    if (b === undefined) return null;
-    out[i] = b;
-  }
-  return out;
-}
-
-const BYTE_LEVEL: Map<number, number> = (() => {
-  const map = new Map<number, number>();
-  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) map.set(printable(b) ? b : 0x100 + extra++, b);
-  return map;
-})();
 
 /** Stop triggers made of plain text only; triggers on special tokens are end-of-generation tokens already. */
 function plainTriggers(triggers: readonly (LlamaText | string | readonly unknown[])[]): string[] {
