@@ -1,8 +1,12 @@
-// Logging: one line per event, never a write per line on the hot path. Access lines are queued and
-// go to stderr in batches (once 4 KB are queued or every 100 ms), other lines at once, through an
-// asynchronous destination (pino's SonicBoom). JSON lines by default (pino: {"level","time","msg",
-// ...fields}), or a readable `time LEVEL msg key=value` line for a terminal. close() waits until
-// everything queued is written (shutdown calls it before exit).
+// Logging: one line per event, never a write per line on the hot path. Lines are queued and go to
+// stderr in batches (access lines once 4 KB are queued or every 100 ms, other lines at once) through
+// Bun's FileSink: a write to a pipe that is full waits on the event loop instead of blocking it, a
+// file is written in place. JSON lines by default (pino's shape: {"level","time",...fields,"msg"}),
+// or a readable `time LEVEL msg key=value` line for a terminal. close() waits until everything
+// queued is written (shutdown calls it before exit).
+//
+// Access lines have a fixed shape and their own small formatter: pino's general path and its
+// SonicBoom destination cost several times more CPU per line (bench/log.ts measures both).
 import { writeSync } from "node:fs";
 import pino from "pino";
 
@@ -11,14 +15,23 @@ export type LogFormat = "json" | "text";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 /** Longest wait for queued lines at close (a stuck stderr must not hold the exit forever). */
 const LOG_CLOSE_TIMEOUT_MS = 2_000;
-/**
- * Access lines are handed to the destination once this many characters are queued, or every
- * LOG_FLUSH_INTERVAL_MS. SonicBoom measures every string it is given (Buffer.byteLength, slow under
- * Bun): a JSON access line cost ~5 us handed over alone and ~2.4 us batched, in a loop of 200,000.
- */
+/** Access lines are handed to the destination once this many characters are queued... */
 const LOG_BATCH_CHARS = 4096;
-/** How late a line may appear on a quiet server. */
+/** ...or after this long: how late a line may appear on a quiet server. */
 const LOG_FLUSH_INTERVAL_MS = 100;
+
+/** One answered (or dropped: status 0) request. */
+export interface AccessEntry {
+  method: string;
+  /** The request-target as sent (may hold any printable byte: escaped in both formats). */
+  path: string;
+  status: number;
+  ms: number;
+  promptTokens?: number;
+  tokens?: number;
+  remote?: string;
+  requestId?: string;
+}
 
 export interface Logger {
   level: LogLevel;
@@ -27,10 +40,10 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   /**
-   * An info line on the hot path (the access log): queued and written with others, up to
-   * LOG_FLUSH_INTERVAL_MS later. Every other line is handed to the destination at once.
+   * The access log's line (info level, message "METHOD path status"): queued and written with
+   * others, up to LOG_FLUSH_INTERVAL_MS later. Every other line is handed to the destination at once.
    */
-  access(msg: string, fields?: Record<string, unknown>): void;
+  access(entry: AccessEntry): void;
   /** Resolves once every line logged so far is written. */
   close(): Promise<void>;
 }
@@ -42,55 +55,98 @@ export function resolveFormat(format: LogFormat | "auto", isTty: boolean = proce
 
 /**
  * `write` replaces the destination with a synchronous function (tests, and one-off messages before
- * the server runs); without it lines go to stderr asynchronously.
+ * the server runs); without it lines go to stderr through a FileSink.
  */
 export function createLogger(level: LogLevel, write?: (line: string) => void, format: LogFormat = "text"): Logger {
-  const dest = write ? undefined : pino.destination({ dest: 2, sync: false });
-  const batch = dest ? new Batch(dest) : undefined;
+  const sink = write ? undefined : Bun.stderr.writer();
+  const batch = sink ? new Batch(sink) : undefined;
   let closing: Promise<void> | undefined;
   // After close (the process is exiting) a late line is written at once rather than lost.
-  let batched = false;
-  const out = write ?? ((line: string) => (closing ? writeSync(2, line + "\n") : batch!.write(line + "\n", batched)));
+  const out = (line: string, later: boolean): void => {
+    if (write) write(line);
+    else if (closing) writeSync(2, line + "\n");
+    else batch!.write(line + "\n", later);
+  };
   const json =
     format === "json"
       ? pino(
           { level: "debug", base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
-          write ? { write: (s: string) => write(s.endsWith("\n") ? s.slice(0, -1) : s) } : { write: (s: string) => batch!.write(s, batched) },
+          { write: (s: string) => out(s.endsWith("\n") ? s.slice(0, -1) : s, false) },
         )
       : undefined;
+  const clock = new IsoClock();
   const logger: Logger = {
     level,
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    access: (m, f) => {
-      batched = true;
-      emit("info", m, f);
-      batched = false;
+    access: (e) => {
+      if (ORDER.info < ORDER[logger.level]) return;
+      out(json ? accessJson(e, clock.now()) : accessText(e, clock.now()), true);
     },
-    close: () => (closing ??= dest ? (batch!.flush(), drain(dest)) : Promise.resolve()),
+    close: () => (closing ??= batch ? drain(batch) : Promise.resolve()),
   };
   function emit(lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     if (ORDER[lvl] < ORDER[logger.level]) return;
-    if (json && !closing) {
-      json[lvl](fields ?? {}, msg);
-      return;
-    }
-    if (json) return out(JSON.stringify({ level: lvl, time: new Date().toISOString(), ...fields, msg }));
+    if (json) return json[lvl](fields ?? {}, msg);
     let line = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${msg}`;
     if (fields) for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
-    out(line);
+    out(line, false);
   }
   return logger;
 }
 
-/** Lines queued in memory and handed to the destination together (see LOG_BATCH_CHARS). */
+/** Date.now() as ISO 8601, rebuilt only when the millisecond changes (many lines share one). */
+class IsoClock {
+  private ms = -1;
+  private iso = "";
+  now(): string {
+    const ms = Date.now();
+    if (ms !== this.ms) {
+      this.ms = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
+  }
+}
+
+/** The same line pino would write for info(fields, msg), without its general-purpose path. */
+function accessJson(e: AccessEntry, time: string): string {
+  const msg = JSON.stringify(`${e.method} ${e.path} ${e.status}`);
+  let line = `{"level":"info","time":"${time}","method":${JSON.stringify(e.method)},"path":${JSON.stringify(e.path)},"status":${e.status},"ms":${e.ms}`;
+  if (e.promptTokens !== undefined) line += `,"prompt_tokens":${e.promptTokens}`;
+  if (e.tokens !== undefined) line += `,"tokens":${e.tokens}`;
+  if (e.remote !== undefined) line += `,"remote":${JSON.stringify(e.remote)}`;
+  if (e.requestId !== undefined) line += `,"request_id":${JSON.stringify(e.requestId)}`;
+  return `${line},"msg":${msg}}`;
+}
+
+function accessText(e: AccessEntry, time: string): string {
+  let line = `${time} INFO  ${e.method} ${formatPath(e.path)} ${e.status} ms=${formatValue(e.ms)}`;
+  if (e.promptTokens !== undefined) line += ` prompt_tokens=${e.promptTokens}`;
+  if (e.tokens !== undefined) line += ` tokens=${e.tokens}`;
+  if (e.remote !== undefined) line += ` remote=${formatValue(e.remote)}`;
+  if (e.requestId !== undefined) line += ` request_id=${formatValue(e.requestId)}`;
+  return line;
+}
+
+/** A target with spaces, quotes or control bytes would break the line apart: quote it then. */
+function formatPath(path: string): string {
+  return /[\s"\x00-\x1f\x7f]/.test(path) ? JSON.stringify(path) : path;
+}
+
+interface Sink {
+  write(s: string): unknown;
+  flush(): number | Promise<number>;
+}
+
+/** Lines queued in memory and handed to the sink together (see LOG_BATCH_CHARS). */
 class Batch {
   private parts: string[] = [];
   private chars = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  constructor(private readonly dest: { write(s: string): unknown }) {}
+  constructor(readonly sink: Sink) {}
 
   /** `later`: may wait for more lines; otherwise it goes now, with whatever is queued before it. */
   write(s: string, later: boolean): void {
@@ -103,31 +159,25 @@ class Batch {
     }
   }
 
-  flush(): void {
+  /** Hands what is queued to the sink; the promise (if any) settles once the sink has written it. */
+  flush(): number | Promise<number> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.parts.length === 0) return;
-    const text = this.parts.length === 1 ? this.parts[0]! : this.parts.join("");
-    this.parts = [];
-    this.chars = 0;
-    this.dest.write(text);
+    if (this.parts.length > 0) {
+      this.sink.write(this.parts.length === 1 ? this.parts[0]! : this.parts.join(""));
+      this.parts = [];
+      this.chars = 0;
+    }
+    return this.sink.flush();
   }
 }
 
-/**
- * Ends the destination: what is queued is written (after the write in flight, in order), then
- * "close". SonicBoom's flush(cb) cannot be used for this: without a minimum length it calls back
- * at once, before the write in flight is done. fd 2 itself stays open.
- */
-function drain(dest: ReturnType<typeof pino.destination>): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, LOG_CLOSE_TIMEOUT_MS);
-    dest.once("close", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    dest.end();
-  });
+/** Everything queued is written (or LOG_CLOSE_TIMEOUT_MS passes: a stuck stderr must not hold the exit). */
+async function drain(batch: Batch): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOG_CLOSE_TIMEOUT_MS)));
+  await Promise.race([Promise.resolve(batch.flush()).then(() => undefined, () => undefined), timeout]);
+  clearTimeout(timer);
 }
 
 function formatValue(v: unknown): string {

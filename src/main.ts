@@ -93,16 +93,17 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
       config.accessLog === "off"
         ? undefined
         : (info) => {
-            const t = info.request ? tokensByRequest.get(info.request) : undefined;
-            // JSON lines carry method, path and status as fields too, for log collectors to filter on.
-            const request = format === "json" ? { method: info.method, path: info.target, status: info.status } : {};
-            log.access(`${info.method} ${info.target} ${info.status}`, {
-              ...request,
+            const request = info.request;
+            const t = request ? tokensByRequest.get(request) : undefined;
+            log.access({
+              method: info.method,
+              path: info.target,
+              status: info.status,
               ms: info.durationMs,
-              prompt_tokens: t?.prompt,
+              promptTokens: t?.prompt,
               tokens: t?.completion,
               remote: info.remote,
-              request_id: info.request ? requestIdOf(info.request) : undefined,
+              requestId: request ? requestIdOf(request) : undefined,
             });
           },
   });

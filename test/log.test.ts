@@ -1,6 +1,45 @@
 // The logger: JSON lines (pino) or readable text, levels, and lines after close still written.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, openSync, readFileSync, closeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createLogger, resolveFormat } from "../src/log.ts";
+
+// A process that logs through the real stderr sink, then closes the logger and exits at once.
+const WRITER = `
+import { createLogger } from ${JSON.stringify(join(import.meta.dir, "../src/log.ts"))};
+const log = createLogger("info", undefined, "json");
+log.info("start");
+for (let i = 0; i < 5000; i++) log.access({ method: "GET", path: "/health", status: 200, ms: 0, requestId: "r-" + i });
+// The last access lines are still queued (under a batch, before the flush timer): close writes them.
+await log.close();
+process.exit(0);
+`;
+
+async function runWriter(stderr: "pipe" | number): Promise<string> {
+  const proc = Bun.spawn({ cmd: [process.execPath, "-e", WRITER], stdout: "ignore", stderr });
+  const text = stderr === "pipe" ? await new Response(proc.stderr as ReadableStream).text() : "";
+  expect(await proc.exited).toBe(0);
+  return text;
+}
+
+function checkLines(text: string): void {
+  const lines = text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+  expect(lines).toHaveLength(5001);
+  expect(lines[0].msg).toBe("start");
+  expect(lines.slice(1).map((l) => l.request_id)).toEqual(Array.from({ length: 5000 }, (_, i) => `r-${i}`));
+}
+
+describe("the stderr sink: every line written, in order, before exit", () => {
+  test("to a pipe", async () => checkLines(await runWriter("pipe")));
+  test("to a file", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "warren-log-")), "err.log");
+    const fd = openSync(path, "w");
+    await runWriter(fd);
+    closeSync(fd);
+    checkLines(readFileSync(path, "utf8"));
+  });
+});
 
 describe("logger", () => {
   test("JSON lines: level, ISO time, fields, msg; below the level nothing", () => {
@@ -28,6 +67,38 @@ describe("logger", () => {
     await log.close();
     log.error("late", { code: 1 });
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: "error", code: 1, msg: "late" });
+  });
+
+  test("access lines (JSON): the shape pino gives other lines, optional fields only when known, any target escaped", () => {
+    const lines: string[] = [];
+    const log = createLogger("info", (l) => lines.push(l), "json");
+    log.access({ method: "GET", path: '/a"b\\c\u0001?q=1 2', status: 404, ms: 3, remote: "::1", requestId: "r-1" });
+    log.access({ method: "POST", path: "/v1/completions", status: 200, ms: 12, promptTokens: 5, tokens: 7 });
+    log.info("GET /x 200", { method: "GET", path: "/x", status: 200, ms: 1 });
+    const [a, b, c] = lines.map((l) => JSON.parse(l));
+    expect(a).toEqual({ level: "info", time: a.time, method: "GET", path: '/a"b\\c\u0001?q=1 2', status: 404, ms: 3, remote: "::1", request_id: "r-1", msg: 'GET /a"b\\c\u0001?q=1 2 404' });
+    expect(Date.parse(a.time)).toBeGreaterThan(Date.parse("2020-01-01"));
+    expect(b).toEqual({ level: "info", time: b.time, method: "POST", path: "/v1/completions", status: 200, ms: 12, prompt_tokens: 5, tokens: 7, msg: "POST /v1/completions 200" });
+    // Same key order as an ordinary pino line with the same fields.
+    expect(Object.keys(a).slice(0, 2)).toEqual(Object.keys(c).slice(0, 2));
+    expect(Object.keys(a).at(-1)).toBe("msg");
+  });
+
+  test("access lines (text): one line, a target with spaces or control bytes quoted", () => {
+    const lines: string[] = [];
+    const log = createLogger("info", (l) => lines.push(l), "text");
+    log.access({ method: "GET", path: "/health", status: 200, ms: 0, requestId: "abc" });
+    log.access({ method: "GET", path: "/a b\n", status: 400, ms: 1 });
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  GET \/health 200 ms=0 request_id=abc$/);
+    expect(lines[1]).toMatch(/ INFO  GET "\/a b\\n" 400 ms=1$/);
+    expect(lines[1]).not.toContain("\n");
+  });
+
+  test("access lines follow the level: nothing below warn", () => {
+    const lines: string[] = [];
+    const log = createLogger("warn", (l) => lines.push(l), "json");
+    log.access({ method: "GET", path: "/", status: 200, ms: 0 });
+    expect(lines).toEqual([]);
   });
 
   test("auto is text on a terminal and JSON otherwise", () => {
