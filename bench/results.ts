@@ -27,13 +27,13 @@ const tableLines = (l: string) => l.startsWith("|") || l.startsWith("- ") || l.s
 
 const sections: Section[] = [
   {
-    title: "HTTP layer: GET /health (issues 3 and 5)",
+    title: "HTTP layer: GET /health",
     cmd: ["src/main.ts", "bench", "http", "--rounds", quick ? "1" : "3", "--duration", quick ? "1" : "3", "--markdown", ...(quick ? ["--idle-connections", "1000"] : [])],
     about: "Targets (requests per server CPU-second vs Elysia on Bun.serve): plain keep-alive >= 1.0x, pipelined x16 >= 3x; <= 3 KB RSS per idle keep-alive connection. The Warren row is the shipped server: `warren serve` with its default flags (access log on, to a file) and --keep-alive-timeout-ms 240000 for the idle-memory figure. Two harness rows are not the product: Warren's engine with a one-route Elysia app (no access log), and Warren's engine with bare Bun.serve's handler (the transports alone).",
     keep: tableLines,
   },
   {
-    title: "Inference scheduler over HTTP vs a naive node-llama-cpp loop (issue 9)",
+    title: "Inference scheduler over HTTP vs a naive node-llama-cpp loop",
     cmd: ["bench/scheduler/run.ts", "--rounds", quick ? "1" : "5"],
     about:
       "stories260K, 1 thread, 128 tokens per request (EOS ignored). Warren: --parallel 8, streaming /generate over real sockets, client in the bench process. Naive: node-llama-cpp in-process, one sequence per request. " +
@@ -41,7 +41,7 @@ const sections: Section[] = [
     keep: tableLines,
   },
   {
-    title: "Batching on a compute-bound model (issue 9)",
+    title: "Batching on a compute-bound model",
     cmd: ["bench/scheduler/batching.ts", "--rounds", quick ? "1" : "3"],
     about:
       "The generated bench preset (100M params, Q8_0), 1 thread, 64 tokens per stream, in-process through the scheduler, and the same engine driven by a bare lockstep decode loop (the ceiling for the ratio). Target: 8 streams >= 1.9x one stream.",
@@ -54,17 +54,17 @@ const sections: Section[] = [
     keep: tableLines,
   },
   {
-    title: "Seed scenario (issue 5)",
+    title: "Seed scenario",
     cmd: ["bench/seed.ts"],
     about: "The seed's benchmark (40 requests, concurrency 8, max_tokens 50, its prompt) against `warren serve --threads 1 --parallel 8` with the generated tiny model.",
   },
   {
-    title: "Parser and server fuzzing (issue 7)",
+    title: "Parser and server fuzzing",
     cmd: ["src/main.ts", "bench", "fuzz", "--seed", "20261127", ...(quick ? ["--parser-cases", "20000", "--live-connections", "500", "--cli-connections", "200"] : [])],
     about: "Mutated HTTP byte streams into the parser and into live servers; findings become spec-table rows.",
   },
   {
-    title: "Soak (issue 7)",
+    title: "Soak",
     cmd: ["src/main.ts", "bench", "soak", ...(quick ? ["--requests", "2000", "--warmup", "500"] : [])],
     about: "Mixed traffic (short, streamed, cancelled, invalid, OpenAI, operations) against one server. Target: no failures except the deliberate ones; RSS after the run within 10% of RSS after the warm-up (the first 2,000 requests).",
   },

@@ -54,7 +54,7 @@ export interface BuildOptions {
   target: string;
   outfile: string;
   zstdLevel: number;
-  /** Precompiled bytecode: ~80 ms faster starts for ~5 MB more file. */
+  /** Precompiled bytecode: faster starts for ~5 MB more file (docs/benchmarks.md, "Single executable"). */
   bytecode?: boolean;
 }
 

@@ -2,7 +2,7 @@
 // every `intervalMs`, then glibc's malloc_trim. Nothing is retained across requests (the live object
 // count after a full collection stays flat), yet RSS climbs under steady traffic: JSC lets its heap
 // grow between its own full collections, and memory freed by native code stays in glibc's malloc
-// arenas until trimmed. See PROCESS_GC_INTERVAL_MS for what each step measured.
+// arenas until trimmed. What each step gains and costs: docs/benchmarks.md, "Memory over time".
 import type { Logger } from "./log.ts";
 
 type Trim = (pad: number) => number;

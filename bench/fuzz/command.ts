@@ -1,4 +1,4 @@
-// `warren bench fuzz`: the large fuzz runs (issue 7). Parser cases in process, connections to an
+// `warren bench fuzz`: the large fuzz runs. Parser cases in process, connections to an
 // in-process echo server (exact oracle), and connections to a started `warren serve` (weak
 // oracle, RSS before and after). Exit 1 on any finding; each finding is replayable from its seed
 // and case index (mutatedCase(caseSeed(seed, index))).

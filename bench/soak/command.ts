@@ -1,4 +1,4 @@
-// `warren bench soak`: the full soak (issue 7). Starts `warren serve` on the tiny model (or uses
+// `warren bench soak`: the full soak. Starts `warren serve` on the tiny model (or uses
 // --url/--pid), sends mixed requests, and fails (exit 1) on any unexpected answer or when RSS at the
 // end is more than --max-growth above RSS after the warm-up.
 import { ArgError, getNumber, getString, parseArgs, requireRange, type FlagSpec } from "../lib/args.ts";

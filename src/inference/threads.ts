@@ -1,9 +1,9 @@
 // --threads auto: the best thread count depends on the model. ggml's workers busy-wait at every
 // barrier, so on a tiny model (steps of microseconds) one thread beats two, while a model whose
-// steps take milliseconds gains from every core (measured on 2 vCPUs: stories260K is fastest at 1
-// thread; the 100M `bench` preset gave ~45% more tokens/s at 2). So the count is measured at load:
-// for each candidate, a few decode steps at batch 1 and with every slot generating, and the count
-// with the best aggregate rate (all slots busy, what a loaded server does) wins.
+// steps take milliseconds gains from every core (bench/threads.ts shows both; figures in
+// docs/benchmarks.md). So the count is measured at load: for each candidate, a few decode steps at
+// batch 1 and with every slot generating, and the count with the best aggregate rate (all slots
+// busy, what a loaded server does) wins.
 import type { BatchItem, Engine, EngineSampler } from "./engine.ts";
 import type { SamplingParams } from "./types.ts";
 

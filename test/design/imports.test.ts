@@ -1,4 +1,4 @@
-// Keeps the dependency rules of DESIGN.md true by scanning every import in src/.
+// Keeps the dependency rules (docs/architecture.md) true by scanning every import in src/.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve, dirname } from "node:path";
@@ -48,7 +48,7 @@ function violations(check: (s: Source, i: string) => string | undefined, files: 
   return files.flatMap((s) => s.imports.map((i) => check(s, i)).filter((v): v is string => v !== undefined).map((why) => `${s.path} -> ${why}`));
 }
 
-describe("DESIGN.md dependency rules", () => {
+describe("dependency rules", () => {
   test("the scan sees every layer", () => {
     for (const layer of ["http", "api", "inference", "models"]) expect(inLayer(layer).length).toBeGreaterThan(2);
     expect(sources.some((s) => s.path === "http/server.ts")).toBe(true);

@@ -1,4 +1,4 @@
-// The single-file executable (issue 6): built by scripts/build.ts, copied alone into an empty
+// The single-file executable: built by scripts/build.ts, copied alone into an empty
 // directory and run with no Bun, no node_modules and a bare environment, as a user would.
 // Set WARREN_COMPILED_BINARY to test a binary built earlier in the same run instead of building.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

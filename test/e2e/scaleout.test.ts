@@ -1,4 +1,4 @@
-// Issue 8: three real Warren replicas behind a real nginx running deploy/nginx/warren.conf.
+// Three real Warren replicas behind a real nginx running deploy/nginx/warren.conf.
 // Which replica served a request is read from the replicas' own access logs (request_id=...),
 // what nginx did from its access log (upstream=...). Needs nginx: installed with apt-get when
 // missing and root; otherwise every test here shows as skipped, with the reason printed.

@@ -1,5 +1,5 @@
 // The product end to end: the real CLI process, real sockets, real models.
-// Covers the seed's functional test (issue 2's "done when").
+// Covers the seed's functional test.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, existsSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";

@@ -1,4 +1,4 @@
-// Issue 7, disconnect storms: 100 streaming clients of the real CLI go away at random points (while
+// Disconnect storms: 100 streaming clients of the real CLI go away at random points (while
 // sending, while queued, mid-stream; FIN or RST). Afterwards no work is leaked: every slot is free,
 // the queue is empty, /metrics agrees, and the next requests succeed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

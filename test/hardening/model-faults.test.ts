@@ -1,4 +1,4 @@
-// Issue 7, model faults: a missing file, a file that is not GGUF, a truncated GGUF and a context too
+// Model faults: a missing file, a file that is not GGUF, a truncated GGUF and a context too
 // large for memory each end `warren serve` with one clear ERROR line and exit code 1: no stack
 // trace, no native log lines, no hang, no OOM kill.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

@@ -1,4 +1,4 @@
-// Issue 7, overload and connection limits against the real CLI.
+// Overload and connection limits against the real CLI.
 //   Overload: 4x more concurrent requests than slots + queue. The excess is refused at once with 503
 //   and Retry-After; every admitted request completes; nothing hangs.
 //   --max-connections: beyond it new connections are refused at once while the open ones are served.

@@ -1,4 +1,4 @@
-// Issue 7, graceful shutdown of the real CLI: SIGTERM stops accepting; open connections are still
+// Graceful shutdown of the real CLI: SIGTERM stops accepting; open connections are still
 // answered (/health says "draining", new work is still served with Connection: close); requests in flight, streams included,
 // finish within --shutdown-timeout-ms; then exit 0. Past the timeout they are cut; a second
 // SIGTERM exits at once.

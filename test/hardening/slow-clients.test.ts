@@ -1,4 +1,4 @@
-// Issue 7, slow clients (slowloris and slow bodies) against the real CLI with short timeouts:
+// Slow clients (slowloris and slow bodies) against the real CLI with short timeouts:
 // they are cut off with 408, and 200 of them at once do not stop normal clients being served.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RawClient } from "../helpers/raw-client.ts";

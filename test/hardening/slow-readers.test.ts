@@ -1,4 +1,4 @@
-// Issue 7, slow readers: a client streams a long completion and reads nothing. In process (so the
+// Slow readers: a client streams a long completion and reads nothing. In process (so the
 // HTTP server's stats() can be read), over real sockets, on a fake engine whose tokens are 32 KiB
 // wide: loopback buffers here grow to tens of MB (tcp_rmem max 32 MiB), and the stream must
 // outgrow them within a second or two before the server's own queue is tested.

@@ -1,4 +1,4 @@
-// Issue 7, soak (CI size; `warren bench soak` runs 20,000). Mixed requests (short, streamed,
+// Soak (CI size; `bun bench/cli.ts soak` runs 20,000). Mixed requests (short, streamed,
 // cancelled mid-stream, invalid, OpenAI, operations) against one server: no failures except the
 // deliberate ones, no leaked work, and memory that stops growing after the warm-up.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

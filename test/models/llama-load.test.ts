@@ -1,5 +1,6 @@
 // The judge of our files is llama.cpp itself: load every tiny preset through node-llama-cpp,
-// tokenize, detokenize and generate. Always 1 thread (see FACTS.md: more threads crawl here).
+// tokenize, detokenize and generate. Always 1 thread: ggml threads busy-wait, and where the cores
+// are shared more threads crawl (docs/architecture.md, runtime quirks).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -9,8 +9,8 @@
 // test/inference/llama-embedding.test.ts checks that the mean really is the mean of the token states.
 //
 // Memory. The weights are mmap'ed (node-llama-cpp's default on CPU), so both instances read the
-// same page-cache pages: RSS counts the file twice, physical memory does not. Measured on the
-// 100M `bench` preset: the second instance added ~104 MiB of file-backed RSS and ~14 MiB anonymous.
+// same page-cache pages: RSS counts the file twice, physical memory does not (docs/benchmarks.md
+// has what the second instance added on the 100M `bench` preset).
 //
 // Batching. node-llama-cpp's native getEmbedding reads the pooled vector of sequence 0 only
 // (llama_get_embeddings_seq(ctx, 0)); there is no call for other sequences. Several inputs in one

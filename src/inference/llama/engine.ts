@@ -337,10 +337,9 @@ export class LlamaEngine implements Engine {
   /**
    * Through a state file: node-llama-cpp 3.21.1 binds no llama_memory_seq_cp, and its in-memory
    * checkpoints restore only into the sequence they came from. The file lives in a private
-   * directory, on /dev/shm (RAM) where there is one: one save, then one load per target. Measured
-   * for a 300-token prompt copied to 3 slots (bench/scheduler/copy-slot.ts, 2 busy vCPUs): 1.2-2.6 ms
-   * on stories260K (0.2 MB of state), 12-20 ms on the 100M bench preset (11 MB), against ~110 and
-   * ~540 ms to evaluate that prompt once.
+   * directory, on /dev/shm (RAM) where there is one: one save, then one load per target. That is a
+   * small fraction of evaluating the prompt again (bench/scheduler/copy-slot.ts measures both;
+   * docs/benchmarks.md has the figures).
    */
   async copySlot(from: number, to: readonly number[]): Promise<void> {
     if (to.length === 0) return;
