@@ -85,7 +85,7 @@ export const API_SSE_KEEPALIVE_MS = 10_000;
 
 /**
  * While requests keep coming, a full garbage collection and malloc_trim at most this often (0 =
- * never; see memory.ts). RSS over a 20,000-request soak (`bun src/main.ts bench soak`) grew +5% to
+ * never; see memory.ts). RSS over a 20,000-request soak (`bun bench/cli.ts soak`) grew +5% to
  * +20% with neither, +1% to +10% with the collection alone, -2% to +8% with both. Each run pauses
  * the event loop ~15-20 ms (heap ~15 MiB) plus ~0.5 ms of trim.
  * Threat: a long-running server's memory drifting up until the host or a cgroup limit kills it.

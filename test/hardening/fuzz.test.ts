@@ -1,6 +1,6 @@
 // Issue 7, fuzzing: seeded random and mutated HTTP byte streams into the parser (in process) and
 // into live servers (real sockets). CI runs a fixed seed; WARREN_FUZZ_SEED=N explores another, and
-// `warren bench fuzz` runs the large versions. The oracles are described in bench/fuzz/*.ts.
+// `bun bench/cli.ts fuzz` runs the large versions. The oracles are described in bench/fuzz/*.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { LIVE_LIMITS, runLiveFuzz, startEchoServer } from "../../bench/fuzz/live-fuzz.ts";
 import { CORPUS } from "../../bench/fuzz/mutate.ts";
