@@ -1,56 +1,44 @@
-// `warren bench ...`: src/main.ts passes the arguments after `bench`. Also runs on its own:
-// `bun bench/cli.ts load --preset seed`.
-// Exit codes: 0 done; 1 the run could not be done (server unreachable, nothing succeeded, a
-// contender failed to start); 2 bad arguments (usage errors never print a stack trace).
+// The project's own benchmarks, run from a source checkout: `bun bench/cli.ts http|fuzz|soak`.
+// They are not part of warren (the load tool users run is `warren bench load`, in src/loadtest/).
+// Exit codes: 0 done; 1 the run failed (a finding, RSS growth, a contender failed to start);
+// 2 bad arguments (usage errors never print a stack trace).
 
-import { ArgError, formatFlagHelp, getNumber, parseArgs, type FlagSpec } from "./lib/args.ts";
-import { processIo, shellJoin, type Io } from "./lib/format.ts";
+import { ArgError, formatFlagHelp } from "../src/cli/args.ts";
+import { shellJoin } from "../src/cli/format.ts";
+import { processIo, type Io } from "../src/cli/io.ts";
 import { FUZZ_FLAGS, runFuzzCommand } from "./fuzz/command.ts";
 import { HTTP_FLAGS, runHttpCommand } from "./http/command.ts";
-import { runLoadCommand } from "./load/command.ts";
-import { LOAD_FLAGS } from "./load/options.ts";
-import { startStub } from "./load/stub-server.ts";
 import { SOAK_FLAGS, runSoakCommand } from "./soak/command.ts";
 
-const STUB_FLAGS: readonly FlagSpec[] = [
-  { name: "port", type: "int", help: "port to listen on, 127.0.0.1 only (default 8080; 0 = any free port)" },
-  { name: "token-delay-ms", type: "number", arg: "MS", help: "delay before each generated token (default 5)" },
-  { name: "eos-after", type: "int", help: "stop after N tokens unless the request says ignore_eos" },
-];
+/** How the commands name themselves in usage, errors and reports. */
+export const BENCH_CLI = "bun bench/cli.ts";
 
 export function usage(): string {
-  return `Usage: warren bench <command> [options]
+  return `Usage: ${BENCH_CLI} <command> [options]
 
 Commands:
-  load    load-test a generation server (Warren's native API or any OpenAI-compatible one)
   http    compare HTTP layers on GET /health: warren serve as shipped, Elysia on Bun.serve,
           bare Bun.serve, node:http (each started by the tool on 127.0.0.1)
-  stub    serve a fake generation server (native and OpenAI routes) for trying out 'load'
   fuzz    fuzz the HTTP parser (in process) and live servers with mutated request streams
   soak    many mixed requests against one warren serve; fails on any error or RSS growth
 
-warren bench load [options]
-${formatFlagHelp(LOAD_FLAGS)}
-
-warren bench http [options]
+${BENCH_CLI} http [options]
 ${formatFlagHelp(HTTP_FLAGS)}
 
-warren bench stub [options]
-${formatFlagHelp(STUB_FLAGS)}
-
-warren bench fuzz [options]
+${BENCH_CLI} fuzz [options]
 ${formatFlagHelp(FUZZ_FLAGS)}
 
-warren bench soak [options]
+${BENCH_CLI} soak [options]
 ${formatFlagHelp(SOAK_FLAGS)}
 
-Exit codes: 0 done, 1 run failed (e.g. server unreachable, no request succeeded), 2 bad arguments.
+Exit codes: 0 done, 1 run failed (a finding, RSS growth, no contender could run), 2 bad arguments.
+The load tool is part of warren: warren bench load --help (bun src/main.ts bench load --help).
 `;
 }
 
 export async function runBenchCli(argv: string[], io: Io = processIo): Promise<number> {
   const [cmd, ...rest] = argv;
-  const commandLine = shellJoin(["warren", "bench", ...redactSecrets(argv)]);
+  const commandLine = shellJoin([...BENCH_CLI.split(" "), ...argv]);
   try {
     if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
       io.out(usage());
@@ -60,46 +48,20 @@ export async function runBenchCli(argv: string[], io: Io = processIo): Promise<n
       io.out(usage());
       return 0;
     }
-    if (cmd === "load") return await runLoadCommand(rest, io, commandLine);
     if (cmd === "http") return await runHttpCommand(rest, io, commandLine);
-    if (cmd === "stub") return await runStub(rest, io);
     if (cmd === "fuzz") return await runFuzzCommand(rest, io, commandLine);
     if (cmd === "soak") return await runSoakCommand(rest, io, commandLine);
-    throw new ArgError(`unknown command "${cmd}" (expected load, http, stub, fuzz or soak)`);
+    const load = cmd === "load" || cmd === "stub" ? `; the load tool is 'warren bench ${cmd}'` : "";
+    throw new ArgError(`unknown command "${cmd}" (expected http, fuzz or soak${load})`);
   } catch (e) {
     if (e instanceof ArgError) {
-      io.err(`warren bench: ${e.message}\nRun 'warren bench --help' for usage.\n`);
+      io.err(`${BENCH_CLI}: ${e.message}\nRun '${BENCH_CLI} --help' for usage.\n`);
       return 2;
     }
     // Anything else is a bug or an environment problem: one line, not a stack trace.
-    io.err(`warren bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    io.err(`${BENCH_CLI}: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
-}
-
-/** The command line goes into reports that get shared; API keys must not. */
-export function redactSecrets(argv: readonly string[]): string[] {
-  return argv.map((a, i) => (argv[i - 1] === "--api-key" ? "REDACTED" : a.startsWith("--api-key=") ? "--api-key=REDACTED" : a));
-}
-
-async function runStub(argv: readonly string[], io: Io): Promise<number> {
-  const p = parseArgs(argv, STUB_FLAGS);
-  if (p.positional.length > 0) throw new ArgError(`unexpected argument "${p.positional[0]}"`);
-  const port = getNumber(p, "port") ?? 8080;
-  let stub;
-  try {
-    stub = startStub({ port, tokenDelayMs: getNumber(p, "token-delay-ms") ?? 5, eosAfter: getNumber(p, "eos-after") });
-  } catch (e) {
-    io.err(`warren bench stub: cannot listen on 127.0.0.1:${port}: ${(e as Error).message}\n`);
-    return 1;
-  }
-  io.err(`stub generation server on ${stub.url} (POST /generate, /v1/completions, /v1/chat/completions); Ctrl-C stops\n`);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  await stub.stop();
-  return 0;
 }
 
 if (import.meta.main) {

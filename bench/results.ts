@@ -28,7 +28,7 @@ const tableLines = (l: string) => l.startsWith("|") || l.startsWith("- ") || l.s
 const sections: Section[] = [
   {
     title: "HTTP layer: GET /health",
-    cmd: ["src/main.ts", "bench", "http", "--rounds", quick ? "1" : "3", "--duration", quick ? "1" : "3", "--markdown", ...(quick ? ["--idle-connections", "1000"] : [])],
+    cmd: ["bench/cli.ts", "http", "--rounds", quick ? "1" : "3", "--duration", quick ? "1" : "3", "--markdown", ...(quick ? ["--idle-connections", "1000"] : [])],
     about: "Targets (requests per server CPU-second vs Elysia on Bun.serve): plain keep-alive >= 1.0x, pipelined x16 >= 3x; <= 3 KB RSS per idle keep-alive connection. The Warren row is the shipped server: `warren serve` with its default flags (access log on, to a file) and --keep-alive-timeout-ms 240000 for the idle-memory figure. Two harness rows are not the product: Warren's engine with a one-route Elysia app (no access log), and Warren's engine with bare Bun.serve's handler (the transports alone).",
     keep: tableLines,
   },
@@ -60,12 +60,12 @@ const sections: Section[] = [
   },
   {
     title: "Parser and server fuzzing",
-    cmd: ["src/main.ts", "bench", "fuzz", "--seed", "20261127", ...(quick ? ["--parser-cases", "20000", "--live-connections", "500", "--cli-connections", "200"] : [])],
+    cmd: ["bench/cli.ts", "fuzz", "--seed", "20261127", ...(quick ? ["--parser-cases", "20000", "--live-connections", "500", "--cli-connections", "200"] : [])],
     about: "Mutated HTTP byte streams into the parser and into live servers; findings become spec-table rows.",
   },
   {
     title: "Soak",
-    cmd: ["src/main.ts", "bench", "soak", ...(quick ? ["--requests", "2000", "--warmup", "500"] : [])],
+    cmd: ["bench/cli.ts", "soak", ...(quick ? ["--requests", "2000", "--warmup", "500"] : [])],
     about: "Mixed traffic (short, streamed, cancelled, invalid, OpenAI, operations) against one server. Target: no failures except the deliberate ones; RSS after the run within 10% of RSS after the warm-up (the first 2,000 requests).",
   },
 ];

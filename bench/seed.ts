@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { makeModel } from "../src/models/presets.ts";
-import { runBenchCli } from "./cli.ts";
+import { runBenchCli } from "../src/loadtest/cli.ts";
 import { spawnWarren } from "./soak/server.ts";
 
 const model = resolve(import.meta.dir, "../models/tiny.gguf");

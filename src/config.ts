@@ -4,6 +4,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
+import { getString, parseArgs, type FlagSpec } from "./cli/args.ts";
 import * as L from "./limits.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
@@ -131,13 +132,19 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** Every setting is a flag taking a value; its type and range are the schema's, checked after merging. */
+const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).map(([key, schema]) => ({
+  name: flagName(key),
+  type: "string",
+  help: (schema as TSchema).description ?? "",
+}));
+
 /**
  * Build the config from `--flag value` / `--flag=value` arguments and the environment.
  * Throws ConfigError with every problem found, one per line.
  */
 export function loadConfig(args: readonly string[], env: Record<string, string | undefined>): Config {
   const keys = Object.keys(ConfigSchema.properties) as ConfigKey[];
-  const byFlag = new Map(keys.map((k) => [flagName(k), k]));
   const raw: Record<string, unknown> = { ...defaults() };
   const source: Record<string, string> = {};
   for (const key of keys) {
@@ -148,27 +155,12 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
     }
   }
   const problems: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("--")) {
-      problems.push(`unexpected argument "${arg}"`);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    const key = byFlag.get(name);
-    if (!key) {
-      problems.push(`unknown flag --${name} (see --help)`);
-      if (eq === -1 && args[i + 1] !== undefined && !args[i + 1]!.startsWith("--")) i++;
-      continue;
-    }
-    const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
-    if (value === undefined) {
-      problems.push(`--${name} needs a value`);
-      continue;
-    }
-    raw[key] = value;
-    source[key] = `--${name}`;
+  const parsed = parseArgs(args, FLAG_SPECS, { problems });
+  for (const key of keys) {
+    const v = getString(parsed, flagName(key));
+    if (v === undefined) continue;
+    raw[key] = v;
+    source[key] = `--${flagName(key)}`;
   }
   const converted = Value.Convert(ConfigSchema, { ...raw }) as Record<string, unknown>;
   for (const err of Value.Errors(ConfigSchema, converted)) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
-// CLI entry and the one place modules are wired together (DESIGN.md rule 5).
+// CLI entry and the one place modules are wired together.
 //   warren serve [flags]      HTTP server (default command)
 //   warren model ...          generate / inspect GGUF models
-//   warren bench ...          load and HTTP benchmarks
+//   warren bench ...          load-test a generation server (src/loadtest/)
 import { availableParallelism } from "node:os";
 import pkg from "../package.json" with { type: "json" };
 import { createApp, requestIdOf } from "./api/app.ts";
@@ -22,7 +22,7 @@ const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
 Usage:
   warren [serve] [flags]     serve a model over HTTP (default)
   warren model --help        generate or inspect GGUF models
-  warren bench --help        load-test a server / benchmark the HTTP layer
+  warren bench --help        load-test a generation server
   warren --version
 
 Serve flags (each also read from the environment variable in brackets):
@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (first === "model") return (await import("./models/cli.ts")).runModelCli(rest);
-  if (first === "bench") return (await import("../bench/cli.ts")).runBenchCli(rest);
+  if (first === "bench") return (await import("./loadtest/cli.ts")).runBenchCli(rest);
   const args = first === "serve" ? rest : argv;
   if (args.includes("--help") || args.includes("-h")) {
     console.log(USAGE + configHelp());
@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     template = chatTemplateFrom(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}`);
+    console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}\nRun 'warren --help' for the flags.`);
     return 2;
   }
   return serve(config, apiKeys, template);

@@ -31,7 +31,8 @@ describe("config", () => {
     }
     expect(msg).toContain('--port="99999": must be an integer from 0 to 65535');
     expect(msg).toContain("--threads");
-    expect(msg).toContain("unknown flag --bogus");
+    expect(msg).toContain("unknown option --bogus");
+    expect(msg).not.toContain('"1"');
     expect(msg).toContain("WARREN_LOG_LEVEL");
   });
 
@@ -47,8 +48,10 @@ describe("config", () => {
     expect(() => loadConfig(["--memory-share", "101"], {})).toThrow(/--memory-share/);
   });
 
-  test("a flag without a value is an error", () => {
+  test("a flag without a value is an error; words that are not flags are refused", () => {
     expect(() => loadConfig(["--port"], {})).toThrow(/--port needs a value/);
+    expect(() => loadConfig(["--model", "--port", "1"], {})).toThrow(/^--model needs a value$/);
+    expect(() => loadConfig(["serve"], {})).toThrow('unexpected argument "serve"');
   });
 
   test("--threads is auto by default, or a count; anything else is refused naming the flag", () => {

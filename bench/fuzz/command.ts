@@ -1,9 +1,9 @@
-// `warren bench fuzz`: the large fuzz runs. Parser cases in process, connections to an
+// `bun bench/cli.ts fuzz`: the large fuzz runs. Parser cases in process, connections to an
 // in-process echo server (exact oracle), and connections to a started `warren serve` (weak
 // oracle, RSS before and after). Exit 1 on any finding; each finding is replayable from its seed
 // and case index (mutatedCase(caseSeed(seed, index))).
-import { ArgError, getNumber, parseArgs, requireRange, type FlagSpec } from "../lib/args.ts";
-import type { Io } from "../lib/format.ts";
+import { getNumber, parseArgs, requireRange, type FlagSpec } from "../../src/cli/args.ts";
+import type { Io } from "../../src/cli/io.ts";
 import { rssOf } from "../soak/run.ts";
 import { spawnWarren } from "../soak/server.ts";
 import { LIVE_LIMITS, runLiveFuzz, startEchoServer } from "./live-fuzz.ts";
@@ -21,7 +21,6 @@ const CHUNK = 100_000;
 
 export async function runFuzzCommand(argv: readonly string[], io: Io, commandLine: string): Promise<number> {
   const p = parseArgs(argv, FUZZ_FLAGS);
-  if (p.positional.length > 0) throw new ArgError(`unexpected argument "${p.positional[0]}"`);
   const seed = getNumber(p, "seed") ?? Math.floor(Math.random() * 2 ** 31);
   const cases = requireRange("parser-cases", getNumber(p, "parser-cases") ?? 1_000_000, 0);
   const live = requireRange("live-connections", getNumber(p, "live-connections") ?? 20_000, 0);

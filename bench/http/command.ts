@@ -1,8 +1,8 @@
-// `warren bench http`: options, environment checks (wrk, taskset, fd limits), the rounds, output.
+// `bun bench/cli.ts http`: options, environment checks (wrk, taskset, fd limits), the rounds, output.
 
 import { writeFileSync } from "node:fs";
-import { ArgError, getBool, getNumber, getString, parseArgs, requireRange, type FlagSpec } from "../lib/args.ts";
-import type { Io } from "../lib/format.ts";
+import { ArgError, getBool, getNumber, getString, parseArgs, requireRange, type FlagSpec } from "../../src/cli/args.ts";
+import type { Io } from "../../src/cli/io.ts";
 import { machineInfo } from "../lib/machine.ts";
 import { CONTENDER_IDS, contenderCommand, type ContenderId } from "./contenders.ts";
 import { hardNofileLimit, pinningAvailable } from "./proc.ts";
@@ -29,12 +29,11 @@ const NOFILE_RESERVE = 256;
 
 export async function runHttpCommand(argv: readonly string[], io: Io, commandLine: string): Promise<number> {
   const p = parseArgs(argv, HTTP_FLAGS);
-  if (p.positional.length > 0) throw new ArgError(`unexpected argument "${p.positional[0]}"`);
   const notes: string[] = [];
   const cfg = resolveConfig(p, notes);
   for (const n of notes) io.err(`note: ${n}\n`);
   if (cfg.contenders.length === 0) {
-    io.err("warren bench http: no contender can run here\n");
+    io.err("bench http: no contender can run here\n");
     return 1;
   }
   const date = new Date().toISOString();

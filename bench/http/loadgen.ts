@@ -7,7 +7,7 @@
 //   bun bench/http/loadgen.ts '{"host":"127.0.0.1","port":8080,"path":"/health","connections":64,"depth":1,"durationS":5}'
 // prints one JSON line (LoadResult).
 
-import { percentileSorted } from "../lib/stats.ts";
+import { percentileSorted } from "../../src/loadtest/stats.ts";
 
 export interface LoadConfig {
   readonly host: string;

@@ -1,9 +1,9 @@
 // `bench http` results: medians with min-max over rounds, as a terminal table, a markdown block for
 // bench/RESULTS.md, and JSON.
 
-import { fmt, fmtInt, markdownTable, table } from "../lib/format.ts";
+import { fmt, fmtInt, markdownTable, table } from "../../src/cli/format.ts";
 import { describeMachine, type MachineInfo } from "../lib/machine.ts";
-import { spread, type Spread } from "../lib/stats.ts";
+import { spread, type Spread } from "../../src/loadtest/stats.ts";
 import { CONTENDER_TITLES, type ContenderId } from "./contenders.ts";
 import type { HttpRunConfig, HttpRunResult, Mode } from "./runner.ts";
 
@@ -115,7 +115,7 @@ function warnings(r: HttpReport): string[] {
 }
 
 export function formatHttpText(r: HttpReport): string {
-  let out = `warren bench http: ${setup(r)}\nmedian [min–max] over rounds; machine: ${describeMachine(r.machine)}\n\n`;
+  let out = `bench http: ${setup(r)}\nmedian [min–max] over rounds; machine: ${describeMachine(r.machine)}\n\n`;
   out += table(header(r), rows(r));
   for (const w of warnings(r)) out += `note: ${w}\n`;
   return out;

@@ -1,8 +1,8 @@
-// `warren bench soak`: the full soak. Starts `warren serve` on the tiny model (or uses
+// `bun bench/cli.ts soak`: the full soak. Starts `warren serve` on the tiny model (or uses
 // --url/--pid), sends mixed requests, and fails (exit 1) on any unexpected answer or when RSS at the
 // end is more than --max-growth above RSS after the warm-up.
-import { ArgError, getNumber, getString, parseArgs, requireRange, type FlagSpec } from "../lib/args.ts";
-import type { Io } from "../lib/format.ts";
+import { getNumber, getString, parseArgs, requireRange, type FlagSpec } from "../../src/cli/args.ts";
+import type { Io } from "../../src/cli/io.ts";
 import { runSoak } from "./run.ts";
 import { spawnWarren } from "./server.ts";
 
@@ -22,7 +22,6 @@ const mib = (b: number | undefined) => (b === undefined ? "-" : `${(b / 2 ** 20)
 
 export async function runSoakCommand(argv: readonly string[], io: Io, commandLine: string): Promise<number> {
   const p = parseArgs(argv, SOAK_FLAGS);
-  if (p.positional.length > 0) throw new ArgError(`unexpected argument "${p.positional[0]}"`);
   const requests = requireRange("requests", getNumber(p, "requests") ?? 20_000, 1);
   const warmup = requireRange("warmup", getNumber(p, "warmup") ?? 2000, 0, requests - 1);
   const maxGrowth = getNumber(p, "max-growth") ?? 0.1;

@@ -1,18 +1,19 @@
 // `warren model ...`: generate a model file or summarize any GGUF file's header.
 // Exit codes: 0 ok, 1 the operation failed (I/O, bad file), 2 bad command line.
 import { readFile, stat } from "node:fs/promises";
+import { ArgError, getString, parseArgs, type FlagSpec, type ParsedArgs } from "../cli/args.ts";
+import { processIo, type Io } from "../cli/io.ts";
 import { type GgufFile, type GgufReadValue, readGguf } from "./gguf-reader.ts";
 import { DEFAULT_SEED, PRESETS, PRESET_NAMES, isPresetName, makeModel } from "./presets.ts";
 
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-const stdio: CliIo = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+/** `make`'s flags; every one takes a value (the usage text below describes them). */
+const MAKE_FLAGS: readonly FlagSpec[] = [
+  { name: "preset", type: "string", help: "preset NAME" },
+  { name: "out", type: "string", help: "output PATH" },
+  { name: "seed", type: "string", help: "seed N" },
+  { name: "chat-template", type: "string", help: "Jinja template FILE" },
+  { name: "script", type: "string", help: "script FILE" },
+];
 
 const USAGE = [
   "usage:",
@@ -30,73 +31,60 @@ const USAGE = [
   "  pieces in order, then ends: for testing what a server makes of a known answer (tool calls, thoughts).",
 ].join("\n");
 
-class UsageError extends Error {}
-
 /** Runs the model subcommand; `argv` may start with "model" or with the action. */
-export async function runModelCli(argv: string[], io: CliIo = stdio): Promise<number> {
+export async function runModelCli(argv: string[], io: Io = processIo): Promise<number> {
+  const line = (text: string) => io.out(`${text}\n`);
   const args = argv[0] === "model" ? argv.slice(1) : argv;
   try {
     const [action, ...rest] = args;
-    if (action === undefined) throw new UsageError("missing action (make or info)");
+    if (action === undefined) throw new ArgError("missing action (make or info)");
     if (action === "--help" || action === "-h" || action === "help") {
-      io.out(USAGE);
+      line(USAGE);
       return 0;
     }
     if (rest.includes("--help") || rest.includes("-h")) {
-      io.out(USAGE);
+      line(USAGE);
       return 0;
     }
-    if (action === "make") return await make(parseFlags(rest), io);
-    if (action === "info") return await info(rest, io);
-    throw new UsageError(`unknown action "${action}"`);
+    if (action === "make") return await make(parseMakeFlags(rest), line);
+    if (action === "info") return await info(rest, line);
+    throw new ArgError(`unknown action "${action}"`);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`warren model: ${e.message}`);
-      io.err("run `warren model --help` for usage");
+    if (e instanceof ArgError) {
+      io.err(`warren model: ${e.message}\nrun \`warren model --help\` for usage\n`);
       return 2;
     }
-    io.err(`warren model: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`warren model: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
 }
 
-/** Accepts `--name value` and `--name=value`; every flag of `make` takes a value. */
-function parseFlags(args: string[]): Map<string, string> {
-  const known = new Set(["preset", "out", "seed", "chat-template", "script"]);
-  const flags = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"`);
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (!known.has(name)) throw new UsageError(`unknown option --${name}`);
-    const value = eq < 0 ? args[++i] : arg.slice(eq + 1);
-    if (value === undefined || value === "") throw new UsageError(`--${name} needs a value`);
-    if (flags.has(name)) throw new UsageError(`--${name} given twice`);
-    flags.set(name, value);
-  }
-  return flags;
+/** Each flag at most once, and never empty: a file name or preset cannot be "". */
+function parseMakeFlags(args: readonly string[]): ParsedArgs {
+  const p = parseArgs(args, MAKE_FLAGS, { once: true });
+  for (const [name, value] of p.flags) if (value === "") throw new ArgError(`--${name} needs a value`);
+  return p;
 }
 
-async function make(flags: Map<string, string>, io: CliIo): Promise<number> {
-  const preset = flags.get("preset");
-  const out = flags.get("out");
-  if (preset === undefined) throw new UsageError(`--preset is required (${PRESET_NAMES.join(", ")})`);
-  if (!isPresetName(preset)) throw new UsageError(`unknown preset "${preset}" (${PRESET_NAMES.join(", ")})`);
-  if (out === undefined) throw new UsageError("--out is required");
-  const seedText = flags.get("seed") ?? String(DEFAULT_SEED);
+async function make(flags: ParsedArgs, line: (text: string) => void): Promise<number> {
+  const preset = getString(flags, "preset");
+  const out = getString(flags, "out");
+  if (preset === undefined) throw new ArgError(`--preset is required (${PRESET_NAMES.join(", ")})`);
+  if (!isPresetName(preset)) throw new ArgError(`unknown preset "${preset}" (${PRESET_NAMES.join(", ")})`);
+  if (out === undefined) throw new ArgError("--out is required");
+  const seedText = getString(flags, "seed") ?? String(DEFAULT_SEED);
   if (!/^\d{1,10}$/.test(seedText) || Number(seedText) > 0xffffffff) {
-    throw new UsageError(`--seed must be an integer in [0, 4294967295], got "${seedText}"`);
+    throw new ArgError(`--seed must be an integer in [0, 4294967295], got "${seedText}"`);
   }
-  const templateFile = flags.get("chat-template");
+  const templateFile = getString(flags, "chat-template");
   const chatTemplate = templateFile === undefined ? undefined : await readText(templateFile, "--chat-template");
-  const scriptFile = flags.get("script");
+  const scriptFile = getString(flags, "script");
   const script = scriptFile === undefined ? undefined : parseScript(await readText(scriptFile, "--script"));
   const started = performance.now();
   const r = await makeModel({ preset, out, seed: Number(seedText), chatTemplate, script });
   const secs = ((performance.now() - started) / 1000).toFixed(2);
-  io.out(`wrote ${r.path}: preset ${preset}, seed ${seedText}, ${r.params} params, ${r.bytes} bytes in ${secs} s`);
-  io.out(`sha256 ${r.sha256}`);
+  line(`wrote ${r.path}: preset ${preset}, seed ${seedText}, ${r.params} params, ${r.bytes} bytes in ${secs} s`);
+  line(`sha256 ${r.sha256}`);
   return 0;
 }
 
@@ -104,7 +92,7 @@ async function readText(path: string, flag: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (e) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new ArgError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }
 
@@ -113,18 +101,19 @@ function parseScript(text: string): string[] {
   try {
     v = JSON.parse(text);
   } catch {
-    throw new UsageError("--script: the file is not JSON (a list of strings)");
+    throw new ArgError("--script: the file is not JSON (a list of strings)");
   }
-  if (!Array.isArray(v) || !v.every((p) => typeof p === "string")) throw new UsageError("--script: the file must hold a JSON list of strings");
+  if (!Array.isArray(v) || !v.every((p) => typeof p === "string")) throw new ArgError("--script: the file must hold a JSON list of strings");
   return v;
 }
 
-async function info(args: string[], io: CliIo): Promise<number> {
-  if (args.length !== 1) throw new UsageError("info takes exactly one PATH");
-  const path = args[0]!;
+async function info(args: readonly string[], line: (text: string) => void): Promise<number> {
+  const { positional } = parseArgs(args, [], { positionals: true });
+  if (positional.length !== 1) throw new ArgError("info takes exactly one PATH");
+  const path = positional[0]!;
   const file = await readGguf(path);
   const size = (await stat(path)).size;
-  for (const line of summarize(file, size)) io.out(line);
+  for (const l of summarize(file, size)) line(l);
   return 0;
 }
 

@@ -1,4 +1,4 @@
-// `bench http`: the built-in load generator, wrk output parsing, process helpers, and a short
+// `bun bench/cli.ts http`: the built-in load generator, wrk output parsing, process helpers, and a short
 // end-to-end run with two contenders on 127.0.0.1.
 
 import { describe, expect, test } from "bun:test";
@@ -6,11 +6,11 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBenchCli } from "../../bench/cli.ts";
-import { memoryIo } from "../../bench/lib/format.ts";
 import type { HttpReport } from "../../bench/http/report.ts";
 import { runLoad } from "../../bench/http/loadgen.ts";
 import { cpuSeconds, placed, rssBytes } from "../../bench/http/proc.ts";
 import { parseWrk, wrkVersion } from "../../bench/http/wrk.ts";
+import { memoryIo } from "../../src/cli/io.ts";
 import { ensurePackage, skipUnlessCi } from "../helpers/apt.ts";
 
 const wrk = await ensurePackage("wrk", () => (wrkVersion() === null ? undefined : Bun.which("wrk")!));
@@ -129,7 +129,7 @@ describe("bench http end to end", () => {
     expect(code).toBe(0);
     const out = io.stdout();
     expect(out).toContain("### HTTP layer, GET /health");
-    expect(out).toContain("- Command: `warren bench http --contenders bun,node");
+    expect(out).toContain("- Command: `bun bench/cli.ts http --contenders bun,node");
     expect(out).toMatch(/^\| bare Bun\.serve \| [\d,]+ \| [\d,]+ \|/m);
     expect(out).toMatch(/^\| node:http \(Node\) \| [\d,]+ \|/m);
     const r = JSON.parse(readFileSync(json, "utf8")) as HttpReport;

@@ -1,9 +1,10 @@
-// Keeps the dependency rules (docs/architecture.md) true by scanning every import in src/.
+// Keeps the dependency rules (docs/architecture.md) true by scanning every import in src/ and bench/.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve, dirname } from "node:path";
 
-const SRC = resolve(import.meta.dir, "../../src");
+const ROOT = resolve(import.meta.dir, "../..");
+const SRC = join(ROOT, "src");
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -13,22 +14,30 @@ function files(dir: string): string[] {
 }
 
 interface Source {
-  path: string; // relative to src/, e.g. "http/parser.ts"
+  path: string; // relative to the scanned base, e.g. "http/parser.ts" in src/
   text: string;
-  imports: string[]; // bare specifiers, or paths relative to src/ for local imports
+  imports: string[]; // bare specifiers, or paths relative to the base for local imports
 }
 
-const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+// `import x from "m"`, `export ... from "m"`, `import "m"` (side effects only) and `import("m")`.
+const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*["']([^"']+)["']|(?:^|\n)\s*import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 
-const sources: Source[] = files(SRC).map((abs) => {
-  const text = readFileSync(abs, "utf8");
-  const imports: string[] = [];
-  for (const m of text.matchAll(IMPORT_RE)) {
-    const spec = (m[1] ?? m[2])!;
-    imports.push(spec.startsWith(".") ? relative(SRC, resolve(dirname(abs), spec)) : spec);
-  }
-  return { path: relative(SRC, abs), text, imports };
-});
+/** Every .ts file under `dir`, its path and its local imports relative to `base`. */
+function scanTree(dir: string, base: string): Source[] {
+  return files(dir).map((abs) => {
+    const text = readFileSync(abs, "utf8");
+    const imports: string[] = [];
+    for (const m of text.matchAll(IMPORT_RE)) {
+      const spec = (m[1] ?? m[2] ?? m[3])!;
+      imports.push(spec.startsWith(".") ? relative(base, resolve(dirname(abs), spec)) : spec);
+    }
+    return { path: relative(base, abs), text, imports };
+  });
+}
+
+const sources = scanTree(SRC, SRC);
+/** bench/ relative to the repository root: its local imports read "src/...", "bench/..." or "test/...". */
+const benchSources = scanTree(join(ROOT, "bench"), ROOT);
 
 const inLayer = (layer: string) => sources.filter((s) => s.path.startsWith(layer + "/"));
 
@@ -50,7 +59,7 @@ function violations(check: (s: Source, i: string) => string | undefined, files: 
 
 describe("dependency rules", () => {
   test("the scan sees every layer", () => {
-    for (const layer of ["http", "api", "inference", "models"]) expect(inLayer(layer).length).toBeGreaterThan(2);
+    for (const layer of ["http", "api", "inference", "models", "loadtest", "cli"]) expect(inLayer(layer).length).toBeGreaterThan(2);
     expect(sources.some((s) => s.path === "http/server.ts")).toBe(true);
     expect(sources.some((s) => s.path === "main.ts")).toBe(true);
   });
@@ -98,6 +107,26 @@ describe("dependency rules", () => {
         if (own === "api") reached.delete("inference");
         return [...reached].map((layer) => `${s.path} reaches ${layer}/`);
       });
+    expect(found).toEqual([]);
+  });
+
+  test("6. src/ never imports bench/ or test/ (nothing outside src/ but package.json)", () => {
+    const found = violations((_, i) => (i.startsWith("../") && i !== "../package.json" ? `${i}: outside src/` : undefined));
+    expect(found).toEqual([]);
+  });
+
+  test("6. bench/ may import src/, never test/", () => {
+    expect(benchSources.some((s) => s.imports.some((i) => i.startsWith("src/")))).toBe(true);
+    const found = violations((_, i) => (i.startsWith("test/") ? `${i}: bench/ never imports test/` : undefined), benchSources);
+    expect(found).toEqual([]);
+  });
+
+  test("the load tool is a client: loadtest/ and cli/ reach no server layer; cli/ is below loadtest/", () => {
+    const found = violations((s, i) => {
+      if (/^(api|http|inference|models)\//.test(i)) return `${i}: not for the load tool or the CLI helpers`;
+      if (s.path.startsWith("cli/") && i.startsWith("loadtest/")) return `${i}: cli/ is shared, loadtest/ builds on it`;
+      return undefined;
+    }, [...inLayer("loadtest"), ...inLayer("cli")]);
     expect(found).toEqual([]);
   });
 });

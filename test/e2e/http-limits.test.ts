@@ -178,7 +178,7 @@ describe("timeouts", () => {
   });
 });
 
-// Found by `warren bench fuzz` (live, exact oracle): Bun's Request turns a method it does not know,
+// Found by `bun bench/cli.ts fuzz` (live, exact oracle): Bun's Request turns a method it does not know,
 // or a known one in odd case, into GET, so "FOO /health" reached the GET route. Such requests are
 // now answered 501 before the handler; framing was intact, so the connection carries on.
 describe("methods the application cannot see faithfully -> 501 (RFC 9110 §9.1)", () => {

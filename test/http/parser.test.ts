@@ -221,7 +221,7 @@ describe("parseHead limits", () => {
   });
 });
 
-// Found by `warren bench fuzz` (bench/fuzz/parser-fuzz.ts): a head rejected before its end was
+// Found by `bun bench/cli.ts fuzz` (bench/fuzz/parser-fuzz.ts): a head rejected before its end was
 // judged by a looser reading of the request line than the complete head, so splitting the same
 // bytes differently changed the answer (414 in pieces, 400 whole; 414 whole, 431 in pieces).
 describe("parseHead fuzz findings: the answer does not depend on how the bytes arrive", () => {

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { memoryIo } from "../../src/cli/io.ts";
 import { runModelCli } from "../../src/models/cli.ts";
 import { readGguf } from "../../src/models/gguf-reader.ts";
 
@@ -17,10 +18,9 @@ afterAll(async () => {
 });
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runModelCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join("\n"), err: err.join("\n") };
+  const io = memoryIo();
+  const code = await runModelCli(argv, io);
+  return { code, out: io.stdout(), err: io.stderr() };
 }
 
 describe("warren model CLI", () => {
@@ -41,6 +41,7 @@ describe("warren model CLI", () => {
     [["make", "--preset", "huge", "--out", "x.gguf"], 'unknown preset "huge"'],
     [["make", "--preset", "tiny"], "--out is required"],
     [["make", "--preset", "tiny", "--out"], "--out needs a value"],
+    [["make", "--preset", "tiny", "--out="], "--out needs a value"],
     [["make", "--preset", "tiny", "--out", "x.gguf", "--seed", "abc"], "--seed must be an integer"],
     [["make", "--preset", "tiny", "--out", "x.gguf", "--seed", "-1"], "--seed must be an integer"],
     [["make", "--preset", "tiny", "--out", "x.gguf", "--seed", "4294967296"], "--seed must be an integer"],
@@ -49,6 +50,7 @@ describe("warren model CLI", () => {
     [["make", "tiny"], 'unexpected argument "tiny"'],
     [["info"], "exactly one PATH"],
     [["info", "a", "b"], "exactly one PATH"],
+    [["info", "--all", "a"], "unknown option --all"],
   ];
   for (const [argv, message] of bad) {
     test(`bad args exit 2: ${argv.join(" ") || "(none)"}`, async () => {

@@ -3,8 +3,8 @@
 // without touching this file. Raw per-request data and the configuration are not compared.
 
 import { readFileSync } from "node:fs";
-import { ArgError } from "./args.ts";
-import { fmtSig, table } from "./format.ts";
+import { ArgError } from "../cli/args.ts";
+import { fmtSig, table } from "../cli/format.ts";
 
 /** Subtrees that are inputs or raw data, not results. */
 const SKIP_KEYS = new Set(["config", "requests", "rounds", "machine", "version", "notes"]);

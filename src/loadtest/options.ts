@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import {
   ArgError, getBool, getNumber, getPair, getString, parseArgs, requireRange, type FlagSpec, type ParsedArgs,
-} from "../lib/args.ts";
+} from "../cli/args.ts";
 import type { ApiKind, LoadOptions } from "./types.ts";
 
 export const LOAD_FLAGS: readonly FlagSpec[] = [
@@ -31,7 +31,7 @@ export const LOAD_FLAGS: readonly FlagSpec[] = [
   { name: "progress", type: "bool", help: "progress on stderr (default on; --no-progress for none)" },
 ];
 
-/** The seed project's benchmark, so its numbers (ORIGIN-REPORT.md) can be compared directly. */
+/** The seed project's benchmark, so its numbers can be compared directly. */
 const PRESETS: Record<string, Partial<Record<string, string | number>>> = {
   seed: { requests: 40, concurrency: 8, "max-tokens": 50, prompt: "人工智能是计算机科学的一个分支", api: "native" },
 };
@@ -42,7 +42,6 @@ export type LoadCommand = { kind: "run"; options: LoadOptions } | { kind: "compa
 
 export function parseLoadArgs(argv: readonly string[]): LoadCommand {
   const p = parseArgs(argv, LOAD_FLAGS);
-  if (p.positional.length > 0) throw new ArgError(`unexpected argument "${p.positional[0]}"`);
   const cmp = getPair(p, "compare");
   if (cmp) return { kind: "compare", a: cmp[0], b: cmp[1] };
   return { kind: "run", options: toOptions(p) };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { mulberry32, poissonArrivalsMs } from "../../bench/lib/rng.ts";
-import { mean, percentile, spread, summarize } from "../../bench/lib/stats.ts";
+import { mulberry32, poissonArrivalsMs } from "../../src/loadtest/rng.ts";
+import { mean, percentile, spread, summarize } from "../../src/loadtest/stats.ts";
 
 describe("percentile (linear interpolation, type 7)", () => {
   // Expected values are NumPy's np.percentile(x, p) with the default method="linear".

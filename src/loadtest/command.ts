@@ -3,11 +3,11 @@
 // nothing succeeded (a run that measured nothing must not pass for a result). ArgError -> 2 in cli.ts.
 
 import { writeFileSync } from "node:fs";
-import { formatComparison, readReport } from "../lib/compare.ts";
-import type { Io } from "../lib/format.ts";
-import { Progress } from "../lib/progress.ts";
+import type { Io } from "../cli/io.ts";
 import { sendRequest, type ClientConfig } from "./client.ts";
+import { formatComparison, readReport } from "./compare.ts";
 import { parseLoadArgs } from "./options.ts";
+import { Progress } from "./progress.ts";
 import { createAdapter } from "./protocol.ts";
 import { buildLatency, buildSummary, formatReport, reportConfig, type LoadReport } from "./report.ts";
 import { runSchedule, type Send } from "./runner.ts";

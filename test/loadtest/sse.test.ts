@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { SseParser, type SseEvent } from "../../bench/load/sse.ts";
+import { SseParser, type SseEvent } from "../../src/loadtest/sse.ts";
 
 const enc = new TextEncoder();
 
@@ -86,5 +86,16 @@ describe("SseParser", () => {
   test("a UTF-8 byte order mark at the start is ignored", () => {
     const r = parse([Uint8Array.of(0xef, 0xbb), Uint8Array.of(0xbf), enc.encode("data: x\n\n")]);
     expect(r.events.map((e) => e.data)).toEqual(["x"]);
+  });
+
+  test("a stream ending in CR, or with only an event name pending, is judged like any other end", () => {
+    expect(parse([enc.encode("data: a\n\ndata: b\r")])).toMatchObject({ events: [{ data: "a" }], pendingData: true });
+    expect(parse([enc.encode("data: a\r\n\r\nevent: x\r\n")])).toMatchObject({ events: [{ data: "a" }], pendingData: false });
+    expect(parse([enc.encode("data: a\n\n: bye")])).toMatchObject({ events: [{ data: "a" }], pendingData: false });
+  });
+
+  test("the last event ID lasts until the stream sets another", () => {
+    const r = parse([enc.encode("id: 1\ndata: a\n\ndata: b\n\nid: 2\ndata: c\n\n")]);
+    expect(r.events.map((e) => e.id)).toEqual(["1", "1", "2"]);
   });
 });

@@ -4,11 +4,11 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runBenchCli } from "../../bench/cli.ts";
-import { memoryIo } from "../../bench/lib/format.ts";
-import { poissonArrivalsMs } from "../../bench/lib/rng.ts";
-import type { LoadReport } from "../../bench/load/report.ts";
-import { startStub, type Stub, type StubOptions } from "../../bench/load/stub-server.ts";
+import { memoryIo } from "../../src/cli/io.ts";
+import { runBenchCli } from "../../src/loadtest/cli.ts";
+import type { LoadReport } from "../../src/loadtest/report.ts";
+import { poissonArrivalsMs } from "../../src/loadtest/rng.ts";
+import { startStub, type Stub, type StubOptions } from "../../src/loadtest/stub-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bench-load-"));
 let stub: Stub | null = null;

@@ -1,11 +1,11 @@
 // Error classification of single requests against local stub servers (127.0.0.1, ephemeral ports).
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { sendRequest, type ClientConfig } from "../../bench/load/client.ts";
-import { parseLoadArgs } from "../../bench/load/options.ts";
-import { createAdapter } from "../../bench/load/protocol.ts";
-import { startStub, type StubBehavior } from "../../bench/load/stub-server.ts";
-import type { RequestRecord } from "../../bench/load/types.ts";
+import { sendRequest, type ClientConfig } from "../../src/loadtest/client.ts";
+import { parseLoadArgs } from "../../src/loadtest/options.ts";
+import { createAdapter } from "../../src/loadtest/protocol.ts";
+import { startStub, type StubBehavior } from "../../src/loadtest/stub-server.ts";
+import type { RequestRecord } from "../../src/loadtest/types.ts";
 
 function config(url: string, extra: string[] = [], timeoutMs = 5_000): ClientConfig {
   const c = parseLoadArgs(["--url", url, "--max-tokens", "4", ...extra]);

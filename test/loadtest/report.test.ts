@@ -2,12 +2,13 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runBenchCli } from "../../bench/cli.ts";
-import { compareReports, flattenNumbers } from "../../bench/lib/compare.ts";
-import { displayWidth, memoryIo, table } from "../../bench/lib/format.ts";
-import { parseLoadArgs } from "../../bench/load/options.ts";
-import { buildLatency, buildSummary, formatReport, reportConfig, type LoadReport } from "../../bench/load/report.ts";
-import type { Failure, RequestRecord } from "../../bench/load/types.ts";
+import { displayWidth, table } from "../../src/cli/format.ts";
+import { memoryIo } from "../../src/cli/io.ts";
+import { runBenchCli } from "../../src/loadtest/cli.ts";
+import { compareReports, flattenNumbers } from "../../src/loadtest/compare.ts";
+import { parseLoadArgs } from "../../src/loadtest/options.ts";
+import { buildLatency, buildSummary, formatReport, reportConfig, type LoadReport } from "../../src/loadtest/report.ts";
+import type { Failure, RequestRecord } from "../../src/loadtest/types.ts";
 
 function rec(i: number, o: Partial<RequestRecord> & { tokens?: number | null; prompt?: number | null }): RequestRecord {
   const failure: Failure | null = o.failure ?? null;

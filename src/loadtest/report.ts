@@ -2,8 +2,8 @@
 // new numbers line up) plus latency distributions. Token figures use only server-reported usage;
 // requests without usage are left out of token sums and the report says how many there were.
 
-import { fmt, fmtInt, table } from "../lib/format.ts";
-import { summarize, type Distribution } from "../lib/stats.ts";
+import { fmt, fmtInt, table } from "../cli/format.ts";
+import { summarize, type Distribution } from "./stats.ts";
 import { failureLabel, type Failure, type LoadOptions, type RequestRecord } from "./types.ts";
 
 export interface FailureGroup {

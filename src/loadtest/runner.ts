@@ -3,7 +3,7 @@
 // optionally capped in flight). Closed loops hide server slowness by slowing the client down; the
 // open loop is the one that shows queueing.
 
-import { poissonArrivalsMs } from "../lib/rng.ts";
+import { poissonArrivalsMs } from "./rng.ts";
 import type { RequestRecord } from "./types.ts";
 
 export interface Schedule {

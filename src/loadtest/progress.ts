@@ -1,7 +1,7 @@
 // Progress on stderr: a live bar redrawn in place on a terminal, plain lines otherwise
 // (CI logs and pipes must not fill with carriage returns).
 
-import type { Io } from "./format.ts";
+import type { Io } from "../cli/io.ts";
 
 export interface ProgressCounts {
   readonly done: number;

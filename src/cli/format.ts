@@ -1,25 +1,5 @@
-// Text output helpers shared by `bench load`, `bench http` and `--compare`.
-
-/** Where a command writes. Injected so tests can capture output without spawning a process. */
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  /** Whether stderr is a terminal: selects the live progress bar over plain progress lines. */
-  readonly errIsTTY: boolean;
-}
-
-export const processIo: Io = {
-  out: (t) => void process.stdout.write(t),
-  err: (t) => void process.stderr.write(t),
-  errIsTTY: process.stderr.isTTY === true,
-};
-
-/** Io that keeps everything in memory: for tests and for callers that post-process the output. */
-export function memoryIo(errIsTTY = false): Io & { stdout(): string; stderr(): string } {
-  let out = "";
-  let err = "";
-  return { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY, stdout: () => out, stderr: () => err };
-}
+// Text output helpers: numbers, terminal and markdown tables, command lines. Used by `warren bench`
+// (reports and `--compare`) and by the project's own benchmarks.
 
 export function fmt(v: number | null | undefined, digits = 2): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return "-";
