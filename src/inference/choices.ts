@@ -33,7 +33,7 @@ export function createGroup(leader: Job, n: number): ChoiceGroup {
  * same request with n = 1; the others get seeds mixed from it and their index. An unseeded request
  * draws one base seed, so its choices still differ from each other.
  */
-export function choiceSampling(s: SamplingParams, index: number, baseSeed: number): SamplingParams {
+function choiceSampling(s: SamplingParams, index: number, baseSeed: number): SamplingParams {
   if (index === 0) return s;
   let h = Math.imul(baseSeed ^ Math.imul(index, 0x9e3779b9), 0x85ebca6b);
   h ^= h >>> 13;

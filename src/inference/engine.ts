@@ -141,7 +141,7 @@ export interface JsonGrammar {
   stop: string[];
 }
 
-export interface ChatTurn {
+interface ChatTurn {
   role: "system" | "user" | "assistant";
   text: string;
 }

@@ -44,7 +44,7 @@ export const CONTEXT_MEMORY_SHARE = INFERENCE_MEMORY_SHARE_PERCENT / 100;
 
 const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(n / 2 ** 20)} MiB`);
 
-export interface ContextPlan {
+interface ContextPlan {
   slots: number;
   slotContextSize: number;
   kvBytes: number;
@@ -94,7 +94,7 @@ export function availableMemoryBytes(read: (path: string) => string = (p) => rea
 }
 
 /** The first problem with the tensor data layout, or undefined when every tensor lies inside the file. */
-export type TensorLayoutCheck = (tensors: ModelHeader["tensors"], dataOffset: number, fileSize: number) => string | undefined;
+type TensorLayoutCheck = (tensors: ModelHeader["tensors"], dataOffset: number, fileSize: number) => string | undefined;
 
 /**
  * Everything that can be known about a model file before llama.cpp opens it. Throws an Error whose

@@ -19,7 +19,6 @@ import { TextStream } from "./text.ts";
 import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "./types.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
-export { SlotState } from "./jobs.ts";
 
 export interface SchedulerOptions {
   engine: Engine;
@@ -28,13 +27,13 @@ export interface SchedulerOptions {
 }
 
 /** Hooks for latency histograms; called on the hot path, keep them cheap. */
-export interface SchedulerObserver {
+interface SchedulerObserver {
   firstToken?(ms: number): void;
   tokenGap?(ms: number): void;
   finished?(reason: FinishReason): void;
 }
 
-export interface SchedulerStats {
+interface SchedulerStats {
   slots: number;
   busySlots: number;
   /** Busy slots not generating because their reader is behind (see INFERENCE_MAX_UNREAD_EVENTS). */

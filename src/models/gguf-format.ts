@@ -49,7 +49,7 @@ export function tensorTypeName(id: number): TensorType | undefined {
   return undefined;
 }
 
-export interface TensorExtent {
+interface TensorExtent {
   name: string;
   /** GGUF order: dims[0] is the row length. */
   dims: readonly number[];
@@ -60,7 +60,7 @@ export interface TensorExtent {
 }
 
 /** Bytes of a tensor's data, or a reason it cannot be sized (ggml stores whole blocks, so a row must fill them). */
-export function tensorDataBytes(t: Omit<TensorExtent, "offset">): number | string {
+function tensorDataBytes(t: Omit<TensorExtent, "offset">): number | string {
   const block = GGML_TYPE_BLOCKS[t.type];
   if (block === undefined) return `tensor ${t.name} has ggml type ${t.type}, which this build of llama.cpp does not know`;
   const [elems, bytes] = block;

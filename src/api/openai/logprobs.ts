@@ -10,8 +10,7 @@
 import type { Engine } from "../../inference/engine.ts";
 import type { TokenLogprob, TokenLogprobs } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { API_MAX_TOP_LOGPROBS, type CommonBody } from "./schemas.ts";
-import type { Kind } from "./request.ts";
+import { API_MAX_TOP_LOGPROBS, type CommonBody, type Kind } from "./schemas.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 
@@ -63,7 +62,7 @@ interface ChatEntry {
   bytes: number[];
 }
 
-export interface ChatLogprobs {
+interface ChatLogprobs {
   content: Array<ChatEntry & { top_logprobs: ChatEntry[] }>;
   refusal: null;
 }
@@ -76,7 +75,7 @@ function chatLogprobs(engine: Engine, entries: readonly TokenLogprobs[]): ChatLo
   return { content: entries.map((e) => ({ ...entry(e), top_logprobs: e.top.map(entry) })), refusal: null };
 }
 
-export interface CompletionLogprobs {
+interface CompletionLogprobs {
   tokens: string[];
   token_logprobs: number[];
   top_logprobs: Array<Record<string, number>>;
@@ -87,7 +86,7 @@ export interface CompletionLogprobs {
  * Legacy completions shape for one choice. `text_offset` counts characters (Unicode code points, as
  * OpenAI's offsets do) from the start of the choice's text, so a stream keeps one per choice.
  */
-export class CompletionOffsets {
+class CompletionOffsets {
   /** Characters completed so far, and continuation bytes still owed by the last one. */
   private chars = 0;
   private owed = 0;

@@ -3,7 +3,7 @@
 // 4 MiB steps as far as the tensor infos reach.
 import { readGgufFileInfo } from "node-llama-cpp";
 
-export interface HeaderTensor {
+interface HeaderTensor {
   name: string;
   /** GGUF order: dims[0] is the row length. */
   dims: readonly number[];
