@@ -24,7 +24,7 @@ const NM = join(ROOT, "node_modules");
  * 80-360 MB each) are left out on purpose; on macOS the arm64 package is the Metal one (there is
  * no other). musl targets are refused: node-llama-cpp's Linux binaries link against glibc.
  */
-export function prebuiltPackageFor(target: string): string {
+function prebuiltPackageFor(target: string): string {
   const m = /^bun-(linux|darwin|windows)-(x64|arm64)(?:-(?:baseline|modern))?$/.exec(target);
   if (!m) throw new Error(`unsupported target ${target} (bun-{linux,darwin,windows}-{x64,arm64}[-baseline|-modern]; musl is not supported)`);
   const [, os, arch] = m;
@@ -50,7 +50,7 @@ const NOT_RUNTIME =
 /** Kept with every package: license notices must travel with copies. */
 const LICENSE_FILE = /(^|\/)(licen[cs]e|copying|notice)(\.\w+)?$/i;
 
-export interface BuildOptions {
+interface BuildOptions {
   target: string;
   outfile: string;
   zstdLevel: number;
@@ -58,7 +58,7 @@ export interface BuildOptions {
   bytecode?: boolean;
 }
 
-export interface BuildResult {
+interface BuildResult {
   outfile: string;
   bytes: number;
   payloadBytes: number;

@@ -10,8 +10,8 @@
 import { writeSync } from "node:fs";
 import pino from "pino";
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
-export type LogFormat = "json" | "text";
+type LogLevel = "debug" | "info" | "warn" | "error";
+type LogFormat = "json" | "text";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 /** Longest wait for queued lines at close (a stuck stderr must not hold the exit forever). */
 const LOG_CLOSE_TIMEOUT_MS = 2_000;

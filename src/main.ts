@@ -192,8 +192,8 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
         `Serve a real model with --model /path/to/model.gguf`,
     );
   }
-  const { readGguf } = await import("./models/gguf-reader.ts");
-  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, readGguf);
+  const { tensorDataProblem } = await import("./models/gguf-format.ts");
+  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, tensorDataProblem);
 }
 
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */

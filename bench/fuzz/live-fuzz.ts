@@ -41,7 +41,7 @@ interface Answer {
 }
 
 /** Splits the bytes a server sent into responses; `heads[i]` says whether answer i is to a HEAD. */
-export function readAnswers(raw: string, heads: boolean[]): Answer[] | string {
+function readAnswers(raw: string, heads: boolean[]): Answer[] | string {
   const out: Answer[] = [];
   let at = 0;
   while (at < raw.length) {
@@ -99,7 +99,7 @@ function expectedEcho(r: RefRequest): string {
 }
 
 /** The exact oracle: what went wrong on this connection, or undefined. */
-export function checkExact(bytes: Bytes, raw: string, limits: RefLimits): string | undefined {
+function checkExact(bytes: Bytes, raw: string, limits: RefLimits): string | undefined {
   const ref = refStream(bytes, limits);
   const answers = readAnswers(raw, ref.requests.map((r) => r.method === "HEAD"));
   if (typeof answers === "string") return answers;
@@ -126,7 +126,7 @@ export function checkExact(bytes: Bytes, raw: string, limits: RefLimits): string
 }
 
 /** The weak oracle, for servers whose answers cannot be predicted. */
-export function checkWeak(bytes: Bytes, raw: string, limits: RefLimits): string | undefined {
+function checkWeak(bytes: Bytes, raw: string, limits: RefLimits): string | undefined {
   const ref = refStream(bytes, limits);
   const answers = readAnswers(raw, ref.requests.map((r) => r.method === "HEAD"));
   if (typeof answers === "string") return answers;
@@ -136,7 +136,7 @@ export function checkWeak(bytes: Bytes, raw: string, limits: RefLimits): string 
   return undefined;
 }
 
-export interface LiveFuzzOptions {
+interface LiveFuzzOptions {
   port: number;
   connections: number;
   concurrency: number;
@@ -148,7 +148,7 @@ export interface LiveFuzzOptions {
   maxFindings?: number;
 }
 
-export interface LiveFuzzResult {
+interface LiveFuzzResult {
   connections: number;
   answered: number;
   findings: Array<{ index: number; input: string; problem: string }>;

@@ -60,7 +60,7 @@ const TOKENS = [
 
 export type Bytes = Uint8Array;
 const latin1 = (s: string): Bytes => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-export const corpusBytes: readonly Bytes[] = CORPUS.map(latin1);
+const corpusBytes: readonly Bytes[] = CORPUS.map(latin1);
 
 function splice(b: Bytes, at: number, remove: number, insert: Bytes): Bytes {
   const out = new Uint8Array(b.length - remove + insert.length);

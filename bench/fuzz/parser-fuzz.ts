@@ -16,14 +16,14 @@ export const PROFILES: readonly RefLimits[] = [
   { maxHeadBytes: 256, maxTargetBytes: 64, maxHeaderCount: 6, maxBodyBytes: 64, maxChunkLineBytes: 16, maxTrailerBytes: 32 },
 ];
 
-export interface Finding {
+interface Finding {
   seed: number;
   index: number;
   input: string;
   problem: string;
 }
 
-export interface ParserFuzzResult {
+interface ParserFuzzResult {
   cases: number;
   complete: number;
   needMore: number;
@@ -63,7 +63,7 @@ const fields = (h: RequestHead | Omit<RequestHead, "expectContinue">) =>
 const describe = (r: number) => (r > 0 ? `complete(${r})` : r === NEED_MORE ? "need-more" : `error ${HttpError[-r]}`);
 
 /** The oracle for one input; returns what went wrong, or undefined. */
-export function checkParserCase(bytes: Bytes, limits: RefLimits, r: Rng): string | undefined {
+function checkParserCase(bytes: Bytes, limits: RefLimits, r: Rng): string | undefined {
   const whole = emptyHead();
   const r0 = parse(bytes, 0, bytes.length, 0, limits, whole);
   if (typeof r0 === "string") return r0;

@@ -12,7 +12,7 @@ export interface RefLimits {
   maxTrailerBytes: number;
 }
 
-export interface RefHead {
+interface RefHead {
   kind: "ok";
   /** Offset just past the blank line. */
   end: number;
@@ -25,7 +25,7 @@ export interface RefHead {
   chunked: boolean;
   keepAlive: boolean;
 }
-export type RefHeadResult = { kind: "incomplete" } | { kind: "invalid"; why: string } | RefHead;
+type RefHeadResult = { kind: "incomplete" } | { kind: "invalid"; why: string } | RefHead;
 
 const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
 const REQUEST_LINE = new RegExp(`^(${TCHAR}+) ([\\x21-\\x7e]+) HTTP/([0-9])\\.([0-9])$`);
@@ -40,7 +40,7 @@ export const text = (b: Uint8Array, from = 0, to = b.length): string => {
 };
 
 /** Skips the empty lines RFC 9112 §2.2 lets a server ignore before a request line. */
-export function skipEmptyLines(t: string, at: number): number {
+function skipEmptyLines(t: string, at: number): number {
   while (t.startsWith("\r\n", at)) at += 2;
   return at;
 }
@@ -120,7 +120,7 @@ function refFraming(headers: string[], minor: number): { contentLength: number; 
   };
 }
 
-export type RefBody = { kind: "incomplete" } | { kind: "invalid"; why: string } | { kind: "ok"; end: number; length: number };
+type RefBody = { kind: "incomplete" } | { kind: "invalid"; why: string } | { kind: "ok"; end: number; length: number };
 
 const MAX_SAFE_SIZE = BigInt(Math.floor((Number.MAX_SAFE_INTEGER - 15) / 16));
 const INCOMPLETE: RefBody = { kind: "incomplete" };
@@ -128,7 +128,7 @@ const bad = (why: string): RefBody => ({ kind: "invalid", why });
 const isCtl = (c: string) => (c < " " && c !== "\t") || c === "\x7f";
 
 /** A chunked body from `at` (RFC 9112 §7.1), with the engine's line, trailer and size limits. */
-export function refChunked(t: string, at: number, limits: RefLimits): RefBody {
+function refChunked(t: string, at: number, limits: RefLimits): RefBody {
   let total = 0;
   for (;;) {
     // chunk-size [chunk-ext] CR: every byte, the CR included, counts toward the line limit.
@@ -199,7 +199,7 @@ export interface RefRequest {
   bodyLength: number;
 }
 
-export interface RefStream {
+interface RefStream {
   requests: RefRequest[];
   /** Why reading stopped: the bytes ran out, they broke a rule, or a request closed the connection. */
   end: "incomplete" | "invalid" | "closed";

@@ -32,7 +32,7 @@ const WARREN_SERVER = join(ROOT, "src", "http", "server.ts");
 const WARREN_MAIN = join(ROOT, "src", "main.ts");
 const WARREN_DIST = join(ROOT, "dist", "warren");
 /** The shipped server's flags: its defaults, but idle connections kept for the idle-memory measurement. */
-export const SHIPPED_FLAGS = ["serve", "--port", "0", "--keep-alive-timeout-ms", "240000"];
+const SHIPPED_FLAGS = ["serve", "--port", "0", "--keep-alive-timeout-ms", "240000"];
 /** A server that has not printed its port by then is reported as failed to start. */
 const START_TIMEOUT_MS = 20_000;
 

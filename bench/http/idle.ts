@@ -7,7 +7,7 @@
 
 import type { Socket } from "bun";
 
-export interface IdleConfig {
+interface IdleConfig {
   readonly host: string;
   readonly port: number;
   readonly path: string;
@@ -23,7 +23,7 @@ interface IdleConn {
   answered: (() => void) | null;
 }
 
-export async function openIdle(cfg: IdleConfig): Promise<{ conns: IdleConn[]; sockets: Socket<IdleConn>[]; failed: number; firstError: string | null }> {
+async function openIdle(cfg: IdleConfig): Promise<{ conns: IdleConn[]; sockets: Socket<IdleConn>[]; failed: number; firstError: string | null }> {
   const request = `GET ${cfg.path} HTTP/1.1\r\nHost: ${cfg.host}:${cfg.port}\r\n\r\n`;
   const conns: IdleConn[] = [];
   const sockets: Socket<IdleConn>[] = [];

@@ -4,7 +4,7 @@
 /** Idle keep-alive connections must survive the idle-memory measurement (Node's default is 5 s). */
 const KEEP_ALIVE_TIMEOUT_MS = 240_000;
 
-export const NODE_SERVER_SOURCE = `
+const NODE_SERVER_SOURCE = `
 import http from "node:http";
 const body = JSON.stringify({ success: true, data: { status: "healthy" } });
 const len = String(Buffer.byteLength(body));

@@ -31,12 +31,6 @@ export function placed(argv: readonly string[], p: Placement): string[] {
   return cmd;
 }
 
-export function softNofileLimit(): number | null {
-  const r = Bun.spawnSync(["sh", "-c", "ulimit -n"]);
-  const n = Number(r.stdout.toString().trim());
-  return Number.isFinite(n) && n > 0 ? n : null;
-}
-
 export function hardNofileLimit(): number | null {
   const r = Bun.spawnSync(["sh", "-c", "ulimit -H -n"]);
   const s = r.stdout.toString().trim();

@@ -7,7 +7,7 @@ import { spread, type Spread } from "../../src/loadtest/stats.ts";
 import { CONTENDER_TITLES, type ContenderId } from "./contenders.ts";
 import type { HttpRunConfig, HttpRunResult, Mode } from "./runner.ts";
 
-export interface ModeResult {
+interface ModeResult {
   readonly rps: Spread | null;
   readonly rps_per_cpu_s: Spread | null;
   readonly p50_ms: Spread | null;
@@ -18,7 +18,7 @@ export interface ModeResult {
   readonly loadgen_cpu_share_max: number | null;
 }
 
-export interface ContenderResult {
+interface ContenderResult {
   readonly title: string;
   readonly plain: ModeResult;
   readonly pipelined: ModeResult;

@@ -23,7 +23,7 @@ export interface HttpRunConfig {
   readonly pin: boolean;
 }
 
-export interface LoadSample {
+interface LoadSample {
   readonly round: number;
   readonly contender: ContenderId;
   readonly mode: Mode;
@@ -33,7 +33,7 @@ export interface LoadSample {
   readonly rpsPerCpuS: number | null;
 }
 
-export interface IdleSample {
+interface IdleSample {
   readonly round: number;
   readonly contender: ContenderId;
   readonly open: number;
@@ -58,7 +58,7 @@ const IDLE_SETTLE_MS = 500;
 /** Room for the server's own files and the load connections beside the idle ones. */
 const NOFILE_MARGIN = 1_024;
 
-export type Log = (line: string) => void;
+type Log = (line: string) => void;
 
 export async function runHttpRounds(cfg: HttpRunConfig, log: Log): Promise<HttpRunResult> {
   const out: HttpRunResult = { load: [], idle: [], notes: [] };

@@ -28,7 +28,7 @@ export function wrkVersion(): string | null {
   return /(\d+\.\d+\.\d+)/.exec(text)?.[1] ?? "unknown version";
 }
 
-export function wrkArgv(cfg: LoadConfig): string[] {
+function wrkArgv(cfg: LoadConfig): string[] {
   // wrk takes whole seconds only; a fractional duration is rounded up.
   const argv = ["wrk", "-t1", `-c${cfg.connections}`, `-d${Math.max(1, Math.ceil(cfg.durationS))}s`, "--latency", "--timeout", "5s"];
   const url = `http://${cfg.host}:${cfg.port}${cfg.path}`;

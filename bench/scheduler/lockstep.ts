@@ -4,7 +4,7 @@ import type { BatchItem, Engine } from "../../src/inference/engine.ts";
 
 export const GREEDY = { temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, penaltyLastN: 64 };
 
-export interface LockstepRun {
+interface LockstepRun {
   /** Tokens generated, all slots together (the prompt batch yields each slot's first one). */
   generated: number;
   /** Wall time of the whole run, prompt batch included. */

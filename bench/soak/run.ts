@@ -4,10 +4,10 @@
 import { readFileSync } from "node:fs";
 import { Rng } from "../fuzz/mutate.ts";
 
-export type Kind = "short" | "stream" | "cancel" | "invalid" | "openai" | "ops";
+type Kind = "short" | "stream" | "cancel" | "invalid" | "openai" | "ops";
 const MIX: ReadonlyArray<[Kind, number]> = [["short", 35], ["stream", 25], ["cancel", 15], ["invalid", 15], ["openai", 5], ["ops", 5]];
 
-export interface SoakOptions {
+interface SoakOptions {
   url: string;
   /** The server's pid, for RSS (Linux /proc). */
   pid?: number;
@@ -22,7 +22,7 @@ export interface SoakOptions {
   onProgress?: (done: number, rssBytes: number | undefined) => void;
 }
 
-export interface SoakResult {
+interface SoakResult {
   requests: number;
   byKind: Record<Kind, { count: number; failed: number }>;
   failures: string[];

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 
 const MAIN = resolve(import.meta.dir, "../../src/main.ts");
 
-export interface SpawnedWarren {
+interface SpawnedWarren {
   url: string;
   port: number;
   pid: number;

@@ -21,7 +21,7 @@ import { responsesRoutes } from "./responses/routes.ts";
 import type { ApiDeps } from "./state.ts";
 import { tokenizeRoutes } from "./tokenize.ts";
 
-export function errorResponse(path: string, err: ApiError, headers: Record<string, string> = {}): Response {
+function errorResponse(path: string, err: ApiError, headers: Record<string, string> = {}): Response {
   const body = isAnthropicPath(path)
     ? { type: "error", error: { type: anthropicType(err.status), message: err.message } }
     : path.startsWith("/v1/")

@@ -9,7 +9,7 @@ const digest = (s: string): Buffer => createHash("sha256").update(s, "utf8").dig
 /** Routes open without a key: load balancers and orchestrators probe /health unauthenticated. */
 const OPEN_PATHS = new Set(["/health"]);
 
-export interface KeyCheck {
+interface KeyCheck {
   /** undefined: let the request through; otherwise the 401 to answer. */
   check(request: Request, path: string): ApiError | undefined;
 }

@@ -7,7 +7,7 @@ const PREFLIGHT_MAX_AGE_S = 600;
 /** Header names a preflight may ask for; anything else is not echoed back. */
 const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
-export interface Cors {
+interface Cors {
   /** Headers for an actual (non-preflight) response. */
   headers(request: Request): Record<string, string>;
   /** The 204 answer when `request` is a preflight, else undefined. */

@@ -14,7 +14,7 @@ const Opt = <T extends Parameters<typeof t.Optional>[0]>(schema: T, error?: stri
 const Text = t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS });
 const TokenIds = t.Array(t.Integer(), { maxItems: INFERENCE_MAX_PROMPT_CHARS });
 
-export const EmbeddingBody = t.Object({
+const EmbeddingBody = t.Object({
   model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
   input: t.Union([Text, t.Array(Text, { maxItems: EMBEDDING_MAX_INPUTS }), TokenIds, t.Array(TokenIds, { maxItems: EMBEDDING_MAX_INPUTS })], {
     description: "A string, a list of strings, a list of token ids, or a list of such lists",
@@ -25,7 +25,7 @@ export const EmbeddingBody = t.Object({
   user: Opt(t.String({ maxLength: 256 })),
 });
 
-export const RerankBody = t.Object({
+const RerankBody = t.Object({
   model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
   query: Text,
   documents: t.Array(t.Union([Text, t.Object({ text: Text })], { error: 'must be a string or {"text": string}' }), { maxItems: EMBEDDING_MAX_INPUTS }),

@@ -6,7 +6,7 @@ import { ApiError } from "./errors.ts";
 import type { ServiceState } from "./state.ts";
 
 /** Sampling fields as they arrive (snake_case, all optional). Defaults follow llama-server's. */
-export interface SamplingInput {
+interface SamplingInput {
   temperature?: number;
   top_k?: number;
   top_p?: number;
@@ -42,7 +42,7 @@ export function readyScheduler(state: ServiceState): Scheduler {
   return state.scheduler;
 }
 
-export interface GenerationSpec {
+interface GenerationSpec {
   id: string;
   promptTokens: number[];
   maxTokens?: number;
@@ -74,7 +74,7 @@ export function toInferenceRequest(s: GenerationSpec, slotContextSize: number): 
   };
 }
 
-export interface Completed {
+interface Completed {
   text: string;
   done: Extract<TokenEvent, { type: "done" }>;
 }

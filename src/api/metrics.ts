@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Scheduler } from "../inference/scheduler.ts";
 import type { ApiDeps, ServiceState } from "./state.ts";
 
-export interface Metrics {
+interface Metrics {
   readonly registry: Registry;
   /** One answered request; `route` is the route pattern (never the raw path: bounded label values). */
   countRequest(route: string, status: number): void;

@@ -8,7 +8,7 @@ import { newId, readyScheduler, runToEnd, samplingFrom, toInferenceRequest, usag
 import { sseData, sseResponse } from "./sse.ts";
 import type { ApiDeps } from "./state.ts";
 
-export const GenerateBody = t.Object({
+const GenerateBody = t.Object({
   prompt: t.String({ minLength: 1, maxLength: INFERENCE_MAX_PROMPT_CHARS }),
   max_tokens: t.Optional(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),
   temperature: t.Optional(t.Number({ minimum: 0, maximum: 5 })),

@@ -4,7 +4,7 @@
 import { openapi } from "@elysiajs/openapi";
 import pkg from "../../package.json" with { type: "json" };
 
-export const OPENAPI_JSON_PATH = "/openapi/json";
+const OPENAPI_JSON_PATH = "/openapi/json";
 
 export function openApiSpec() {
   return openapi({

@@ -6,7 +6,7 @@ import { API_SSE_KEEPALIVE_MS } from "../limits.ts";
 const KEEPALIVE = ": keep-alive\n\n";
 const encoder = new TextEncoder();
 
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
   // nginx buffers proxied responses unless told not to; a token stream must pass through as it comes.

@@ -3,7 +3,7 @@ import type { Embedder } from "../inference/embedding.ts";
 import type { Scheduler } from "../inference/scheduler.ts";
 import type { Logger } from "../log.ts";
 
-export type Phase = "loading" | "ready" | "draining";
+type Phase = "loading" | "ready" | "draining";
 
 export interface ServiceState {
   phase: Phase;

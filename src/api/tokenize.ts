@@ -7,14 +7,14 @@ import { ApiError } from "./errors.ts";
 import { readyScheduler } from "./generation.ts";
 import type { ApiDeps } from "./state.ts";
 
-export const TokenizeBody = t.Object({
+const TokenizeBody = t.Object({
   content: t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }),
   add_special: t.Optional(t.Boolean({ description: "Prepend BOS when the model wants one (default false)" })),
   parse_special: t.Optional(t.Boolean({ description: "Turn control-token text like <s> into control tokens (default true)" })),
   with_pieces: t.Optional(t.Boolean({ description: "Answer [{id, piece}] instead of bare ids (default false)" })),
 });
 
-export const DetokenizeBody = t.Object({
+const DetokenizeBody = t.Object({
   tokens: t.Array(t.Integer(), { maxItems: INFERENCE_MAX_PROMPT_CHARS }),
 });
 

@@ -34,7 +34,7 @@ export function resolveCacheDir(flag: string | undefined, env: Record<string, st
   return join(homedir(), ".cache", "warren");
 }
 
-export interface RuntimeDir {
+interface RuntimeDir {
   dir: string;
   /** True when this process unpacked it (first run), false when it was there or another process won. */
   unpacked: boolean;

@@ -12,7 +12,7 @@ const CACHE_HELP = `
 Compiled binary (any command):
   --cache-dir <dir>            Where the embedded runtime (node-llama-cpp, CPU backend) is unpacked on first run [WARREN_CACHE_DIR] (default: $XDG_CACHE_HOME/warren, else ~/.cache/warren)`;
 
-export class UsageError extends Error {}
+class UsageError extends Error {}
 
 /** Removes --cache-dir DIR / --cache-dir=DIR (anywhere: it applies to every command). */
 export function takeCacheDir(args: readonly string[]): { args: string[]; cacheDir: string | undefined } {

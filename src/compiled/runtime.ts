@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createLogger } from "../log.ts";
 import { ensureRuntime, resolveCacheDir } from "./cache.ts";
 
-export interface EmbeddedPayload {
+interface EmbeddedPayload {
   /** Path of the embedded archive inside the executable ($bunfs). */
   path: string;
   /** Its content hash (hex), computed at build time: names the cache directory. */

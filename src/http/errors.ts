@@ -40,7 +40,7 @@ export enum HttpError {
   InternalError,
 }
 
-export interface ErrorSpec {
+interface ErrorSpec {
   readonly status: number;
   /** Stable machine-readable code in the JSON body; clients and tests key on it. */
   readonly code: string;
@@ -89,7 +89,7 @@ export const ERROR_SPECS: Readonly<Record<HttpError, ErrorSpec>> = {
 };
 
 /** `{"success":false,"error":{...}}`: the same shape the API layer uses for its errors. */
-export function errorJson(code: HttpError): string {
+function errorJson(code: HttpError): string {
   const s = ERROR_SPECS[code];
   return JSON.stringify({ success: false, error: { code: s.code, message: s.message } });
 }

@@ -10,43 +10,9 @@
 // The request ends when its last choice does. A choice that fails or is cancelled takes the others
 // down with it: they are marked cancelled and the scheduler reaps them at the next token boundary.
 import type { Engine } from "./engine.ts";
-import { newJob, SlotState, type Job, type Slot } from "./jobs.ts";
+import { ChoiceGroup, newJob, SlotState, type Job, type Slot } from "./jobs.ts";
 import { TextStream } from "./text.ts";
-import type { FinishReason, SamplingParams } from "./types.ts";
-
-export class ChoiceGroup {
-  /** Every choice, by index; jobs[0] is the leader. */
-  readonly jobs: Job[] = [];
-  /** Why the request failed, once a choice has ended in error. */
-  failure?: string;
-  private ended = 0;
-  private completion = 0;
-  private reasons: FinishReason[] = [];
-
-  get leader(): Job {
-    return this.jobs[0]!;
-  }
-
-  get followers(): Job[] {
-    return this.jobs.slice(1);
-  }
-
-  /** Record that one choice ended; true when it was the last. Failure or cancel ends the others too. */
-  end(job: Job, reason: FinishReason, error?: string): boolean {
-    this.ended++;
-    this.completion += job.generated;
-    this.reasons[job.index] = reason;
-    if (reason === "error") this.failure ??= error ?? "generation failed";
-    if (reason === "error" || reason === "cancelled") for (const j of this.jobs) j.cancelled = true;
-    return this.ended === this.jobs.length;
-  }
-
-  /** The request's outcome once every choice has ended (see the "done" event). */
-  outcome(): { reason: FinishReason; error?: string; completionTokens: number } {
-    const reason = this.failure !== undefined ? "error" : this.reasons.includes("cancelled") ? "cancelled" : this.reasons[0]!;
-    return { reason, error: this.failure, completionTokens: this.completion };
-  }
-}
+import type { SamplingParams } from "./types.ts";
 
 /** Give a leader (choice 0, channel set) its n - 1 followers. */
 export function createGroup(leader: Job, n: number): ChoiceGroup {
@@ -67,7 +33,7 @@ export function createGroup(leader: Job, n: number): ChoiceGroup {
  * same request with n = 1; the others get seeds mixed from it and their index. An unseeded request
  * draws one base seed, so its choices still differ from each other.
  */
-export function choiceSampling(s: SamplingParams, index: number, baseSeed: number): SamplingParams {
+function choiceSampling(s: SamplingParams, index: number, baseSeed: number): SamplingParams {
   if (index === 0) return s;
   let h = Math.imul(baseSeed ^ Math.imul(index, 0x9e3779b9), 0x85ebca6b);
   h ^= h >>> 13;

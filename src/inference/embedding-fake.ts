@@ -9,7 +9,7 @@ import type { Embedder, EmbeddingBackend, EmbeddingInfo, EmbeddingInput, Prepare
 const BOS = 1;
 const BYTE_BASE = 3;
 
-export interface FakeEmbeddingOptions {
+interface FakeEmbeddingOptions {
   dimensions?: number;
   maxInputTokens?: number;
   /** Answer rank() instead of embed(). */

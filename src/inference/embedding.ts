@@ -36,7 +36,7 @@ export interface Ranking {
   promptTokens: number;
 }
 
-export interface EmbeddingStats {
+interface EmbeddingStats {
   /** Inputs embedded plus documents scored. */
   evaluated: number;
   /** Tokens those evaluations took. */
@@ -56,7 +56,7 @@ export interface Embedder {
   close(): Promise<void>;
 }
 
-export type EmbeddingErrorCode =
+type EmbeddingErrorCode =
   /** An input (or the list) is empty. */
   | "empty_input"
   /** An input, or query + document, is longer than maxInputTokens. */

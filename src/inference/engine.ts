@@ -115,7 +115,8 @@ export interface Engine {
   /**
    * The bytes one token adds to generated text: a byte-fallback token gives its single byte (part of
    * a UTF-8 sequence), a word piece its text with the leading space it carries; control tokens give
-   * their own text (`</s>`), which generated text never contains.
+   * their own text (`</s>`), which generated text never contains. The one per-token cache: the
+   * engine may return the same array for every call, so callers never modify it.
    */
   tokenBytes(token: number): Uint8Array;
 
@@ -140,7 +141,7 @@ export interface JsonGrammar {
   stop: string[];
 }
 
-export interface ChatTurn {
+interface ChatTurn {
   role: "system" | "user" | "assistant";
   text: string;
 }

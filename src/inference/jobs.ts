@@ -1,10 +1,10 @@
-// The scheduler's bookkeeping: a job is one request (or one choice of an n > 1 request) and a slot
-// is one sequence of the engine's context. Kept apart so scheduler.ts and choices.ts share them.
+// The scheduler's bookkeeping: a job is one request (or one choice of an n > 1 request), a group the
+// choices of one request, and a slot one sequence of the engine's context. Kept apart so the
+// scheduler's modules and choices.ts share them.
 import type { Channel } from "./channel.ts";
-import type { ChoiceGroup } from "./choices.ts";
 import type { EngineSampler } from "./engine.ts";
 import type { TextStream } from "./text.ts";
-import type { InferenceRequest, TokenEvent, TokenLogprobs } from "./types.ts";
+import type { FinishReason, InferenceRequest, TokenEvent, TokenLogprobs } from "./types.ts";
 
 export enum SlotState {
   /** No request. The KV cells may still hold the previous request's tokens for prefix reuse. */
@@ -70,4 +70,39 @@ export function newJob(req: InferenceRequest, index: number, now: number): Job {
     cachedTokens: 0,
     index,
   };
+}
+
+/** The choices of one n > 1 request (see choices.ts). */
+export class ChoiceGroup {
+  /** Every choice, by index; jobs[0] is the leader. */
+  readonly jobs: Job[] = [];
+  /** Why the request failed, once a choice has ended in error. */
+  failure?: string;
+  private ended = 0;
+  private completion = 0;
+  private reasons: FinishReason[] = [];
+
+  get leader(): Job {
+    return this.jobs[0]!;
+  }
+
+  get followers(): Job[] {
+    return this.jobs.slice(1);
+  }
+
+  /** Record that one choice ended; true when it was the last. Failure or cancel ends the others too. */
+  end(job: Job, reason: FinishReason, error?: string): boolean {
+    this.ended++;
+    this.completion += job.generated;
+    this.reasons[job.index] = reason;
+    if (reason === "error") this.failure ??= error ?? "generation failed";
+    if (reason === "error" || reason === "cancelled") for (const j of this.jobs) j.cancelled = true;
+    return this.ended === this.jobs.length;
+  }
+
+  /** The request's outcome once every choice has ended (see the "done" event). */
+  outcome(): { reason: FinishReason; error?: string; completionTokens: number } {
+    const reason = this.failure !== undefined ? "error" : this.reasons.includes("cancelled") ? "cancelled" : this.reasons[0]!;
+    return { reason, error: this.failure, completionTokens: this.completion };
+  }
 }

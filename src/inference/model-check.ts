@@ -1,55 +1,12 @@
 // Checks a model file and a context size before llama.cpp sees them. llama.cpp answers a truncated
 // file with several native log lines and "Failed to load model", and it allocates (and zero-fills)
 // the whole KV cache at start, so a context too big for the host hangs for minutes or gets the
-// process OOM-killed. Here both end in one sentence that says what to change. Pure: the caller reads
-// the GGUF header and the host's memory figures and passes them in.
+// process OOM-killed. Here both end in one sentence that says what to change. The parts are pure (the
+// header and the host's memory figures are passed in); checkModelFile reads them and runs the parts.
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { freemem } from "node:os";
 import { INFERENCE_MEMORY_SHARE_PERCENT } from "../limits.ts";
-
-/**
- * ggml_type id -> [elements per block, bytes per block], from ggml.c's type_traits (the llama.cpp
- * that node-llama-cpp 3.21.1 bundles); test/hardening/model-faults.test.ts compares it with the
- * native library, so an upgrade that adds or changes a type fails there first.
- */
-export const GGML_TYPE_BLOCKS: Readonly<Record<number, readonly [elems: number, bytes: number]>> = {
-  0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 9: [32, 36],
-  10: [256, 84], 11: [256, 110], 12: [256, 144], 13: [256, 176], 14: [256, 210], 15: [256, 292],
-  16: [256, 66], 17: [256, 74], 18: [256, 98], 19: [256, 50], 20: [32, 18], 21: [256, 110], 22: [256, 82],
-  23: [256, 136], 24: [1, 1], 25: [1, 2], 26: [1, 4], 27: [1, 8], 28: [1, 8], 29: [256, 56], 30: [1, 2],
-  34: [256, 54], 35: [256, 66], 39: [32, 17], 40: [64, 36], 41: [128, 18], 42: [64, 18],
-};
-
-export interface TensorExtent {
-  name: string;
-  /** GGUF order: dims[0] is the row length. */
-  dims: readonly number[];
-  type: number;
-  /** Relative to the start of the data section. */
-  offset: number;
-}
-
-/** Bytes of a tensor's data, or a reason it cannot be sized. */
-export function tensorDataBytes(t: TensorExtent): number | string {
-  const block = GGML_TYPE_BLOCKS[t.type];
-  if (block === undefined) return `tensor ${t.name} has ggml type ${t.type}, which this build of llama.cpp does not know`;
-  const [elems, bytes] = block;
-  const row = t.dims[0] ?? 1;
-  if (row % elems !== 0) return `tensor ${t.name}: a row of ${row} values does not fill whole blocks of ${elems}`;
-  return (t.dims.reduce((a, d) => a * d, 1) / elems) * bytes;
-}
-
-/** The first problem with the tensor data layout, or undefined when every tensor lies inside the file. */
-export function tensorDataProblem(tensors: readonly TensorExtent[], dataOffset: number, fileSize: number): string | undefined {
-  let end = dataOffset;
-  for (const t of tensors) {
-    const bytes = tensorDataBytes(t);
-    if (typeof bytes === "string") return bytes;
-    end = Math.max(end, dataOffset + t.offset + bytes);
-  }
-  if (end <= fileSize) return undefined;
-  return `the file is truncated: its tensor data should end at byte ${end} but the file has ${fileSize} bytes (an interrupted download or copy?)`;
-}
+import type { ModelHeader } from "./llama/gguf-header.ts";
 
 type Metadata = ReadonlyMap<string, unknown>;
 
@@ -87,7 +44,7 @@ export const CONTEXT_MEMORY_SHARE = INFERENCE_MEMORY_SHARE_PERCENT / 100;
 
 const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(n / 2 ** 20)} MiB`);
 
-export interface ContextPlan {
+interface ContextPlan {
   slots: number;
   slotContextSize: number;
   kvBytes: number;
@@ -136,50 +93,64 @@ export function availableMemoryBytes(read: (path: string) => string = (p) => rea
   return available;
 }
 
-export interface ModelHeader {
-  metadata: Metadata;
-  tensors: readonly TensorExtent[];
-  dataOffset: number;
-}
+/** The first problem with the tensor data layout, or undefined when every tensor lies inside the file. */
+type TensorLayoutCheck = (tensors: ModelHeader["tensors"], dataOffset: number, fileSize: number) => string | undefined;
 
 /**
  * Everything that can be known about a model file before llama.cpp opens it. Throws an Error whose
- * message is one sentence for the log; `readHeader` parses the GGUF header (main.ts passes the
- * models/ reader: inference/ may not import it).
+ * message is one sentence for the log. The header is read with node-llama-cpp's parser (see
+ * llama/gguf-header.ts); `layoutProblem` sizes the tensors by ggml type (main.ts passes the models/
+ * table's check: inference/ may not import it).
  */
 export async function checkModelFile(
   path: string,
   plan: { slots: number; slotContextSize: number; share?: number },
-  readHeader: (path: string) => Promise<ModelHeader>,
+  layoutProblem: TensorLayoutCheck,
   availableBytes: number = availableMemoryBytes(),
 ): Promise<void> {
-  let size: number;
-  const magic = Buffer.alloc(4);
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new Error("not a regular file");
-    size = st.size;
-    const fd = openSync(path, "r");
-    try {
-      readSync(fd, magic, 0, 4, 0);
-    } finally {
-      closeSync(fd);
-    }
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === "ENOENT" ? "no such file" : code ? `cannot read it (${code})` : (err as Error).message);
-  }
-  if (size < 4 || magic.toString("latin1") !== "GGUF") throw new Error("not a GGUF file (bad magic bytes)");
+  const { size, start } = fileStart(path);
+  if (size < 4 || start.toString("latin1", 0, 4) !== "GGUF") throw new Error("not a GGUF file (bad magic bytes)");
   let header: ModelHeader;
   try {
-    header = await readHeader(path);
+    header = await readHeader(path, start, size);
   } catch (err) {
     throw new Error(`the GGUF header is unreadable (${err instanceof Error ? err.message : String(err)}): the file is truncated or corrupt`);
   }
-  const layout = tensorDataProblem(header.tensors, header.dataOffset, size);
+  const layout = layoutProblem(header.tensors, header.dataOffset, size);
   if (layout) throw new Error(layout);
   const kvBytes = kvCacheBytes(header.metadata, plan.slots * plan.slotContextSize);
   if (kvBytes === undefined) return;
   const memory = contextMemoryProblem({ ...plan, kvBytes, modelBytes: size, availableBytes });
   if (memory) throw new Error(memory);
+}
+
+/** The file's size and first 8 bytes (magic and version; zeros past its end), or why it cannot be read. */
+function fileStart(path: string): { size: number; start: Buffer } {
+  const start = Buffer.alloc(8);
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error("not a regular file");
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, start, 0, 8, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return { size: st.size, start };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(code === "ENOENT" ? "no such file" : code ? `cannot read it (${code})` : (err as Error).message);
+  }
+}
+
+/** The header, once the version is one llama.cpp reads and the header lies wholly inside the file. */
+async function readHeader(path: string, start: Buffer, size: number): Promise<ModelHeader> {
+  if (size < 8) throw new Error("truncated GGUF header");
+  const version = start.readUInt32LE(4);
+  if (version !== 2 && version !== 3) throw new Error(`unsupported GGUF version ${version}`);
+  // Loaded here, not at startup: node-llama-cpp takes a while to import and `warren model` never needs it.
+  const { readModelHeader } = await import("./llama/gguf-header.ts");
+  const header = await readModelHeader(path);
+  if (header.headerEnd > size) throw new Error("truncated GGUF header");
+  return header;
 }

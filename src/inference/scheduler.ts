@@ -5,18 +5,20 @@
 // batch size), decodes it in a single engine call, and hands each sampled token to its request.
 // Requests join and leave at token boundaries, so a long generation never holds up a short one
 // once a slot is free. Cancellation is checked every turn: it lands within one token.
-// A request with n > 1 choices runs one job per choice in n slots (see choices.ts).
+// A request with n > 1 choices runs one job per choice in n slots (see choices.ts). What may queue
+// and which slot a request takes are in admission.ts; what each turn decodes, in batch.ts.
 import type { BatchItem, Engine, Sampled } from "./engine.ts";
 import { Channel } from "./channel.ts";
-import { ChoiceGroup, copyPrompt, createGroup, reserveFollowers } from "./choices.ts";
-import { newJob, SlotState, type Job, type Slot } from "./jobs.ts";
+import { bestSlot, checkFits } from "./admission.ts";
+import { buildBatch } from "./batch.ts";
+import { copyPrompt, createGroup, reserveFollowers } from "./choices.ts";
+import { newJob, SlotState, type ChoiceGroup, type Job, type Slot } from "./jobs.ts";
 import { tokenLogprobs } from "./logprobs.ts";
 import { BoundedQueue } from "./queue.ts";
 import { TextStream } from "./text.ts";
 import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "./types.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
-export { SlotState } from "./jobs.ts";
 
 export interface SchedulerOptions {
   engine: Engine;
@@ -25,13 +27,13 @@ export interface SchedulerOptions {
 }
 
 /** Hooks for latency histograms; called on the hot path, keep them cheap. */
-export interface SchedulerObserver {
+interface SchedulerObserver {
   firstToken?(ms: number): void;
   tokenGap?(ms: number): void;
   finished?(reason: FinishReason): void;
 }
 
-export interface SchedulerStats {
+interface SchedulerStats {
   slots: number;
   busySlots: number;
   /** Busy slots not generating because their reader is behind (see INFERENCE_MAX_UNREAD_EVENTS). */
@@ -104,18 +106,8 @@ export class Scheduler {
    * leaving it early (return()) cancels the request.
    */
   submit(req: InferenceRequest): AsyncIterable<TokenEvent> {
-    const limit = this.engine.slotContextSize;
-    if (req.promptTokens.length === 0) throw new InferenceError("invalid_request", "the prompt is empty");
-    if (req.promptTokens.length + req.maxTokens > limit) {
-      throw new InferenceError(
-        "context_exceeded",
-        `prompt (${req.promptTokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds the context size of ${limit} tokens per slot`,
-      );
-    }
+    checkFits(req, this.engine.slotContextSize, this.slots.length);
     const n = req.choices ?? 1;
-    if (!Number.isInteger(n) || n < 1 || n > this.slots.length) {
-      throw new InferenceError("invalid_request", `n (${n}) must be between 1 and the slot count (${this.slots.length})`);
-    }
     if (this.closed) throw new InferenceError("shutting_down", "the server is shutting down");
     const job = newJob(req, 0, this.now());
     job.channel = new Channel<TokenEvent>(() => this.cancel(job), () => this.caughtUp(job));
@@ -196,7 +188,7 @@ export class Scheduler {
       for (;;) {
         this.reapCancelled();
         this.admit();
-        const items = this.buildBatch();
+        const items = buildBatch(this.slots, this.engine.batchSize);
         if (items.length === 0) break;
         await this.decode(items);
       }
@@ -223,19 +215,9 @@ export class Scheduler {
     while (this.canAdmit()) {
       const job = this.queue.shift()!;
       if (job.queueTimer) clearTimeout(job.queueTimer);
-      const prompt = job.req.promptTokens;
-      let best: Slot | undefined;
-      let bestCommon = -1;
-      for (const slot of this.slots) {
-        if (slot.job) continue;
-        // Keep at least one prompt token to evaluate: its logits give the first sampled token.
-        const common = Math.min(commonPrefix(slot.kv, prompt), prompt.length - 1);
-        if (common > bestCommon || (common === bestCommon && best && slot.lastUsed < best.lastUsed)) {
-          best = slot;
-          bestCommon = common;
-        }
-      }
-      this.start(job, best!, bestCommon);
+      // canAdmit saw a free slot for every choice.
+      const { slot, common } = bestSlot(this.slots, job.req.promptTokens)!;
+      this.start(job, slot, common);
       if (job.group) reserveFollowers(this.engine, this.slots, job.group);
     }
   }
@@ -254,37 +236,6 @@ export class Scheduler {
     this.counters.promptTokens += req.promptTokens.length;
     this.counters.cachedPromptTokens += common;
     job.channel.push({ type: "started", slot: slot.id, queuedMs: job.startedAt - job.submittedAt, cachedTokens: common });
-  }
-
-  private buildBatch(): BatchItem[] {
-    const items: BatchItem[] = [];
-    let budget = this.engine.batchSize;
-    for (const slot of this.slots) {
-      if (slot.state !== SlotState.Generating) continue;
-      const job = slot.job!;
-      if (job.channel.backlog >= INFERENCE_MAX_UNREAD_EVENTS) {
-        job.paused = true;
-        continue;
-      }
-      items.push({ slot: slot.id, pos: slot.kv.length, tokens: [job.nextToken], sampler: job.sampler, probabilities: job.req.logprobs !== undefined });
-      budget--;
-    }
-    const prompting = this.slots.filter((s) => s.state === SlotState.Prompt).sort((a, b) => a.job!.startedAt - b.job!.startedAt);
-    for (const slot of prompting) {
-      if (budget <= 0) break;
-      const job = slot.job!;
-      const n = Math.min(budget, job.pending.length);
-      const last = n === job.pending.length;
-      const item: BatchItem = { slot: slot.id, pos: slot.kv.length, tokens: job.pending.slice(0, n) };
-      if (last) {
-        item.sampler = job.sampler;
-        item.probabilities = job.req.logprobs !== undefined;
-        if (job.group) item.forks = job.group.followers.map((f) => f.sampler!);
-      }
-      items.push(item);
-      budget -= n;
-    }
-    return items;
   }
 
   private async decode(items: BatchItem[]): Promise<void> {
@@ -430,11 +381,4 @@ export class Scheduler {
     if (logprobs?.length) ev.logprobs = logprobs;
     return ev;
   }
-}
-
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
 }

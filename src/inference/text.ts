@@ -9,11 +9,11 @@
 // string ends generation, a token whose text was partly sent before the stop string is released
 // with that last text; tokens whose text lies wholly inside the stop string never are.
 
-export interface Detokenizer {
+interface Detokenizer {
   detokenize(tokens: readonly number[], context?: readonly number[]): string;
 }
 
-export interface PushResult {
+interface PushResult {
   /** Text that can be sent now (may be ""). */
   text: string;
   /** A stop string was completed; generation must end. `text` holds everything before it. */

@@ -12,7 +12,7 @@ export type TunableEngine = Pick<Engine, "slots" | "batchSize" | "slotContextSiz
   setThreads(threads: number): void;
 };
 
-export interface ThreadRate {
+interface ThreadRate {
   threads: number;
   /** Tokens per second with one sequence generating. */
   single: number;
@@ -20,7 +20,7 @@ export interface ThreadRate {
   batch: number;
 }
 
-export interface TuneResult {
+interface TuneResult {
   threads: number;
   rates: ThreadRate[];
   ms: number;

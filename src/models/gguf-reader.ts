@@ -10,10 +10,10 @@ import {
   tensorTypeName,
 } from "./gguf-format.ts";
 
-export type GgufScalar = number | bigint | boolean | string;
+type GgufScalar = number | bigint | boolean | string;
 export type GgufReadValue = GgufScalar | GgufReadValue[];
 
-export interface GgufTensorInfo {
+interface GgufTensorInfo {
   name: string;
   dims: number[];
   /** ggml_type number; typeName is set for the types this project writes. */

@@ -13,7 +13,7 @@ import {
   tensorBytes,
 } from "./gguf-format.ts";
 
-export type GgufValue =
+type GgufValue =
   | { type: "uint32"; value: number }
   | { type: "int32"; value: number }
   | { type: "uint64"; value: number }
@@ -118,7 +118,7 @@ function alignmentOf(metadata: GgufMetadata): number {
   return v.value;
 }
 
-export interface GgufLayout {
+interface GgufLayout {
   header: Uint8Array; // everything before the data section, alignment padding included
   alignment: number;
   offsets: number[]; // per tensor, relative to the data section

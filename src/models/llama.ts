@@ -46,12 +46,12 @@ function templateControls(template: string | undefined): string[] {
 }
 
 /** Token ids of a script's pieces (the last entries of the vocabulary). */
-export function scriptIds(nVocab: number, script: readonly string[]): number[] {
+function scriptIds(nVocab: number, script: readonly string[]): number[] {
   return script.map((_, i) => nVocab - script.length + i);
 }
 
 /** Bumped when the same preset + seed would produce different bytes; stored in the file. */
-export const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 1;
 
 // llama_ftype: what general.file_type says the bulk of the weights are.
 const FILE_TYPE: Record<TensorType, number> = { F32: 0, F16: 1, Q8_0: 7 };

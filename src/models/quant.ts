@@ -1,6 +1,7 @@
 // Float -> GGML storage conversions: IEEE half precision and Q8_0 blocks.
 // Output bytes are little-endian (GGUF's byte order); typed-array views are used for
 // speed, so a big-endian host is refused up front rather than writing wrong files.
+import { GGML_TYPE_BLOCKS, TENSOR_TYPE_ID } from "./gguf-format.ts";
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error("models/quant: big-endian hosts are not supported (GGUF is little-endian)");
@@ -47,8 +48,7 @@ export function f16BitsToF32(h: number): number {
 }
 
 /** Q8_0 layout (ggml block_q8_0): f16 scale d, then 32 int8 q; value = d * q. */
-export const Q8_0_BLOCK = 32;
-export const Q8_0_BYTES = 34;
+export const [Q8_0_BLOCK, Q8_0_BYTES] = GGML_TYPE_BLOCKS[TENSOR_TYPE_ID.Q8_0]!;
 
 /**
  * Quantizes src (length a multiple of 32) into dst at dstOffset, following ggml's reference

@@ -18,7 +18,7 @@ const POOLING_RANK = 4;
 export const RERANKER_LABELS = ["yes", "no"] as const;
 export const RERANKER_HEAD = "cls.output.weight";
 
-export function rerankerMetadata(seed: number) {
+function rerankerMetadata(seed: number) {
   const renamed = llamaMetadata("tiny", PRESET, seed).map(([key, value]) => {
     if (key === "general.architecture") return [key, kv.str("qwen3")] as const;
     if (key === "general.name") return [key, kv.str("warren-tiny-rerank")] as const;
@@ -28,7 +28,7 @@ export function rerankerMetadata(seed: number) {
   return [...renamed, ["qwen3.pooling_type", kv.u32(POOLING_RANK)] as const, ["qwen3.classifier.output_labels", kv.strs(RERANKER_LABELS)] as const];
 }
 
-export function rerankerTensors(seed: number): GgufTensorSpec[] {
+function rerankerTensors(seed: number): GgufTensorSpec[] {
   const s = PRESET.shape;
   const extra = [
     ...Array.from({ length: s.nLayer }, (_, i) => [`blk.${i}.attn_q_norm.weight`, `blk.${i}.attn_k_norm.weight`]).flat().map((name) => ({

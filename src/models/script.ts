@@ -14,7 +14,7 @@ import { Xoshiro128, fillNormalish, hashString } from "./rng.ts";
 import { EOS_ID, SPACE_MARK } from "./vocab.ts";
 
 /** Most pieces in a script (each takes a vocabulary slot). */
-export const MAX_SCRIPT_PIECES = 256;
+const MAX_SCRIPT_PIECES = 256;
 /** Logit scale of scripted transitions (in units of the embedding's squared norm over nEmbd). */
 const GAIN = 4;
 
@@ -30,7 +30,7 @@ export function scriptPieces(pieces: readonly string[]): string[] {
   });
 }
 
-export interface ScriptWeights {
+interface ScriptWeights {
   tokenEmbd: Float32Array;
   output: Float32Array;
 }

@@ -2,7 +2,7 @@
 // All row lengths (n_embd, n_ff) are multiples of 32 so any preset can be stored as Q8_0.
 import type { TensorType } from "./gguf-format.ts";
 
-export interface LlamaShape {
+interface LlamaShape {
   nVocab: number;
   nCtx: number; // llama.context_length: the longest context a server may ask for
   nEmbd: number;

@@ -15,7 +15,7 @@ export const SPACE_MARK = "\u2581";
 export const UNK_ID = 0;
 export const BOS_ID = 1;
 export const EOS_ID = 2;
-export const FIRST_BYTE_ID = 3;
+const FIRST_BYTE_ID = 3;
 /** Ids below this are <unk>, <s>, </s> and the byte tokens; from here on, normal pieces. */
 export const FIRST_NORMAL_ID = FIRST_BYTE_ID + 256;
 

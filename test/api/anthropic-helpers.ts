@@ -18,7 +18,7 @@ export const QWEN_SYNTAX: ChatSyntax = {
 export const qwenCall = (name: string, args: unknown): string => `<tool_call>\n{"name": "${name}", "arguments": ${JSON.stringify(args)}}\n</tool_call>`;
 
 /** A fake engine that records the grammar each request's sampler was given. */
-export class Recording extends FakeEngine {
+class Recording extends FakeEngine {
   grammars: unknown[] = [];
   override createSampler(...args: Parameters<FakeEngine["createSampler"]>) {
     this.grammars.push(args[2]);
@@ -33,7 +33,7 @@ export async function scripted(reply: string, opts: FakeEngineOptions = {}): Pro
   return { s, engine, client: anthropic(s.served) };
 }
 
-export interface SseEvent {
+interface SseEvent {
   event: string;
   data: any;
 }

@@ -256,5 +256,6 @@ test("/metrics counts embedding inputs and tokens", async () => {
   expect(delta("warren_embedding_inputs_total")).toBe(2);
   expect(delta("warren_embedding_tokens_total")).toBe(8);
   expect(sampleValue(after, "warren_embedding_queue_depth")).toBe(0);
-  expect(sampleValue(after, "warren_http_requests_total", { route: "/v1/embeddings", status: "200" })).toBeGreaterThan(0);
+  const served = (samples: typeof after) => sampleValue(samples, "warren_http_requests_total", { route: "/v1/embeddings", status: "200" }) ?? 0;
+  expect(served(after) - served(before)).toBe(1);
 });

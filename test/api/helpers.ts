@@ -7,12 +7,12 @@ import type { Engine } from "../../src/inference/engine.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 import { createLogger } from "../../src/log.ts";
 
-export type Mode = "in-process" | "socket";
+type Mode = "in-process" | "socket";
 /**
  * The one-line switch. "socket" runs every API test through src/http/server.ts on 127.0.0.1;
  * "in-process" hands requests to app.handle (WARREN_API_TEST_MODE=in-process picks it for one run).
  */
-export const MODE: Mode = process.env.WARREN_API_TEST_MODE === "in-process" ? "in-process" : "socket";
+const MODE: Mode = process.env.WARREN_API_TEST_MODE === "in-process" ? "in-process" : "socket";
 
 interface Handles {
   handle(req: Request): Promise<Response>;
@@ -25,7 +25,7 @@ export interface Served {
   close(): Promise<void>;
 }
 
-export async function serve(app: Handles, mode: Mode = MODE): Promise<Served> {
+async function serve(app: Handles, mode: Mode = MODE): Promise<Served> {
   if (mode === "in-process") return { url: "http://localhost", fetch: inProcessFetch(app), close: async () => {} };
   // A computed specifier keeps this file compiling while the HTTP engine is absent.
   const serverModule = "../../src/http/server.ts";
@@ -114,7 +114,7 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 500
   }
 }
 
-export interface Sample {
+interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;

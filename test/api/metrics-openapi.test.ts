@@ -47,10 +47,14 @@ describe("/metrics", () => {
     const after = (await scrape()).samples;
     const v = (samples: typeof after, name: string, labels?: Record<string, string>) => sampleValue(samples, name, labels) ?? 0;
     expect(v(after, "warren_http_requests_total", route) - v(before, "warren_http_requests_total", route)).toBe(1);
-    expect(v(after, "warren_http_requests_total", { route: "/v1/chat/completions", status: "200" })).toBeGreaterThanOrEqual(1);
-    expect(v(after, "warren_http_requests_total", { route: "/v1/completions", status: "400" })).toBeGreaterThanOrEqual(1);
+    const delta = (name: string, labels?: Record<string, string>) => v(after, name, labels) - v(before, name, labels);
+    expect(delta("warren_http_requests_total", { route: "/v1/chat/completions", status: "200" })).toBe(1);
+    expect(delta("warren_http_requests_total", { route: "/v1/completions", status: "400" })).toBe(1);
     expect(v(after, "warren_generated_tokens_total") - v(before, "warren_generated_tokens_total")).toBe(9);
-    expect(v(after, "warren_prompt_tokens_total") - v(before, "warren_prompt_tokens_total")).toBeGreaterThanOrEqual(6);
+    // The two requests served: BOS + "hello", and the rendered chat (the refused n = 3 one never ran).
+    const engine = s.scheduler.engine;
+    const chatPrompt = engine.renderChat({ messages: [{ role: "user", text: "x" }] }).tokens.length;
+    expect(delta("warren_prompt_tokens_total")).toBe(engine.tokenize("hello", true).length + chatPrompt);
     expect(v(after, "warren_requests_finished_total", { reason: "length" }) - v(before, "warren_requests_finished_total", { reason: "length" })).toBe(2);
     // 9 tokens in 2 requests: 2 first tokens, 7 gaps between tokens.
     expect(v(after, "warren_time_to_first_token_seconds_count") - v(before, "warren_time_to_first_token_seconds_count")).toBe(2);
@@ -61,9 +65,12 @@ describe("/metrics", () => {
   });
 
   test("unknown paths share one label (bounded cardinality)", async () => {
+    const unmatched = { route: "unmatched", status: "404" };
+    const before = sampleValue((await scrape()).samples, "warren_http_requests_total", unmatched) ?? 0;
+    await s.served.fetch(`${s.served.url}/v1/random-${Math.random()}`);
     await s.served.fetch(`${s.served.url}/v1/random-${Math.random()}`);
     const { samples } = await scrape();
-    expect(sampleValue(samples, "warren_http_requests_total", { route: "unmatched", status: "404" })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(samples, "warren_http_requests_total", unmatched)).toBe(before + 2);
     expect(samples.some((x) => x.labels.route?.startsWith("/v1/random-"))).toBe(false);
   });
 

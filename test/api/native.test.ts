@@ -65,7 +65,9 @@ describe("POST /generate", () => {
     expect(body.data.tokens).toBe(5);
     expect(body.data.finish_reason).toBe("length");
     expect(body.data.id).toMatch(/^[0-9a-f]{32}$/);
+    // Seconds; the fake engine answers 5 tokens in a few milliseconds.
     expect(body.data.response_time).toBeGreaterThan(0);
+    expect(body.data.response_time).toBeLessThan(5);
   });
 
   test("JSON is parsed even without a content-type (curl -d)", async () => {

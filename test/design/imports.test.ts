@@ -47,7 +47,7 @@ const API_MAY_IMPORT = new Set([
   "inference/scheduler.ts",
   "inference/engine.ts",
   "inference/chat/types.ts",
-  "inference/chat/pipeline.ts",
+  "inference/chat-pipeline.ts",
   "inference/chat/history.ts",
   "inference/embedding.ts",
 ]);

@@ -164,6 +164,7 @@ describe("keep-alive and pipelining", () => {
     const info = done.find((d) => d.target === "/remote?x=1")!;
     expect(info).toMatchObject({ method: "GET", status: 200, remote: "127.0.0.1" });
     expect(info.durationMs).toBeGreaterThanOrEqual(0);
+    expect(info.durationMs).toBeLessThan(5000);
     expect(remoteAddress(new Request("http://localhost/"))).toBeUndefined();
     c.destroy();
   });

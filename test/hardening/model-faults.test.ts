@@ -6,8 +6,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
-  CONTEXT_MEMORY_SHARE, GGML_TYPE_BLOCKS, availableMemoryBytes, contextMemoryProblem, kvCacheBytes, tensorDataProblem,
+  CONTEXT_MEMORY_SHARE, availableMemoryBytes, checkModelFile, contextMemoryProblem, kvCacheBytes,
 } from "../../src/inference/model-check.ts";
+import { readModelHeader } from "../../src/inference/llama/gguf-header.ts";
+import { GGML_TYPE_BLOCKS, tensorDataProblem } from "../../src/models/gguf-format.ts";
 import { writeGguf } from "../../src/models/gguf-writer.ts";
 import { readGguf } from "../../src/models/gguf-reader.ts";
 import { llamaMetadata } from "../../src/models/llama.ts";
@@ -85,7 +87,7 @@ describe("warren serve refuses a bad model with one line and exit code 1", () =>
   }, 30_000);
 });
 
-describe("model-check (pure parts)", () => {
+describe("model-check (in process)", () => {
   test("the ggml type table matches the llama.cpp that node-llama-cpp bundles", async () => {
     const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 1 });
@@ -97,8 +99,45 @@ describe("model-check (pure parts)", () => {
     }
   }, 30_000);
 
+  test("node-llama-cpp's header reader agrees with the project's GGUF reader", async () => {
+    const ours = await readGguf(tiny);
+    const header = await readModelHeader(tiny);
+    const tokenizerArrays = [...ours.metadata.keys()].filter((k) => /^tokenizer\.ggml\.(tokens|scores|token_type|merges)$/.test(k));
+    expect(tokenizerArrays.length).toBeGreaterThanOrEqual(3);
+    const kept = [...ours.metadata].filter(([k]) => !tokenizerArrays.includes(k));
+    expect([...header.metadata]).toEqual(kept);
+    expect(header.tensors).toEqual(ours.tensors.map(({ name, dims, type, offset }) => ({ name, dims, type, offset })));
+    expect(header.dataOffset).toBe(ours.dataOffset);
+    expect(header.headerEnd).toBeGreaterThan(ours.dataOffset - ours.alignment);
+    expect(header.headerEnd).toBeLessThanOrEqual(ours.dataOffset);
+    // Past the end of a cut file it reads zeros, so the cut shows only as a header ending past the file.
+    expect((await readModelHeader(join(dir, "cut-header.gguf"))).headerEnd).toBeGreaterThan(3000);
+  });
+
+  test("checkModelFile in-process: version, cut header and a length field past the end", async () => {
+    const plan = { slots: 1, slotContextSize: 64 };
+    const check = (name: string, bytes: Uint8Array) => {
+      writeFileSync(join(dir, name), bytes);
+      return checkModelFile(join(dir, name), plan, tensorDataProblem, 64 * GiB);
+    };
+    const head = (version: number, rest: number[] = []) => {
+      const b = Buffer.alloc(8 + rest.length * 8);
+      b.write("GGUF", 0, "latin1");
+      b.writeUInt32LE(version, 4);
+      rest.forEach((v, i) => b.writeBigUInt64LE(BigInt(v), 8 + i * 8));
+      return b;
+    };
+    await expect(check("v4.gguf", head(4, [0, 0]))).rejects.toThrow("the GGUF header is unreadable (unsupported GGUF version 4): the file is truncated or corrupt");
+    await expect(check("six.gguf", head(3).subarray(0, 6))).rejects.toThrow("the GGUF header is unreadable (truncated GGUF header)");
+    // 0 tensors, 1 key whose name claims 2^40 bytes: refused, not allocated.
+    await expect(check("long-key.gguf", head(3, [0, 1, 2 ** 40]))).rejects.toThrow(/^the GGUF header is unreadable \(.*\): the file is truncated or corrupt$/);
+    // 0 tensors, 1 key whose name claims 1000 bytes in a 40-byte file.
+    await expect(check("past-end.gguf", head(3, [0, 1, 1000]))).rejects.toThrow("the GGUF header is unreadable (truncated GGUF header)");
+    await expect(checkModelFile(tiny, plan, tensorDataProblem, 64 * GiB)).resolves.toBeUndefined();
+  });
+
   test("the tiny model's tensors fill its file exactly; a cut file is caught", async () => {
-    const file = await readGguf(tiny);
+    const file = await readModelHeader(tiny);
     const size = readFileSync(tiny).length;
     expect(tensorDataProblem(file.tensors, file.dataOffset, size)).toBeUndefined();
     expect(tensorDataProblem(file.tensors, file.dataOffset, size - 1)).toMatch(/truncated/);
@@ -106,7 +145,7 @@ describe("model-check (pure parts)", () => {
   });
 
   test("KV cache size: tiny is 256 bytes per cell; MLA, sliding-window and recurrent caches are not guessed", async () => {
-    const meta = (await readGguf(tiny)).metadata;
+    const meta = (await readModelHeader(tiny)).metadata;
     // 2 layers x (K + V) x 2 KV heads x 16 dims x 2 bytes (F16)
     expect(kvCacheBytes(meta, 1)).toBe(256);
     expect(kvCacheBytes(meta, 64_000_000)).toBe(256 * 64_000_000);

@@ -7,10 +7,10 @@ import { makeModel } from "../../src/models/presets.ts";
 import { REPO_ROOT } from "./models.ts";
 
 export const QWEN_TEMPLATE_PATH = join(REPO_ROOT, "test/fixtures/qwen-tools.jinja");
-export const QWEN_TEMPLATE = readFileSync(QWEN_TEMPLATE_PATH, "utf8");
-export const WEATHER_SCRIPT_PATH = join(REPO_ROOT, "test/fixtures/weather-script.json");
+const QWEN_TEMPLATE = readFileSync(QWEN_TEMPLATE_PATH, "utf8");
+const WEATHER_SCRIPT_PATH = join(REPO_ROOT, "test/fixtures/weather-script.json");
 /** A thought, then a get_weather call for Paris, in the template's syntax. */
-export const WEATHER_SCRIPT: string[] = JSON.parse(readFileSync(WEATHER_SCRIPT_PATH, "utf8"));
+const WEATHER_SCRIPT: string[] = JSON.parse(readFileSync(WEATHER_SCRIPT_PATH, "utf8"));
 export const WEATHER_REPLY = WEATHER_SCRIPT.join("");
 export const WEATHER_REASONING = "The user asks about the weather in Paris, so I call the tool.";
 

@@ -19,7 +19,7 @@ export function request(promptTokens: number[], over: Partial<InferenceRequest> 
   return { id: `r${nextId++}`, promptTokens, maxTokens: 16, sampling: GREEDY, stop: [], ignoreEos: false, ...over };
 }
 
-export interface Collected {
+interface Collected {
   text: string;
   events: TokenEvent[];
   done: Extract<TokenEvent, { type: "done" }>;

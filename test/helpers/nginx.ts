@@ -9,7 +9,7 @@ import { ensurePackage } from "./apt.ts";
 
 const SBIN_PLACES = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
 
-export function findNginx(): string | undefined {
+function findNginx(): string | undefined {
   return Bun.which("nginx") ?? SBIN_PLACES.find((p) => existsSync(p));
 }
 
@@ -18,7 +18,7 @@ export function ensureNginx(): ReturnType<typeof ensurePackage> {
   return ensurePackage("nginx", findNginx);
 }
 
-export interface RenderOptions {
+interface RenderOptions {
   /** Replica ports, in order; they replace the example servers in every upstream block. */
   replicaPorts: number[];
   listenPort: number;
@@ -90,7 +90,7 @@ function mainConf(dir: string, siteFile: string): string {
 }
 
 /** `nginx -t` on a config under `dir`: [ok, output]. */
-export async function testConfig(bin: string, dir: string): Promise<[boolean, string]> {
+async function testConfig(bin: string, dir: string): Promise<[boolean, string]> {
   const p = spawn({ cmd: [bin, "-t", "-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return [code === 0, out + err];

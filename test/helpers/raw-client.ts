@@ -139,7 +139,7 @@ export class RawClient {
 }
 
 /** Parses one response from `buf`; null when incomplete. `ended`: the peer closed (ends close-delimited bodies). */
-export function parseResponse(buf: Buffer, isHead: boolean, ended: boolean): { response: RawResponse; consumed: number } | null {
+function parseResponse(buf: Buffer, isHead: boolean, ended: boolean): { response: RawResponse; consumed: number } | null {
   const headEnd = buf.indexOf("\r\n\r\n");
   if (headEnd < 0) return null;
   const rawHead = buf.subarray(0, headEnd).toString("latin1");

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pairToolResults } from "../../src/inference/chat/history.ts";
-import { prepareChat, runChat, type PreparedChat } from "../../src/inference/chat/pipeline.ts";
+import { prepareChat, runChat, type PreparedChat } from "../../src/inference/chat-pipeline.ts";
 import type { ChatEvent, ChatRequest } from "../../src/inference/chat/types.ts";
 import type { Engine } from "../../src/inference/engine.ts";
 import { FakeEngine } from "../../src/inference/engine-fake.ts";

@@ -5,7 +5,7 @@
 // accumulates to the non-streamed one. Reasoning becomes thinking blocks (signature ""), content
 // text blocks, and each whole tool call a tool_use block whose one input_json_delta carries all of
 // its input (the pipeline emits calls only once their arguments are complete).
-import { runChat, type PreparedChat } from "../../inference/chat/pipeline.ts";
+import { runChat, type PreparedChat } from "../../inference/chat-pipeline.ts";
 import type { ChatEvent } from "../../inference/chat/types.ts";
 import type { InferenceRequest, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
@@ -15,7 +15,7 @@ import type { ApiDeps } from "../state.ts";
 
 type Done = Extract<ChatEvent, { type: "done" }>;
 
-export interface MessageCall {
+interface MessageCall {
   id: string;
   /** Echoed back as Anthropic does. */
   model: string;
@@ -27,7 +27,7 @@ export interface MessageCall {
   clamped: boolean;
 }
 
-export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "model_context_window_exceeded";
+type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "model_context_window_exceeded";
 
 type Block =
   | { type: "text"; text: string }
@@ -45,7 +45,7 @@ type BlockOp =
   | { type: "content_block_delta"; index: number; delta: Delta }
   | { type: "content_block_stop"; index: number };
 
-export const toolUseId = (): string => `toolu_${newId().slice(0, 24)}`;
+const toolUseId = (): string => `toolu_${newId().slice(0, 24)}`;
 
 /** Turns pipeline events into block operations: consecutive text (or reasoning) pieces share a block. */
 class Blocks {
@@ -99,7 +99,7 @@ function apply(content: Block[], op: BlockOp): void {
   else if (d.type === "input_json_delta" && block.type === "tool_use") block.input = JSON.parse(d.partial_json);
 }
 
-export function stopOf(call: MessageCall, done: Done): { stop_reason: StopReason; stop_sequence: string | null } {
+function stopOf(call: MessageCall, done: Done): { stop_reason: StopReason; stop_sequence: string | null } {
   const r = done.finishReason;
   if (r === "tool_calls") return { stop_reason: "tool_use", stop_sequence: null };
   if (r === "length") return { stop_reason: call.clamped ? "model_context_window_exceeded" : "max_tokens", stop_sequence: null };

@@ -3,7 +3,7 @@
 // reasoning, tool_use to its calls, and each tool_result to a tool item paired with its call by
 // tool_use_id (pairToolResults). Blocks and fields Warren cannot honour get a 400 naming them.
 import { pairToolResults, type HistoryItem } from "../../inference/chat/history.ts";
-import type { PreparedChat } from "../../inference/chat/pipeline.ts";
+import type { PreparedChat } from "../../inference/chat-pipeline.ts";
 import type { ChatRequest, ToolChoice, ToolSpec } from "../../inference/chat/types.ts";
 import type { Engine } from "../../inference/engine.ts";
 import type { InferenceRequest } from "../../inference/types.ts";
@@ -98,7 +98,7 @@ function assistantItem(m: MessageParamT, param: string): HistoryItem {
 }
 
 /** The conversation as the pipeline's items, and for each item the request field it came from. */
-export function historyOf(b: ConversationT): { items: HistoryItem[]; where: string[] } {
+function historyOf(b: ConversationT): { items: HistoryItem[]; where: string[] } {
   const items: HistoryItem[] = [];
   const where: string[] = [];
   const system = systemText(b.system);
@@ -193,7 +193,7 @@ export function checkThinking(b: MessagesBodyT): void {
   if (budget >= b.max_tokens) throw invalid("thinking.budget_tokens", `must be less than max_tokens (${budget} >= ${b.max_tokens})`);
 }
 
-export interface MessagesInference {
+interface MessagesInference {
   request: InferenceRequest;
   /** max_tokens was lowered to what the slot has room for: a "length" end means the context was full. */
   clamped: boolean;

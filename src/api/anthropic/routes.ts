@@ -3,7 +3,7 @@
 // ({"type":"error","error":{type,message}}) in app.ts's errorResponse; x-api-key is checked by
 // auth.ts like on every route, and the anthropic-version header is accepted whatever its value.
 import { Elysia } from "elysia";
-import { prepareChat } from "../../inference/chat/pipeline.ts";
+import { prepareChat } from "../../inference/chat-pipeline.ts";
 import { newId, readyScheduler } from "../generation.ts";
 import type { ApiDeps } from "../state.ts";
 import { answerMessage } from "./answer.ts";

@@ -9,15 +9,15 @@ import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STO
  * Largest max_tokens accepted. Anthropic clients send their model's output limit (32000, 64000):
  * the value is then lowered to what the slot has room for, so this bound only keeps it a sane number.
  */
-export const ANTHROPIC_MAX_TOKENS_CAP = 1 << 20;
+const ANTHROPIC_MAX_TOKENS_CAP = 1 << 20;
 /** Messages in one request. Threat: per-message overhead in template rendering. */
-export const ANTHROPIC_MAX_MESSAGES = 4096;
+const ANTHROPIC_MAX_MESSAGES = 4096;
 /** Content blocks in one message (and in one tool result). */
-export const ANTHROPIC_MAX_BLOCKS = 256;
+const ANTHROPIC_MAX_BLOCKS = 256;
 /** Tools in one request. Threat: each one is rendered into the prompt and compiled into the call grammar. */
-export const ANTHROPIC_MAX_TOOLS = 128;
+const ANTHROPIC_MAX_TOOLS = 128;
 /** Anthropic's documented minimum thinking budget. */
-export const ANTHROPIC_MIN_THINKING_BUDGET = 1024;
+const ANTHROPIC_MIN_THINKING_BUDGET = 1024;
 
 const Text = t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS });
 /** Accepted wherever Anthropic allows it, and ignored: Warren's prefix cache needs no breakpoints. */
@@ -28,7 +28,7 @@ const TextBlock = t.Object({ type: t.String(), text: t.Optional(Text), cache_con
 /** A block of a tool_result's content: text, or something request.ts refuses by name. */
 const ResultBlock = t.Object({ type: t.String(), text: t.Optional(Text), cache_control: CacheControl });
 
-export const ContentBlock = t.Object({
+const ContentBlock = t.Object({
   type: t.String({ description: "text, tool_use (assistant), tool_result (user), thinking / redacted_thinking (assistant)" }),
   text: t.Optional(Text),
   // tool_use
@@ -49,7 +49,7 @@ export const ContentBlock = t.Object({
   citations: t.Optional(t.Unknown()),
 });
 
-export const MessageParam = t.Object({
+const MessageParam = t.Object({
   role: t.Union([t.Literal("user"), t.Literal("assistant"), t.Literal("system")]),
   content: t.Union([Text, t.Array(ContentBlock, { maxItems: ANTHROPIC_MAX_BLOCKS })]),
 });
@@ -113,7 +113,7 @@ export const MessagesBody = t.Object({
 export const CountTokensBody = t.Object(conversation);
 
 export type MessagesBodyT = typeof MessagesBody.static;
-export type CountTokensBodyT = typeof CountTokensBody.static;
+type CountTokensBodyT = typeof CountTokensBody.static;
 export type ConversationT = CountTokensBodyT;
 export type MessageParamT = typeof MessageParam.static;
 export type ContentBlockT = typeof ContentBlock.static;

@@ -4,7 +4,7 @@
 // its id and name, then one with its arguments. With n > 1 every choice has its index, and a stream
 // ends each with its own finish chunk. Log-probabilities cover every generated token in order
 // (reasoning and calls included), each entry on the chunk made from its token.
-import { runChat, type PreparedChat } from "../../inference/chat/pipeline.ts";
+import { runChat, type PreparedChat } from "../../inference/chat-pipeline.ts";
 import type { ChatEvent, ChatFinishReason } from "../../inference/chat/types.ts";
 import type { InferenceRequest, TokenLogprobs, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";

@@ -3,7 +3,7 @@
 // answer back as content, reasoning and tool calls.
 import { Elysia } from "elysia";
 import { pairToolResults, type HistoryItem } from "../../inference/chat/history.ts";
-import { prepareChat } from "../../inference/chat/pipeline.ts";
+import { prepareChat } from "../../inference/chat-pipeline.ts";
 import type { ChatRequest, ToolChoice, ToolSpec } from "../../inference/chat/types.ts";
 import { INFERENCE_MAX_PROMPT_CHARS } from "../../limits.ts";
 import { ApiError } from "../errors.ts";
@@ -31,7 +31,7 @@ function contentText(m: ChatMessageT, param: string): string {
 }
 
 /** OpenAI messages -> the pipeline's items. "developer" is OpenAI's new name for system. */
-export function historyOf(messages: readonly ChatMessageT[]): HistoryItem[] {
+function historyOf(messages: readonly ChatMessageT[]): HistoryItem[] {
   let chars = 0;
   const items = messages.map((m, i): HistoryItem => {
     const param = `messages[${i}]`;
@@ -59,7 +59,7 @@ function toolChoiceOf(b: ChatBodyT): ToolChoice | undefined {
 }
 
 /** The chat pipeline's request for an OpenAI chat body. */
-export function chatRequestOf(b: ChatBodyT): ChatRequest {
+function chatRequestOf(b: ChatBodyT): ChatRequest {
   const tools: ToolSpec[] = (b.tools ?? []).map((tool, i) => ({
     name: tool.function.name,
     description: tool.function.description ?? undefined,

@@ -10,8 +10,7 @@
 import type { Engine } from "../../inference/engine.ts";
 import type { TokenLogprob, TokenLogprobs } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { API_MAX_TOP_LOGPROBS, type CommonBody } from "./schemas.ts";
-import type { Kind } from "./request.ts";
+import { API_MAX_TOP_LOGPROBS, type CommonBody, type Kind } from "./schemas.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 
@@ -20,29 +19,10 @@ interface Piece {
   bytes: number[];
 }
 
-const caches = new WeakMap<Engine, Pieces>();
-
-/** The engine's Pieces, made on first use. */
-export function piecesOf(engine: Engine): Pieces {
-  let p = caches.get(engine);
-  if (!p) caches.set(engine, (p = new Pieces(engine)));
-  return p;
-}
-
-/** Token ids -> their text and bytes, cached per engine (at most one entry per vocabulary token). */
-export class Pieces {
-  private readonly cache = new Map<number, Piece>();
-  constructor(private readonly engine: Engine) {}
-
-  of(token: number): Piece {
-    let p = this.cache.get(token);
-    if (!p) {
-      const raw = this.engine.tokenBytes(token);
-      p = { token: pieceText(raw), bytes: Array.from(raw) };
-      this.cache.set(token, p);
-    }
-    return p;
-  }
+/** A token's text and bytes; the engine caches the bytes (one entry per vocabulary token). */
+function pieceOf(engine: Engine, token: number): Piece {
+  const raw = engine.tokenBytes(token);
+  return { token: pieceText(raw), bytes: Array.from(raw) };
 }
 
 function pieceText(bytes: Uint8Array): string {
@@ -82,20 +62,20 @@ interface ChatEntry {
   bytes: number[];
 }
 
-export interface ChatLogprobs {
+interface ChatLogprobs {
   content: Array<ChatEntry & { top_logprobs: ChatEntry[] }>;
   refusal: null;
 }
 
-export function chatLogprobs(pieces: Pieces, entries: readonly TokenLogprobs[]): ChatLogprobs {
+function chatLogprobs(engine: Engine, entries: readonly TokenLogprobs[]): ChatLogprobs {
   const entry = (e: TokenLogprob): ChatEntry => {
-    const p = pieces.of(e.token);
+    const p = pieceOf(engine, e.token);
     return { token: p.token, logprob: e.logprob, bytes: p.bytes };
   };
   return { content: entries.map((e) => ({ ...entry(e), top_logprobs: e.top.map(entry) })), refusal: null };
 }
 
-export interface CompletionLogprobs {
+interface CompletionLogprobs {
   tokens: string[];
   token_logprobs: number[];
   top_logprobs: Array<Record<string, number>>;
@@ -106,19 +86,19 @@ export interface CompletionLogprobs {
  * Legacy completions shape for one choice. `text_offset` counts characters (Unicode code points, as
  * OpenAI's offsets do) from the start of the choice's text, so a stream keeps one per choice.
  */
-export class CompletionOffsets {
+class CompletionOffsets {
   /** Characters completed so far, and continuation bytes still owed by the last one. */
   private chars = 0;
   private owed = 0;
 
-  format(pieces: Pieces, entries: readonly TokenLogprobs[]): CompletionLogprobs {
+  format(engine: Engine, entries: readonly TokenLogprobs[]): CompletionLogprobs {
     const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
     for (const e of entries) {
-      const p = pieces.of(e.token);
+      const p = pieceOf(engine, e.token);
       out.tokens.push(p.token);
       out.token_logprobs.push(e.logprob);
       const top: Record<string, number> = {};
-      for (const t of e.top) top[pieces.of(t.token).token] ??= t.logprob;
+      for (const t of e.top) top[pieceOf(engine, t.token).token] ??= t.logprob;
       out.top_logprobs.push(top);
       // A token inside a character (byte-fallback) starts at that character's offset.
       out.text_offset.push(this.chars);
@@ -143,8 +123,7 @@ export class CompletionOffsets {
 export type Logprobs = (index: number, entries: readonly TokenLogprobs[]) => object;
 
 export function logprobsWriter(kind: Kind, engine: Engine, n: number): Logprobs {
-  const pieces = piecesOf(engine);
-  if (kind === "chat") return (_, entries) => chatLogprobs(pieces, entries);
+  if (kind === "chat") return (_, entries) => chatLogprobs(engine, entries);
   const offsets = Array.from({ length: n }, () => new CompletionOffsets());
-  return (index, entries) => offsets[index]!.format(pieces, entries);
+  return (index, entries) => offsets[index]!.format(engine, entries);
 }

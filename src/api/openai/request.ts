@@ -7,12 +7,9 @@ import { ApiError } from "../errors.ts";
 import { samplingFrom, toInferenceRequest } from "../generation.ts";
 import type { ServiceState } from "../state.ts";
 import { logprobsRequest } from "./logprobs.ts";
-import type { CommonBody, ResponseFormat } from "./schemas.ts";
+import type { CommonBody, Kind, ResponseFormat } from "./schemas.ts";
 
-/** Which OpenAI API: chat completions or (legacy) text completions. */
-export type Kind = "chat" | "text";
-
-export interface OpenAiUsage {
+interface OpenAiUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;

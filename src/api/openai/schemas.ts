@@ -80,7 +80,7 @@ const ContentPart = t.Object({ type: t.String(), text: t.Optional(t.String({ max
 /** Tools in one request. Threat: each one is rendered into the prompt and compiled into the call grammar. */
 export const API_MAX_TOOLS = 128;
 /** Calls in one assistant message of the history. */
-export const API_MAX_TOOL_CALLS = 128;
+const API_MAX_TOOL_CALLS = 128;
 
 const ToolCallIn = t.Object({
   id: Opt(t.String({ maxLength: 256 })),
@@ -88,7 +88,7 @@ const ToolCallIn = t.Object({
   function: t.Object({ name: t.String({ minLength: 1, maxLength: 256 }), arguments: t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }) }),
 });
 
-export const ChatMessage = t.Object({
+const ChatMessage = t.Object({
   role: t.Union([t.Literal("system"), t.Literal("developer"), t.Literal("user"), t.Literal("assistant"), t.Literal("tool"), t.Literal("function")]),
   content: Opt(t.Union([t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }), t.Array(ContentPart, { maxItems: API_MAX_CONTENT_PARTS })])),
   name: Opt(t.String({ maxLength: 256 })),
@@ -128,9 +128,11 @@ export const ChatBody = t.Object({
   chat_template_kwargs: Opt(t.Record(t.String(), t.Unknown())),
 });
 
+/** Which OpenAI API: chat completions or (legacy) text completions. */
+export type Kind = "chat" | "text";
+
 export type CommonBody = { [K in keyof typeof common]?: (typeof CompletionBody.static)[K] };
 export type CompletionBodyT = typeof CompletionBody.static;
 export type ChatBodyT = typeof ChatBody.static;
 export type ChatMessageT = typeof ChatMessage.static;
-export type ToolT = typeof Tool.static;
 export type ResponseFormat = NonNullable<CommonBody["response_format"]>;

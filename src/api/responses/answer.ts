@@ -28,7 +28,7 @@ interface Snapshot {
   error?: { code: "server_error"; message: string };
 }
 
-export function responseObject(head: ResponseHead, s: Snapshot) {
+function responseObject(head: ResponseHead, s: Snapshot) {
   const now = Math.floor(Date.now() / 1000);
   return {
     id: head.id,

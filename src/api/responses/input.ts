@@ -105,7 +105,7 @@ function addItem(h: History, it: InputItemT, param: string): void {
 }
 
 /** The conversation as the pipeline's messages, instructions first. */
-export function messagesOf(b: ResponsesBodyT): ChatRequest["messages"] {
+function messagesOf(b: ResponsesBodyT): ChatRequest["messages"] {
   const h = new History();
   if (b.instructions) h.add({ role: "system", text: b.instructions }, "instructions");
   if (typeof b.input === "string") h.add({ role: "user", text: b.input }, "input");
@@ -118,7 +118,7 @@ export function messagesOf(b: ResponsesBodyT): ChatRequest["messages"] {
 }
 
 /** Function tools only: the others (web_search, file_search, mcp, ...) run on OpenAI's side. */
-export function toolsOf(b: ResponsesBodyT): ToolSpec[] {
+function toolsOf(b: ResponsesBodyT): ToolSpec[] {
   return (b.tools ?? []).map((tool, i) => {
     const param = `tools[${i}]`;
     if (tool.type == null) throw invalid(`${param}.type`, 'is required (only "function" tools are supported)');
@@ -132,7 +132,7 @@ export function toolsOf(b: ResponsesBodyT): ToolSpec[] {
   });
 }
 
-export function toolChoiceOf(b: ResponsesBodyT): ToolChoice | undefined {
+function toolChoiceOf(b: ResponsesBodyT): ToolChoice | undefined {
   const c = b.tool_choice;
   if (c == null) return undefined;
   if (typeof c === "string") return { type: c };

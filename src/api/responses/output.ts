@@ -20,7 +20,7 @@ interface OutputText {
   logprobs: never[];
 }
 
-export interface MessageItem {
+interface MessageItem {
   id: string;
   type: "message";
   status: ItemStatus;
@@ -28,7 +28,7 @@ export interface MessageItem {
   content: OutputText[];
 }
 
-export interface ReasoningItem {
+interface ReasoningItem {
   id: string;
   type: "reasoning";
   status: ItemStatus;
@@ -36,7 +36,7 @@ export interface ReasoningItem {
   content: Array<{ type: "reasoning_text"; text: string }>;
 }
 
-export interface CallItem {
+interface CallItem {
   id: string;
   type: "function_call";
   status: ItemStatus;

@@ -6,7 +6,7 @@
 // stored response or conversation (previous_response_id, conversation, item_reference items,
 // background) is a 400 saying so, and GET /v1/responses/{id} is a 404 that says why.
 import { Elysia, t } from "elysia";
-import { prepareChat, runChat } from "../../inference/chat/pipeline.ts";
+import { prepareChat, runChat } from "../../inference/chat-pipeline.ts";
 import type { SamplingParams } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { newId, readyScheduler, toInferenceRequest } from "../generation.ts";

@@ -9,7 +9,7 @@
 // When the grammar is complete only end-of-generation tokens remain, so the answer ends there.
 import type { ChatSyntax } from "./types.ts";
 
-export interface ToolGrammarInput {
+interface ToolGrammarInput {
   name: string;
   /** GBNF of the arguments (a JSON Schema grammar from the engine), or undefined for "{}". */
   argsGbnf?: string;
@@ -28,7 +28,7 @@ export function callTrigger(syntax: ChatSyntax): { trigger: string; rest: string
   return { trigger, rest: start.slice(trigger.length) };
 }
 
-export interface CallGrammarOptions {
+interface CallGrammarOptions {
   syntax: ChatSyntax;
   tools: readonly ToolGrammarInput[];
   /** Several calls allowed. */

@@ -3,7 +3,7 @@
 // for thoughts and tool calls, and what the pipeline makes of the generated text.
 import type { FinishReason, Timings, TokenLogprobs, Usage } from "../types.ts";
 
-export interface ToolCall {
+interface ToolCall {
   name: string;
   /** Parsed JSON arguments (an object for every tool the template knows). */
   arguments: unknown;

@@ -26,7 +26,7 @@ import { InferenceError } from "../types.ts";
 /** Wrappers built for distinct chat_template_kwargs, kept for reuse (clients repeat theirs). */
 const KWARGS_WRAPPERS = 8;
 
-export interface ChatTemplateSource {
+interface ChatTemplateSource {
   /** A Jinja template (the GGUF's own or a file's). */
   jinja?: string;
   /** A node-llama-cpp wrapper name ("chatML", "qwen", "llama3.1", ...); wins over `jinja`. */

@@ -20,7 +20,7 @@
 import { getLlama, LlamaLogLevel, readGgufFileInfo, type LlamaEmbeddingContext, type LlamaModel, type LlamaRankingContext, type Token } from "node-llama-cpp";
 import type { EmbeddingBackend, EmbeddingInfo, EmbeddingInput, Pooling, Prepared } from "../embedding.ts";
 
-export interface LlamaEmbeddingOptions {
+interface LlamaEmbeddingOptions {
   modelPath: string;
   threads: number;
   /** Most tokens one input may evaluate to (capped by the model's training context). */

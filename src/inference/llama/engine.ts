@@ -27,7 +27,7 @@ import type { SamplingParams } from "../types.ts";
 import { ChatTemplate } from "./chat-template.ts";
 import { TokenBytes, type AddonModel } from "./token-bytes.ts";
 
-export interface LlamaEngineOptions {
+interface LlamaEngineOptions {
   modelPath: string;
   slots: number;
   /** KV cells per slot. */

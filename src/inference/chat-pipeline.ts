@@ -1,14 +1,16 @@
 // The one chat pipeline every chat API maps onto:
 //   prepareChat: messages + tools -> the template's prompt tokens, its stop strings, and the
 //     grammar that makes tool calls parse (forced from the start, or lazily from the trigger);
-//   chatEvents: the scheduler's text -> reasoning, content and whole tool calls (parser.ts),
+//   chatEvents: the scheduler's text -> reasoning, content and whole tool calls (chat/parser.ts),
 //     with "tool_calls" as the finish reason when the answer was calls.
-import { GrammarError, type Engine } from "../engine.ts";
-import type { Scheduler } from "../scheduler.ts";
-import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "../types.ts";
-import { callGrammar, callTrigger, trimSyntax } from "./grammar.ts";
-import { ChatParser } from "./parser.ts";
-import type { ChatEvent, ChatFinishReason, ChatRequest, ChatSyntax, RenderedChat, ToolSpec } from "./types.ts";
+// Its parts are in chat/ (plain data, call grammars, the answer parser), which the engine's
+// interface uses too; the pipeline sits above both the engine and the scheduler, so it lives here.
+import { GrammarError, type Engine } from "./engine.ts";
+import type { Scheduler } from "./scheduler.ts";
+import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "./types.ts";
+import { callGrammar, callTrigger, trimSyntax } from "./chat/grammar.ts";
+import { ChatParser } from "./chat/parser.ts";
+import type { ChatEvent, ChatFinishReason, ChatRequest, ChatSyntax, RenderedChat, ToolSpec } from "./chat/types.ts";
 
 export interface PreparedChat {
   promptTokens: number[];
