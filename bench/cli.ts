@@ -11,9 +11,9 @@ import { HTTP_FLAGS, runHttpCommand } from "./http/command.ts";
 import { SOAK_FLAGS, runSoakCommand } from "./soak/command.ts";
 
 /** How the commands name themselves in usage, errors and reports. */
-export const BENCH_CLI = "bun bench/cli.ts";
+const BENCH_CLI = "bun bench/cli.ts";
 
-export function usage(): string {
+function usage(): string {
   return `Usage: ${BENCH_CLI} <command> [options]
 
 Commands:

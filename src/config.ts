@@ -12,7 +12,7 @@ export const DEFAULT_MODEL_PATH = "models/default.gguf";
 const Int = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description });
 
 /** The schema: property order is the order --help prints. */
-export const ConfigSchema = Type.Object({
+const ConfigSchema = Type.Object({
   model: Type.String({ minLength: 1, description: `GGUF model file. Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}` }),
   host: Type.String({ minLength: 1, description: "Address to listen on" }),
   port: Int(0, 65535, "TCP port (0 = pick a free one)"),
@@ -52,7 +52,7 @@ export const ConfigSchema = Type.Object({
   corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
 });
 export type Config = Static<typeof ConfigSchema>;
-export type ConfigKey = keyof Config;
+type ConfigKey = keyof Config;
 
 export function defaults(): Config {
   return {
@@ -125,8 +125,8 @@ export function chatTemplateFrom(config: Pick<Config, "chatTemplate">): { jinja?
 
 export const corsOriginsFrom = (config: Pick<Config, "corsOrigin">): string[] => list(config.corsOrigin);
 
-export const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
-export const envName = (key: string) => "WARREN_" + flagName(key).replace(/-/g, "_").toUpperCase();
+const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+const envName = (key: string) => "WARREN_" + flagName(key).replace(/-/g, "_").toUpperCase();
 
 export class ConfigError extends Error {
   override name = "ConfigError";

@@ -11,7 +11,7 @@ export interface MachineInfo {
   readonly node: string | null;
 }
 
-export function cpuModel(): string {
+function cpuModel(): string {
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
     if (m) return m[1]!.trim();
@@ -21,7 +21,7 @@ export function cpuModel(): string {
   return cpus()[0]?.model ?? "unknown CPU";
 }
 
-export function nodeVersion(): string | null {
+function nodeVersion(): string | null {
   const node = Bun.which("node");
   if (!node) return null;
   const r = Bun.spawnSync([node, "--version"]);

@@ -9,7 +9,7 @@
 // before parseArgs; `--no-NAME` turns a bool flag off.
 import { parseArgs as tokenize } from "node:util";
 
-export type FlagType = "string" | "int" | "number" | "bool" | "pair";
+type FlagType = "string" | "int" | "number" | "bool" | "pair";
 
 export interface FlagSpec {
   readonly name: string;
@@ -19,14 +19,14 @@ export interface FlagSpec {
   readonly arg?: string;
 }
 
-export type FlagValue = string | number | boolean | readonly [string, string];
+type FlagValue = string | number | boolean | readonly [string, string];
 
 export interface ParsedArgs {
   readonly flags: ReadonlyMap<string, FlagValue>;
   readonly positional: readonly string[];
 }
 
-export interface ParseOptions {
+interface ParseOptions {
   /** Words that are not flags are allowed (else each is an `unexpected argument`). */
   readonly positionals?: boolean;
   /** A flag given twice is an error (else the last one wins, so wrappers can append overrides). */

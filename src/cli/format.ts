@@ -22,7 +22,7 @@ export function fmtSig(v: number | null | undefined): string {
   return v.toPrecision(3);
 }
 
-export type Align = "left" | "right";
+type Align = "left" | "right";
 
 /** Plain monospace table; the first column is left-aligned and the rest right-aligned unless told. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], align?: readonly Align[]): string {

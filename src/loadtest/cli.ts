@@ -19,7 +19,7 @@ const STUB_FLAGS: readonly FlagSpec[] = [
 /** The project's own benchmarks, once `warren bench` commands; they run from a source checkout. */
 const PROJECT_BENCHMARKS = new Set(["http", "fuzz", "soak"]);
 
-export function usage(): string {
+function usage(): string {
   return `Usage: warren bench <command> [options]
 
 Commands:
@@ -68,7 +68,7 @@ export async function runBenchCli(argv: string[], io: Io = processIo): Promise<n
 }
 
 /** The command line goes into reports that get shared; API keys must not. */
-export function redactSecrets(argv: readonly string[]): string[] {
+function redactSecrets(argv: readonly string[]): string[] {
   return argv.map((a, i) => (argv[i - 1] === "--api-key" ? "REDACTED" : a.startsWith("--api-key=") ? "--api-key=REDACTED" : a));
 }
 

@@ -38,7 +38,7 @@ interface Timing {
   doneMs: number | null;
 }
 
-export function endpointUrl(baseUrl: string, path: string): string {
+function endpointUrl(baseUrl: string, path: string): string {
   return baseUrl.replace(/\/+$/, "") + path;
 }
 
@@ -153,7 +153,7 @@ async function drain(reader: { read(): Promise<{ done: boolean }>; cancel(): Pro
   }
 }
 
-export function classify(e: unknown, status: number | null, timedOut: boolean, timeoutMs: number): Failure {
+function classify(e: unknown, status: number | null, timedOut: boolean, timeoutMs: number): Failure {
   if (timedOut) return { kind: "timeout", reason: `> ${timeoutMs / 1000} s`, message: `no complete response within ${timeoutMs / 1000} s` };
   if (e instanceof RequestFailure) return e.failure;
   const err = e as { code?: unknown; message?: unknown; name?: unknown };

@@ -75,7 +75,7 @@ async function measure(o: LoadOptions, io: Io, commandLine: string): Promise<Loa
 }
 
 /** Opens (and closes) one TCP connection; returns why it failed, or null when it worked. */
-export async function probe(url: string, timeoutMs: number): Promise<string | null> {
+async function probe(url: string, timeoutMs: number): Promise<string | null> {
   const u = new URL(url);
   const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
   const hostname = u.hostname.replace(/^\[|\]$/g, "");

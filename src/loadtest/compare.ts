@@ -13,7 +13,7 @@ const SKIP_LEAVES = new Set(["n", "min", "max"]);
 /** Path prefixes that only repeat what every row would say. */
 const STRIP = /^(summary|results)\./;
 
-export interface CompareRow {
+interface CompareRow {
   readonly metric: string;
   readonly a: number | null;
   readonly b: number | null;

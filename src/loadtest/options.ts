@@ -36,9 +36,9 @@ const PRESETS: Record<string, Partial<Record<string, string | number>>> = {
   seed: { requests: 40, concurrency: 8, "max-tokens": 50, prompt: "人工智能是计算机科学的一个分支", api: "native" },
 };
 
-export const DEFAULT_URL = "http://127.0.0.1:8080";
+const DEFAULT_URL = "http://127.0.0.1:8080";
 
-export type LoadCommand = { kind: "run"; options: LoadOptions } | { kind: "compare"; a: string; b: string };
+type LoadCommand = { kind: "run"; options: LoadOptions } | { kind: "compare"; a: string; b: string };
 
 export function parseLoadArgs(argv: readonly string[]): LoadCommand {
   const p = parseArgs(argv, LOAD_FLAGS);

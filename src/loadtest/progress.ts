@@ -3,7 +3,7 @@
 
 import type { Io } from "../cli/io.ts";
 
-export interface ProgressCounts {
+interface ProgressCounts {
   readonly done: number;
   readonly failed: number;
   readonly inFlight: number;

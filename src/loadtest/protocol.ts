@@ -5,9 +5,9 @@
 import { fail, type LoadOptions, type Usage } from "./types.ts";
 
 /** What one SSE `data` payload meant. */
-export type StreamStep = "content" | "none" | "done";
+type StreamStep = "content" | "none" | "done";
 
-export interface StreamDecoder {
+interface StreamDecoder {
   /** Throws RequestFailure for error events and unreadable payloads. */
   onData(data: string): StreamStep;
   /** Called at end of stream; throws when the stream ended before the server said it was done. */

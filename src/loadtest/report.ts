@@ -6,14 +6,14 @@ import { fmt, fmtInt, table } from "../cli/format.ts";
 import { summarize, type Distribution } from "./stats.ts";
 import { failureLabel, type Failure, type LoadOptions, type RequestRecord } from "./types.ts";
 
-export interface FailureGroup {
+interface FailureGroup {
   readonly label: string;
   readonly kind: Failure["kind"];
   readonly count: number;
   readonly example: string;
 }
 
-export interface LoadSummary {
+interface LoadSummary {
   readonly total_requests: number;
   readonly successful_requests: number;
   readonly failed_requests: number;
@@ -34,7 +34,7 @@ export interface LoadSummary {
   readonly finish_reasons: Readonly<Record<string, number>>;
 }
 
-export interface LatencyMs {
+interface LatencyMs {
   readonly ttft: Distribution | null;
   readonly itl: Distribution | null;
   readonly tpot: Distribution | null;

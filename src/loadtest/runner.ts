@@ -6,7 +6,7 @@
 import { poissonArrivalsMs } from "./rng.ts";
 import type { RequestRecord } from "./types.ts";
 
-export interface Schedule {
+interface Schedule {
   readonly total: number;
   /** Closed loop workers, or the open loop's in-flight cap (null: uncapped). */
   readonly concurrency: number | null;
@@ -18,14 +18,14 @@ export interface Schedule {
 /** `runStart` is performance.now() at the start of the measured run, for record timestamps. */
 export type Send = (index: number, runStart: number) => Promise<RequestRecord>;
 
-export interface RunState {
+interface RunState {
   done: number;
   failed: number;
   inFlight: number;
   peakInFlight: number;
 }
 
-export interface RunResult {
+interface RunResult {
   readonly records: RequestRecord[];
   readonly wallMs: number;
   readonly peakConcurrency: number;

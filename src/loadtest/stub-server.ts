@@ -17,7 +17,7 @@ export interface StubOptions {
   readonly behavior?: (n: number) => StubBehavior;
 }
 
-export interface StubStats {
+interface StubStats {
   received: number;
   inFlight: number;
   peakInFlight: number;

@@ -35,7 +35,7 @@ export interface LoadOptions {
  * Why a request failed. `reason` is short and stable so failures group well in the report;
  * `message` is one example of what the server or the network said.
  */
-export type FailureKind = "connect" | "http" | "timeout" | "malformed" | "server_error" | "connection_lost" | "other";
+type FailureKind = "connect" | "http" | "timeout" | "malformed" | "server_error" | "connection_lost" | "other";
 
 export interface Failure {
   readonly kind: FailureKind;

@@ -127,7 +127,7 @@ function formatValue(v: GgufReadValue): string {
 }
 
 /** Human summary: every metadata key (arrays abbreviated), then tensor counts by type. */
-export function summarize(file: GgufFile, fileSize: number): string[] {
+function summarize(file: GgufFile, fileSize: number): string[] {
   const lines = [`GGUF v${file.version}, ${fileSize} bytes, alignment ${file.alignment}, data at ${file.dataOffset}`];
   for (const [key, value] of file.metadata) lines.push(`  ${key} = ${formatValue(value)}`);
   const byType = new Map<string, number>();

@@ -10,7 +10,7 @@ import { startWarren, type WarrenProcess } from "../helpers/warren-process.ts";
 describe("soak: warren serve (the real CLI, tiny model), 4,000 mixed requests", () => {
   let w: WarrenProcess;
   beforeAll(async () => {
-    // The run is 5x shorter than `warren bench soak`, so memory upkeep runs 10x as often (default 5 s).
+    // The run is 5x shorter than `bun bench/cli.ts soak`, so memory upkeep runs 10x as often (default 5 s).
     w = await startWarren(["--model", await tinyModel(), "--threads", "1", "--parallel", "4", "--gc-interval-ms", "500"]);
   }, 30_000);
   afterAll(() => w?.stop("SIGKILL"));
