@@ -40,20 +40,20 @@ const OPEN = bit(ConnState.Idle) | bit(ConnState.ReadingHead) | bit(ConnState.Re
 
 /** The states each state may move to, as bit masks; to() refuses any other move (it would be a bug).
  *  The way out is one way: Closing flushes what is owed before Lingering, and nothing reopens. */
-const TRANSITIONS: readonly number[] = [
-  /* Idle */ OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
-  /* ReadingHead */ OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
-  /* ReadingBody */ OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
-  /* Handling */ OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
-  /* Writing */ OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
-  /* Closing */ bit(ConnState.Lingering) | bit(ConnState.Closed),
-  /* Lingering */ bit(ConnState.Closed),
-  /* Closed */ 0,
-];
+const TRANSITIONS: Readonly<Record<ConnState, number>> = {
+  [ConnState.Idle]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.ReadingHead]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.ReadingBody]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.Handling]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.Writing]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.Closing]: bit(ConnState.Lingering) | bit(ConnState.Closed),
+  [ConnState.Lingering]: bit(ConnState.Closed),
+  [ConnState.Closed]: 0,
+};
 
 /** Whether a connection in `from` may move to `to`. */
 export function canTransition(from: ConnState, to: ConnState): boolean {
-  return (TRANSITIONS[from]! & bit(to)) !== 0;
+  return (TRANSITIONS[from] & bit(to)) !== 0;
 }
 
 // Why reading is paused (bits): the write queue is over its high-water mark, or the pipelining
@@ -158,8 +158,9 @@ export class Connection implements RequestSink, StreamOwner {
     }
   }
 
-  /** A stopping server's grace: every response from now on says Connection: close and ends the
-   *  connection; requests are still read, and an idle connection is left to its client. */
+  /** A stopping server's grace: the next response written says Connection: close and ends the
+   *  connection (a body already streaming finishes as its head said). Requests are still read
+   *  meanwhile, and an idle connection is left to its client. */
   closeAfterNextResponse(): void {
     this.writer.closeNext = true;
   }

@@ -193,7 +193,7 @@ class SocketServer implements HttpServer {
     return Bun.listen<Link | undefined>({
       hostname: options.hostname,
       port: options.port,
-      // Declared by Bun's types for connect only, but honoured by listen on Linux (FACTS.md).
+      // Declared by Bun's types for connect only, but honoured by listen on Linux.
       ...(options.reusePort ? { reusePort: true } : {}),
       socket: {
         open: (sock) => this.accept(sock),
@@ -206,7 +206,7 @@ class SocketServer implements HttpServer {
   }
 
   private accept(sock: Sock): void {
-    // Bun shares one `data` object among sockets unless each gets its own here (FACTS.md).
+    // Bun shares one `data` object among sockets unless each gets its own here.
     sock.data = undefined;
     if (this.stopping !== null || (this.maxConnections > 0 && this.links.size >= this.maxConnections)) {
       sock.terminate();
