@@ -2,7 +2,7 @@
 // Request, Headers, Response and ReadableStream are what the handler speaks.
 import type { RequestHead } from "./parser.ts";
 import { LazyRequest, nativeMethod } from "./request.ts";
-import type { BodySource, ResponseParts } from "./respond.ts";
+import type { BodySource, ResponseParts } from "./exchange.ts";
 import { toBytes } from "./serialize.ts";
 
 /** Synchronously unwraps a promise that has already settled (the server passes Bun's peek), else returns it. */

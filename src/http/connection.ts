@@ -1,16 +1,16 @@
-// One client connection as a state machine: bytes in -> requests out to the host -> responses
-// back in strict order -> bytes out. Pure: no sockets, no clock (every input carries `now`), no
-// timers (the server's sweep calls tick). The host (server.ts, or a fake in tests) does the I/O.
-import { type BodyDecoder, ChunkedDecoder, LengthDecoder, concatBody } from "./body.ts";
-import { ERROR_SPECS, HttpError, errorBody, errorResponseBytes } from "./errors.ts";
-import { InputBuffer } from "./input.ts";
-import { Outbound, type WriteTarget } from "./outbound.ts";
-import { type ConnectionHost, type ConnectionOptions, type Exchange, newExchange } from "./exchange.ts";
-import { NEED_MORE, type RequestHead, emptyHead, parseHead } from "./parser.ts";
-import { type BodySource, type ResponseParts, pumpStream, writeResponse } from "./respond.ts";
-import { CONTINUE_100 } from "./serialize.ts";
-
-export type { ConnectionHost, ConnectionOptions, Exchange } from "./exchange.ts";
+// One client connection as a state machine: bytes in -> requests out to the host -> responses back
+// in strict order -> bytes out. Two parts do the work, and this file joins them:
+//   request-reader.ts   buffers input, parses heads and bodies, hands each request here;
+//   response-writer.ts  queues the exchanges in order, writes and streams answers, flushes bytes.
+// The connection owns what spans both: its state (ConnState, moved only by to() and checked
+// against TRANSITIONS), the timers each state enforces, pausing the socket's reads, and when the
+// connection ends. Pure: no sockets, no clock (every input carries `now`), no timers (the server's
+// sweep calls tick). The host (server.ts, or a fake in tests) does the I/O.
+import { ERROR_SPECS, HttpError, errorBody } from "./errors.ts";
+import { type ConnectionHost, type ConnectionOptions, type Exchange, type ResponseParts, newExchange } from "./exchange.ts";
+import { type RequestHead, emptyHead } from "./parser.ts";
+import { RequestReader, type RequestSink } from "./request-reader.ts";
+import { ResponseWriter, type StreamOwner } from "./response-writer.ts";
 
 export enum ConnState {
   /** Nothing buffered, nothing in flight. Keep-alive timer: the connection is ended quietly. */
@@ -32,164 +32,90 @@ export enum ConnState {
   Closed,
 }
 
-const enum Read {
-  Head,
-  Body,
-  /** No further requests are parsed (Connection: close, an error, or stop); input is discarded. */
-  Stopped,
+const bit = (s: ConnState) => 1 << s;
+/** The open states. With pipelining a connection can read one request while it writes another's
+ *  answer, so any open state can follow any other: the one shown is the one whose timer applies
+ *  (see openState). */
+const OPEN = bit(ConnState.Idle) | bit(ConnState.ReadingHead) | bit(ConnState.ReadingBody) | bit(ConnState.Handling) | bit(ConnState.Writing);
+
+/** The states each state may move to, as bit masks; to() refuses any other move (it would be a bug).
+ *  The way out is one way: Closing flushes what is owed before Lingering, and nothing reopens. */
+const TRANSITIONS: Readonly<Record<ConnState, number>> = {
+  [ConnState.Idle]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.ReadingHead]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.ReadingBody]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.Handling]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.Writing]: OPEN | bit(ConnState.Closing) | bit(ConnState.Closed),
+  [ConnState.Closing]: bit(ConnState.Lingering) | bit(ConnState.Closed),
+  [ConnState.Lingering]: bit(ConnState.Closed),
+  [ConnState.Closed]: 0,
+};
+
+/** Whether a connection in `from` may move to `to`. */
+export function canTransition(from: ConnState, to: ConnState): boolean {
+  return (TRANSITIONS[from] & bit(to)) !== 0;
 }
+
+// Why reading is paused (bits): the write queue is over its high-water mark, or the pipelining
+// bound is reached. Reading resumes when neither holds.
 const PAUSE_WRITE = 1, PAUSE_PIPELINE = 2;
 
-export class Connection implements WriteTarget {
-  state = ConnState.Idle;
+export class Connection implements RequestSink, StreamOwner {
   now: number;
-  /** The host's handle for this connection (the Bun socket). */
-  io: unknown = null;
-  /** Host-owned: aborts the requests in flight when the peer goes away. */
-  aborter: AbortController | null = null;
-  aborterUses = 0;
-  readonly out: Outbound;
-  // Held only while in use (from the spares below): an idle keep-alive connection should be a few
-  // hundred bytes.
-  private input: InputBuffer | null = null;
-  private exchanges: Exchange[] = NO_EXCHANGES;
-  private read = Read.Head;
-  private head: RequestHead | null = null;
-  private headScanned = 0;
-  private headStartMs = -1;
-  private decoder: BodyDecoder | null = null;
-  private pieces: Uint8Array[] | null = null;
-  private stopAfterBody = false;
-  private stopping = false;
-  /** Every answer from now on ends the connection; requests are still read (a stopping server's grace). */
-  private lastAnswers = false;
-  /** Start of the current state's timer: idle since, last body progress, or linger start. */
-  private timerMs: number;
-  private stallSinceMs = -1;
+  private current = ConnState.Idle;
+  private readonly reader: RequestReader;
+  private readonly writer: ResponseWriter;
+  /** When the current state's own timer started: Idle (keep-alive) or Lingering (linger). */
+  private sinceMs: number;
   private paused = 0;
-  private batch = false;
-  private dirty = false;
-  private waitingHandlers = 0;
-  private streaming: BodySource | null = null;
-  private wake: (() => void) | null = null;
+  /** Inside a read: flushes wait for its end, so answers ready together leave in one write. */
+  private batching = false;
+  /** A flush was asked for while batching. */
+  private flushDeferred = false;
 
   constructor(readonly host: ConnectionHost, readonly opts: ConnectionOptions, now: number) {
     this.now = now;
-    this.timerMs = now;
-    this.out = new Outbound(opts.coalesceMaxBytes);
+    this.sinceMs = now;
+    this.reader = new RequestReader(opts);
+    this.writer = new ResponseWriter(host, this, opts.highWaterBytes, opts.coalesceMaxBytes);
+  }
+
+  /** Changed only by to(). */
+  get state(): ConnState {
+    return this.current;
   }
 
   /** Requests parsed and not yet fully answered. */
   get inFlight(): number {
-    return this.exchanges.length;
+    return this.writer.pending;
+  }
+
+  /** Response bytes queued in user space. */
+  get queuedBytes(): number {
+    return this.writer.out.bytes;
   }
 
   get closed(): boolean {
     return this.state >= ConnState.Lingering;
   }
 
-  write(data: Uint8Array, length: number): number {
-    return this.host.write(this, data, length);
-  }
+  // ---- Input from the host ----
 
   onData(chunk: Uint8Array, now: number): void {
     this.now = now;
-    if (this.read === Read.Stopped || this.state >= ConnState.Closing) return;
-    (this.input ??= spareInputs.pop() ?? new InputBuffer()).append(chunk);
-    this.batch = true;
-    this.process();
-    if (this.input?.length === 0) {
-      if (spareInputs.length < MAX_SPARES) spareInputs.push(this.input);
-      this.input = null;
-    }
+    const r = this.reader;
+    if (r.stopped || this.state >= ConnState.Closing) return;
+    r.append(chunk);
+    this.batching = true;
+    r.read(this, now);
+    r.releaseInput();
     this.endBatch();
-    this.settle();
+    this.step();
   }
 
-  /** Parses and dispatches every complete request buffered, up to the pipelining bound. */
-  private process(): void {
-    const inp = this.input;
-    while (inp !== null && inp.length > 0 && this.read !== Read.Stopped) {
-      if (this.read === Read.Body) {
-        if (!this.readBody()) return;
-        continue;
-      }
-      if (this.exchanges.length >= this.opts.maxPipelined) return this.pause(PAUSE_PIPELINE);
-      // Some clients send CRLF after a body (RFC 9112 §2.2): not the start of a slow head.
-      while (inp.length >= 2 && inp.buf![inp.start] === 13 && inp.buf![inp.start + 1] === 10 && this.head === null) inp.consume(2);
-      if (inp.length === 0) return;
-      const head = (this.head ??= emptyHead());
-      const r = parseHead(inp.buf!, inp.start, inp.end, this.headScanned, this.opts, head);
-      if (r === NEED_MORE) {
-        this.headScanned = inp.length;
-        if (this.headStartMs < 0) this.headStartMs = this.now;
-        return;
-      }
-      this.head = null;
-      this.headScanned = 0;
-      this.headStartMs = -1;
-      if (r < 0) return this.fail(-r as HttpError, head);
-      inp.consume(r);
-      this.startExchange(head);
-    }
-  }
-
-  private startExchange(head: RequestHead): void {
-    if (head.contentLength > this.opts.maxBodyBytes) return this.fail(HttpError.BodyTooLarge, head);
-    const ex = newExchange(head, this.now, 0);
-    this.enqueue(ex);
-    // RFC 9112 §9.6: nothing after a request that closes the connection is processed.
-    if (head.contentLength <= 0 && !head.chunked) {
-      if (!head.keepAlive) this.read = Read.Stopped;
-      return this.dispatch(ex);
-    }
-    this.stopAfterBody = !head.keepAlive;
-    this.decoder = head.chunked ? new ChunkedDecoder(this.opts) : new LengthDecoder(head.contentLength);
-    this.pieces = [];
-    this.timerMs = this.now;
-    this.read = Read.Body;
-    if (head.expectContinue) {
-      ex.continuePending = true;
-      if (this.exchanges[0] === ex) this.sendContinue(ex);
-    }
-  }
-
-  /** Feeds buffered bytes to the body decoder. Returns true when the body completed. */
-  private readBody(): boolean {
-    const inp = this.input!, decoder = this.decoder!;
-    const r = decoder.feed(inp.buf!, inp.start, inp.end, this.pieces!);
-    if (r < 0) {
-      this.fail(-r as HttpError, null);
-      return false;
-    }
-    inp.consume(r);
-    this.timerMs = this.now;
-    if (!decoder.done) return false;
-    const ex = this.exchanges[this.exchanges.length - 1]!;
-    ex.body = concatBody(this.pieces!, decoder.received);
-    ex.continuePending = false;
-    this.pieces = null;
-    this.decoder = null;
-    this.read = this.stopAfterBody ? Read.Stopped : Read.Head;
-    this.dispatch(ex);
-    return true;
-  }
-
-  private enqueue(ex: Exchange): void {
-    if (this.exchanges === NO_EXCHANGES) this.exchanges = spareQueues.pop() ?? [];
-    this.exchanges.push(ex);
-  }
-
-  private dispatch(ex: Exchange): void {
-    ex.dispatched = true;
-    this.waitingHandlers++;
-    this.host.dispatch(this, ex);
-  }
-
-  private sendContinue(ex: Exchange): void {
-    ex.continuePending = false;
-    this.out.push(CONTINUE_100);
-    this.requestFlush();
+  onDrain(now: number): void {
+    this.now = now;
+    this.flush();
   }
 
   /** The handler's answer for `ex`: written now if `ex` is first in line, else when its turn comes. */
@@ -199,11 +125,8 @@ export class Connection implements WriteTarget {
       parts.stream?.cancel();
       return;
     }
-    this.waitingHandlers--;
-    ex.response = parts;
-    ex.status = parts.status;
-    if (this.exchanges[0] === ex && this.streaming === null) this.writeReady();
-    this.settle();
+    if (this.writer.answer(ex, parts)) this.writeReady();
+    this.step();
   }
 
   respondError(ex: Exchange, code: HttpError, now: number): void {
@@ -211,206 +134,58 @@ export class Connection implements WriteTarget {
     this.respond(ex, parts, now);
   }
 
-  /** Writes every answered exchange at the front of the queue, in order. */
-  private writeReady(): void {
-    for (let ex = this.exchanges[0]; ex !== undefined && (ex.response !== null || ex.error !== 0) && this.streaming === null; ex = this.exchanges[0]) {
-      if (ex.error !== 0) {
-        this.out.push(errorResponseBytes(ex.error, this.host.dates.line(this.now)));
-        this.finish(ex, true);
-        break;
-      }
-      const close = !ex.head.keepAlive || this.stopping || this.lastAnswers || ex.response!.close === true;
-      const plan = writeResponse(ex, ex.response!, close, this.out, this.host.dates, this.now);
-      if (plan !== null) {
-        this.streaming = plan.source;
-        void pumpStream(this, ex, plan.source, plan.chunked, plan.closeAfter || close);
-        break;
-      }
-      this.finish(ex, close);
-    }
-    const next = this.exchanges[0];
-    if (next !== undefined && next.continuePending) this.sendContinue(next);
-    // Parsing resumes only here, after the loop: a handler answering synchronously re-enters
-    // writeReady, which must not happen while the loop above holds an exchange.
-    if (this.paused & PAUSE_PIPELINE && this.exchanges.length < this.opts.maxPipelined) {
-      this.resume(PAUSE_PIPELINE);
-      const outer = this.batch;
-      this.batch = true;
-      this.process();
-      if (!outer) this.endBatch();
-    }
-    this.requestFlush();
-  }
-
-  /** From the stream pump: a streamed body ended, or failed (`ok` false) after its head was sent. */
-  streamEnded(ex: Exchange, ok: boolean, close: boolean): void {
-    this.streaming = null;
-    if (ex.done) return;
-    if (!ok) return this.destroy();
-    // Not on lastAnswers: a stream whose head did not say close leaves the connection to its client.
-    this.finish(ex, close || this.stopping);
-    this.writeReady();
-    this.settle();
-  }
-
-  private finish(ex: Exchange, close: boolean): void {
-    this.exchanges.shift();
-    if (this.exchanges.length === 0) {
-      if (spareQueues.length < MAX_SPARES) spareQueues.push(this.exchanges);
-      this.exchanges = NO_EXCHANGES;
-    }
-    ex.done = true;
-    this.host.requestDone(this, ex, false);
-    if (close) this.beginClosing();
-  }
-
-  /** A request could not be read: answer `code` after the responses already owed, then close. */
-  private fail(code: HttpError, head: RequestHead | null): void {
-    const last = this.exchanges[this.exchanges.length - 1];
-    if (last !== undefined && !last.dispatched) this.exchanges.pop();
-    this.decoder = null;
-    this.pieces = null;
-    this.read = Read.Stopped;
-    this.input = null;
-    const ex = newExchange(head ?? last?.head ?? emptyHead(), this.now, code);
-    ex.status = ERROR_SPECS[code].status;
-    this.enqueue(ex);
-    this.state = ConnState.Closing;
-    if (this.exchanges[0] === ex) this.writeReady();
-  }
-
-  /** Stops reading, drops exchanges queued behind, ends once flushed. */
-  private beginClosing(): void {
-    this.read = Read.Stopped;
-    this.input = null;
-    this.head = null;
-    this.headStartMs = -1;
-    this.dropFrom(0);
-    this.state = ConnState.Closing;
-  }
-
-  /** Drops queued exchanges from index `i` on (the shared empty queue must not be mutated). */
-  private dropFrom(i: number): void {
-    const q = this.exchanges;
-    if (q.length <= i) return;
-    const dropped = q.slice(i);
-    if (i === 0) this.exchanges = NO_EXCHANGES;
-    else q.length = i;
-    for (const ex of dropped) this.drop(ex);
-  }
-
-  private drop(ex: Exchange): void {
-    if (ex.done) return;
-    ex.done = true;
-    if (!ex.dispatched) return;
-    if (ex.response === null) this.waitingHandlers--;
-    this.host.requestDone(this, ex, true);
-  }
-
-  private endBatch(): void {
-    this.batch = false;
-    if (this.dirty) {
-      this.dirty = false;
-      this.requestFlush();
-    }
-  }
-
-  private requestFlush(): void {
-    if (this.batch) this.dirty = true;
-    else if (this.waitingHandlers > 0 && this.streaming === null && this.state !== ConnState.Closing) this.host.scheduleFlush(this);
-    else this.flush();
-  }
-
-  /** Pushes queued bytes to the socket; applies backpressure; ends a closing connection when done. */
-  flush(): void {
-    if (this.state >= ConnState.Lingering) return;
-    const before = this.out.bytes;
-    const empty = this.out.flush(this);
-    if (empty) this.stallSinceMs = -1;
-    else if (this.stallSinceMs < 0 || this.out.bytes < before) this.stallSinceMs = this.now;
-    if (this.out.bytes >= this.opts.highWaterBytes) this.pause(PAUSE_WRITE);
-    else {
-      this.resume(PAUSE_WRITE);
-      this.wake?.();
-    }
-    if (empty && this.state === ConnState.Closing && this.exchanges.length === 0) {
-      this.state = ConnState.Lingering;
-      this.timerMs = this.now;
-      this.host.end(this);
-    }
-    this.settle();
-  }
-
-  onDrain(now: number): void {
-    this.now = now;
-    this.flush();
-  }
-
-  /** Null when there is room; else resolves once the queue is under the high-water mark or closed. */
-  writable(): Promise<void> | null {
-    if (this.out.bytes < this.opts.highWaterBytes || this.closed) return null;
-    return new Promise<void>((resolve) => {
-      this.wake = () => {
-        this.wake = null;
-        resolve();
-      };
-    });
-  }
-
   /** Enforces the timer of the current state; the server's periodic sweep calls this. */
   tick(now: number): void {
     this.now = now;
     const o = this.opts;
-    if (this.stallSinceMs >= 0 && now - this.stallSinceMs >= o.writeTimeoutMs && !this.closed) return this.destroy();
+    if (this.writer.stalled(now, o.writeTimeoutMs) && !this.closed) return this.destroy();
     switch (this.state) {
       case ConnState.ReadingHead:
-        if (now - this.headStartMs >= o.headerTimeoutMs) this.fail(HttpError.HeaderTimeout, null);
+        if (now - this.reader.headStartMs >= o.headerTimeoutMs) this.fail(HttpError.HeaderTimeout, null);
         break;
       case ConnState.ReadingBody:
-        if (now - this.timerMs >= o.bodyTimeoutMs) this.fail(HttpError.BodyTimeout, null);
+        if (now - this.reader.bodyActiveMs >= o.bodyTimeoutMs) this.fail(HttpError.BodyTimeout, null);
         break;
       case ConnState.Idle:
-        if (now - this.timerMs >= o.keepAliveTimeoutMs) {
+        if (now - this.sinceMs >= o.keepAliveTimeoutMs) {
           this.beginClosing();
           this.flush();
         }
         break;
       case ConnState.Lingering:
-        if (now - this.timerMs >= o.lingerMs) this.destroy();
+        if (now - this.sinceMs >= o.lingerMs) this.destroy();
         break;
     }
   }
 
-  /** A stopping server's grace: requests are still answered, each answer saying Connection: close and
-   *  ending the connection; an idle connection is left open for its client to close or send on. */
-  answerLast(): void {
-    this.lastAnswers = true;
+  /** A stopping server's grace: the next response written says Connection: close and ends the
+   *  connection (a body already streaming finishes as its head said). Requests are still read
+   *  meanwhile, and an idle connection is left to its client. */
+  closeAfterNextResponse(): void {
+    this.writer.closeNext = true;
   }
 
   /** Graceful stop: an idle connection ends now; a busy one after its current response. */
   shutdown(now: number): void {
     this.now = now;
     if (this.state >= ConnState.Closing) return;
-    this.stopping = true;
-    const current = this.exchanges[0];
+    const w = this.writer;
+    w.stopping = true;
+    const current = w.first;
     if (current === undefined) {
       this.beginClosing();
       this.flush();
       return;
     }
-    this.dropFrom(1);
-    if (this.read === Read.Body && current.dispatched === false) this.stopAfterBody = true;
-    else {
-      this.read = Read.Stopped;
-      this.input = null;
-      this.headStartMs = -1;
-    }
-    this.settle();
+    w.dropFrom(1);
+    if (this.reader.readingBody && !current.dispatched) this.reader.stopAfterBody();
+    else this.reader.stop();
+    this.step();
   }
 
   destroy(): void {
     if (this.state === ConnState.Closed) return;
-    this.host.destroy(this);
+    this.host.destroy();
     this.onClose(this.now);
   }
 
@@ -418,46 +193,173 @@ export class Connection implements WriteTarget {
   onClose(now: number): void {
     if (this.state === ConnState.Closed) return;
     this.now = now;
-    this.state = ConnState.Closed;
-    this.dropFrom(0);
-    this.out.clear();
-    this.input = null;
-    this.streaming?.cancel();
-    this.streaming = null;
-    this.wake?.();
+    this.to(ConnState.Closed);
+    this.reader.stop();
+    this.writer.abort();
   }
 
-  /** Derives the state from what is buffered and in flight; Closing and later stick. */
-  private settle(): void {
-    if (this.state >= ConnState.Closing) return;
-    let next: ConnState;
-    if (this.read === Read.Body) next = ConnState.ReadingBody;
-    else if (this.headStartMs >= 0) next = ConnState.ReadingHead;
-    else if (!this.out.empty || this.streaming !== null) next = ConnState.Writing;
-    else if (this.exchanges.length > 0) next = ConnState.Handling;
-    else next = ConnState.Idle;
-    if (next === ConnState.Idle && this.state !== ConnState.Idle) this.timerMs = this.now;
-    this.state = next;
+  // ---- RequestSink: the reader's requests ----
+
+  admitRequest(): boolean {
+    if (this.writer.pending < this.opts.maxPipelined) return true;
+    this.pause(PAUSE_PIPELINE);
+    return false;
+  }
+
+  onHead(head: RequestHead): void {
+    const ex = newExchange(head, this.now, 0);
+    this.writer.enqueue(ex);
+    if (!this.reader.readingBody) return this.dispatch(ex);
+    if (head.expectContinue) {
+      ex.continuePending = true;
+      if (this.writer.first === ex) this.sendContinue(ex);
+    }
+  }
+
+  onBody(body: Uint8Array): void {
+    const ex = this.writer.last!;
+    ex.body = body;
+    ex.continuePending = false;
+    this.dispatch(ex);
+  }
+
+  /** A request could not be read: answer `code` after the responses already owed, then close. */
+  onReadError(code: HttpError, head: RequestHead | null): void {
+    this.fail(code, head);
+  }
+
+  // ---- StreamOwner: the writer's streamed bodies ----
+
+  streamEnded(ex: Exchange, ok: boolean, close: boolean): void {
+    if (ex.done) return;
+    if (!ok) return this.destroy();
+    this.writer.finish(ex);
+    // Not on closeNext: a stream whose head did not say close leaves the connection to its client.
+    if (close || this.writer.stopping) this.beginClosing();
+    this.writeReady();
+    this.step();
+  }
+
+  /** Pushes queued bytes to the socket; applies backpressure; ends a closing connection when done. */
+  flush(): void {
+    if (this.state >= ConnState.Lingering) return;
+    const w = this.writer;
+    const empty = w.flushOut(this.now);
+    if (w.overHighWater) this.pause(PAUSE_WRITE);
+    else {
+      this.resume(PAUSE_WRITE);
+      w.wakePump();
+    }
+    if (empty && this.state === ConnState.Closing && w.pending === 0) {
+      this.to(ConnState.Lingering);
+      this.host.end();
+    }
+    this.step();
+  }
+
+  // ---- Between the two ----
+
+  private dispatch(ex: Exchange): void {
+    this.writer.dispatched(ex);
+    this.host.dispatch(ex);
+  }
+
+  private sendContinue(ex: Exchange): void {
+    this.writer.queueContinue(ex);
+    this.requestFlush();
+  }
+
+  /** Writes what is answered at the front of the queue; then lets waiting requests in. */
+  private writeReady(): void {
+    const w = this.writer;
+    if (w.writeAnswered(this.now)) this.beginClosing();
+    const next = w.first;
+    if (next !== undefined && next.continuePending) this.sendContinue(next);
+    // Reading resumes only here, after the writer's loop: a handler answering synchronously
+    // re-enters writeReady, which must not happen while that loop holds an exchange.
+    if (this.paused & PAUSE_PIPELINE && w.pending < this.opts.maxPipelined) {
+      this.resume(PAUSE_PIPELINE);
+      const outer = this.batching;
+      this.batching = true;
+      this.reader.read(this, this.now);
+      if (!outer) this.endBatch();
+    }
+    this.requestFlush();
+  }
+
+  /** Stands an error in for the request that could not be read (timeouts too), then closes. */
+  private fail(code: HttpError, head: RequestHead | null): void {
+    this.reader.stop();
+    const w = this.writer;
+    const last = w.last;
+    if (last !== undefined && !last.dispatched) w.popLast();
+    const ex = newExchange(head ?? last?.head ?? emptyHead(), this.now, code);
+    ex.status = ERROR_SPECS[code].status;
+    w.enqueue(ex);
+    this.to(ConnState.Closing);
+    if (w.first === ex) this.writeReady();
+  }
+
+  /** Stops reading, drops exchanges queued behind, ends once flushed. */
+  private beginClosing(): void {
+    this.reader.stop();
+    this.writer.dropFrom(0);
+    this.to(ConnState.Closing);
+  }
+
+  private endBatch(): void {
+    this.batching = false;
+    if (this.flushDeferred) {
+      this.flushDeferred = false;
+      this.requestFlush();
+    }
+  }
+
+  private requestFlush(): void {
+    const w = this.writer;
+    if (this.batching) this.flushDeferred = true;
+    else if (w.awaitingAnswers && !w.streaming && this.state !== ConnState.Closing) this.host.scheduleFlush();
+    else this.flush();
   }
 
   private pause(reason: number): void {
-    if (this.paused === 0) this.host.pauseReading(this);
+    if (this.paused === 0) this.host.pauseReading();
     this.paused |= reason;
   }
 
   private resume(reason: number): void {
     if ((this.paused & reason) === 0) return;
     this.paused &= ~reason;
-    if (this.paused === 0) this.host.resumeReading(this);
+    if (this.paused === 0) this.host.resumeReading();
+  }
+
+  // ---- State ----
+
+  /** After each event: an open connection takes the state of what it is doing (Closing and later
+   *  are entered by events of their own and stick). */
+  private step(): void {
+    if (this.current < ConnState.Closing) this.to(this.openState());
+  }
+
+  /** What an open connection is doing; when several hold (pipelining), the one whose timer must run. */
+  private openState(): ConnState {
+    const r = this.reader, w = this.writer;
+    if (r.readingBody) return ConnState.ReadingBody;
+    if (r.headStartMs >= 0) return ConnState.ReadingHead;
+    if (w.writing) return ConnState.Writing;
+    if (w.pending > 0) return ConnState.Handling;
+    return ConnState.Idle;
+  }
+
+  /** The one place the state changes: checks the move against TRANSITIONS and starts the timer
+   *  the new state keeps here (keep-alive for Idle, linger for Lingering). */
+  private to(next: ConnState): void {
+    const from = this.current;
+    if (next === from) return;
+    if (!canTransition(from, next)) throw new Error(`connection: illegal transition ${ConnState[from]} -> ${ConnState[next]}`);
+    if (next === ConnState.Idle || next === ConnState.Lingering) this.sinceMs = this.now;
+    this.current = next;
   }
 }
 
 const JSON_TYPE = "content-type: application/json\r\n";
-/** Shared empty queue; enqueue() swaps in a real array, finish() or a drop swaps it back. */
-const NO_EXCHANGES: Exchange[] = Object.freeze([]) as unknown as Exchange[];
-
-// Emptied queues and input buffers, taken by whichever connection needs one next: a busy
-// connection allocates neither per request, and an idle one holds neither.
-const MAX_SPARES = 64;
-const spareQueues: Exchange[][] = [];
-const spareInputs: InputBuffer[] = [];

@@ -1,8 +1,10 @@
-// The contract between a Connection and its host, and the per-request record they share.
-import type { Connection } from "./connection.ts";
+// The records a connection's parts share: one request and its response (Exchange), a handler's
+// answer once separated from Web types (ResponseParts), the limits (ConnectionOptions) and the
+// socket side of one connection (ConnectionHost). Types only, plus the Exchange constructor, so
+// every other file of the connection can import it without a cycle.
 import type { HttpError } from "./errors.ts";
+import type { WriteTarget } from "./outbound.ts";
 import type { HeadLimits, RequestHead } from "./parser.ts";
-import type { ResponseParts } from "./respond.ts";
 import type { DateCache } from "./serialize.ts";
 
 export interface ConnectionOptions extends HeadLimits {
@@ -17,6 +19,26 @@ export interface ConnectionOptions extends HeadLimits {
   highWaterBytes: number;
   maxPipelined: number;
   coalesceMaxBytes: number;
+}
+
+/** A streamed response body. read() resolves null at the end; cancel() stops upstream work. */
+export interface BodySource {
+  read(): Promise<Uint8Array | null>;
+  cancel(): void;
+}
+
+/** What the connection needs of a Response, already separated from Web types. */
+export interface ResponseParts {
+  status: number;
+  /** Application headers as "name: value\r\n" lines, without framing, Connection or Date. */
+  headerLines: string;
+  /** Complete body (null: empty or streamed). */
+  body: Uint8Array | null;
+  stream: BodySource | null;
+  /** Content-Length the application set, kept for HEAD and 304 answers that carry no body. */
+  declaredLength: number;
+  /** The application asked for the connection to end after this response (Connection: close). */
+  close?: boolean;
 }
 
 /** One request and its response, queued in arrival order. */
@@ -35,22 +57,25 @@ export interface Exchange {
   hostData: unknown;
 }
 
-/** The I/O side (server.ts, or a fake in tests). One host serves every connection. */
-export interface ConnectionHost {
-  /** socket.write of data[0, length): bytes taken, negative once closed. */
-  write(conn: Connection, data: Uint8Array, length: number): number;
+/**
+ * The socket side of one connection: server.ts gives each socket its own, tests a fake. The
+ * connection calls it; it answers a dispatched request through the connection's respond or
+ * respondError. write() (from WriteTarget) is socket.write of data[0, length): bytes taken,
+ * negative once closed.
+ */
+export interface ConnectionHost extends WriteTarget {
   /** Shut the write side (FIN) after the last response. */
-  end(conn: Connection): void;
+  end(): void;
   /** Tear the socket down now. */
-  destroy(conn: Connection): void;
-  pauseReading(conn: Connection): void;
-  resumeReading(conn: Connection): void;
-  /** Run the handler; it answers with conn.respond or conn.respondError. */
-  dispatch(conn: Connection, ex: Exchange): void;
+  destroy(): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  /** Run the handler for `ex`. */
+  dispatch(ex: Exchange): void;
   /** Called once per exchange that leaves the queue: answered, or dropped (`aborted`). */
-  requestDone(conn: Connection, ex: Exchange, aborted: boolean): void;
-  /** Flush after pending microtasks, so responses finishing together share one write. */
-  scheduleFlush(conn: Connection): void;
+  requestDone(ex: Exchange, aborted: boolean): void;
+  /** Call the connection's flush after pending microtasks, so responses finishing together share one write. */
+  scheduleFlush(): void;
   readonly dates: DateCache;
 }
 

@@ -65,8 +65,19 @@ for (const name of [
   "x-request-id", "if-none-match", "if-modified-since", "sec-fetch-mode", "keep-alive",
 ]) (KNOWN_BY_LENGTH[name.length] ??= []).push(name);
 
-/** [nameStart, nameEnd, valueStart, valueEnd] per header, reused: parsing is synchronous. */
-let marks = new Int32Array(4 * 128);
+/** What the scan of a complete head found, handed from parseComplete to decode. Parsing is
+ *  synchronous, so one record serves every parse and a request allocates nothing for it. */
+class HeadScan {
+  /** Buffer offsets: the head's first byte, the byte after its blank line, the method's end, the request-target. */
+  start = 0; end = 0; methodEnd = 0; targetStart = 0; targetEnd = 0;
+  minor = 1;
+  /** Field lines found, and [nameStart, nameEnd, valueStart, valueEnd] for each (grown for heads with more). */
+  count = 0; marks = new Int32Array(4 * 128);
+  /** Some field value holds a byte >= 0x80 (obs-text): the head is then decoded as Latin-1. */
+  highByte = false;
+}
+
+const SCAN = new HeadScan();
 const ascii = new TextDecoder();
 
 export function parseHead(buf: Uint8Array, start: number, end: number, prevLen: number, limits: HeadLimits, out: RequestHead): number {
@@ -81,7 +92,9 @@ export function parseHead(buf: Uint8Array, start: number, end: number, prevLen: 
     if (lf < 0) break;
     if (lf === s || buf[lf - 1] !== CR) return lf - s > limits.maxTargetBytes && oversize(buf, s, lf, limits) === HttpError.TargetTooLong ? -HttpError.TargetTooLong : -HttpError.InvalidLineEnding;
     if (lf - 3 >= s && buf[lf - 2] === LF && buf[lf - 3] === CR) {
-      const err = parseComplete(buf, s, lf + 1, limits, out);
+      SCAN.start = s;
+      SCAN.end = lf + 1;
+      const err = parseComplete(buf, SCAN, limits, out);
       return err < 0 ? err : lf + 1 - start;
     }
     from = lf + 1;
@@ -112,26 +125,28 @@ function oversize(buf: Uint8Array, s: number, end: number, limits: HeadLimits): 
   return i - targetStart > limits.maxTargetBytes ? HttpError.TargetTooLong : HttpError.HeadTooLarge;
 }
 
-/** Validates and decodes a head known to end at `headEnd` (after its blank line). Returns 0 or -HttpError. */
-function parseComplete(buf: Uint8Array, s: number, headEnd: number, limits: HeadLimits, out: RequestHead): number {
+/** Validates and decodes the head at sc.start, known to end at sc.end (after its blank line). Returns 0 or -HttpError. */
+function parseComplete(buf: Uint8Array, sc: HeadScan, limits: HeadLimits, out: RequestHead): number {
+  const s = sc.start;
   let i = s;
   while (TCHAR[buf[i]!] === 1) i++;
   if (buf[i] !== SP) return i > s && buf[i] === CR ? -HttpError.InvalidRequestLine : -HttpError.InvalidMethod;
   if (i === s) return -HttpError.InvalidMethod;
-  const methodEnd = i++;
+  sc.methodEnd = i++;
   const targetStart = i;
   while (buf[i]! > SP && buf[i]! < 0x7f) i++;
-  const targetEnd = i;
-  if (targetEnd - targetStart > limits.maxTargetBytes) return -HttpError.TargetTooLong;
+  if (i - targetStart > limits.maxTargetBytes) return -HttpError.TargetTooLong;
   if (buf[i] !== SP) return buf[i] === CR && i > targetStart ? -HttpError.InvalidRequestLine : -HttpError.InvalidTarget;
-  if (targetEnd === targetStart) return -HttpError.InvalidTarget;
+  if (i === targetStart) return -HttpError.InvalidTarget;
+  sc.targetStart = targetStart;
+  sc.targetEnd = i;
   const minor = parseVersion(buf, i + 1);
   if (minor < 0) return minor;
-  i += 11;
-  const count = scanFields(buf, i, headEnd, limits.maxHeaderCount);
-  if (count < 0) return count;
-  if (headEnd - s > limits.maxHeadBytes) return -HttpError.HeadTooLarge;
-  return decode(buf, s, headEnd, methodEnd, targetStart, targetEnd, minor, count, out);
+  sc.minor = minor;
+  const err = scanFields(buf, i + 11, sc, limits.maxHeaderCount);
+  if (err < 0) return err;
+  if (sc.end - s > limits.maxHeadBytes) return -HttpError.HeadTooLarge;
+  return decode(buf, sc, out);
 }
 
 /** "HTTP/d.d" CRLF at i. Returns the minor version (1.x, x >= 1, reads as 1) or -HttpError. */
@@ -144,11 +159,10 @@ function parseVersion(buf: Uint8Array, i: number): number {
   return minor === 0 ? 0 : 1;
 }
 
-let sawHighByte = false;
-
-/** Validates field lines from i to the blank line, recording offsets in `marks`. Returns the count or -HttpError. */
-function scanFields(buf: Uint8Array, i: number, headEnd: number, maxCount: number): number {
-  let n = 0, high = 0;
+/** Validates field lines from i to the blank line, recording them in sc (count, marks, highByte). Returns 0 or -HttpError. */
+function scanFields(buf: Uint8Array, i: number, sc: HeadScan, maxCount: number): number {
+  const headEnd = sc.end;
+  let marks = sc.marks, n = 0, high = 0;
   for (;;) {
     const c = buf[i];
     if (c === CR) {
@@ -174,7 +188,7 @@ function scanFields(buf: Uint8Array, i: number, headEnd: number, maxCount: numbe
     if (marks.length < 4 * (n + 1)) {
       const grown = new Int32Array(marks.length * 2);
       grown.set(marks);
-      marks = grown;
+      marks = sc.marks = grown;
     }
     marks[4 * n] = nameStart;
     marks[4 * n + 1] = nameEnd;
@@ -183,16 +197,18 @@ function scanFields(buf: Uint8Array, i: number, headEnd: number, maxCount: numbe
     n++;
     i += 2;
   }
-  sawHighByte = (high & 0x80) !== 0;
-  return n;
+  sc.count = n;
+  sc.highByte = (high & 0x80) !== 0;
+  return 0;
 }
 
 /** Node's Buffer (what sockets deliver) decodes ISO-8859-1 in place. */
 type Latin1Sliceable = Uint8Array & { latin1Slice?: (start: number, end: number) => string };
 
 /** The whole head as one string, for buffers that cannot slice tokens themselves. */
-function headText(buf: Uint8Array, s: number, headEnd: number): string {
-  if (sawHighByte) return latin1(buf, s, headEnd);
+function headText(buf: Uint8Array, sc: HeadScan): string {
+  const s = sc.start, headEnd = sc.end;
+  if (sc.highByte) return latin1(buf, s, headEnd);
   return ascii.decode(s === 0 && headEnd === buf.length ? buf : buf.subarray(s, headEnd));
 }
 
@@ -212,19 +228,18 @@ function knownName(buf: Uint8Array, a: number, b: number): string | undefined {
   return undefined;
 }
 
-function decode(
-  buf: Uint8Array, s: number, headEnd: number, methodEnd: number, targetStart: number, targetEnd: number,
-  minor: number, count: number, out: RequestHead,
-): number {
+/** Fills `out` from the scanned head: strings for method, target and fields, then framing. Returns 0 or -HttpError. */
+function decode(buf: Uint8Array, sc: HeadScan, out: RequestHead): number {
+  const s = sc.start, methodEnd = sc.methodEnd, targetStart = sc.targetStart, count = sc.count, marks = sc.marks;
   // A Buffer (what sockets deliver) slices each token straight into its own string: a view of a
   // freshly read buffer costs more than a decode (the engine first moves its bytes into an
   // ArrayBuffer). Anything else is decoded once and cut into substrings.
   const b = buf as Latin1Sliceable;
-  const text = b.latin1Slice === undefined ? headText(buf, s, headEnd) : null;
+  const text = b.latin1Slice === undefined ? headText(buf, sc) : null;
   const method = methodEnd - s === 3 && buf[s] === 71 && buf[s + 1] === 69 && buf[s + 2] === 84 ? "GET" : token(b, text, s, s, methodEnd);
-  const target = recentToken(b, text, s, targetStart, targetEnd);
+  const target = recentToken(b, text, s, targetStart, sc.targetEnd);
   const headers = new Array<string>(2 * count);
-  hostsValid = true;
+  let hostsValid = true;
   for (let h = 0; h < count; h++) {
     const na = marks[4 * h]!, nb = marks[4 * h + 1]!, va = marks[4 * h + 2]!, vb = marks[4 * h + 3]!;
     const name = knownName(buf, na, nb) ?? token(b, text, s, na, nb).toLowerCase();
@@ -234,13 +249,13 @@ function decode(
   }
   out.method = method;
   out.target = target;
-  out.minor = minor;
+  out.minor = sc.minor;
   out.headers = headers;
   // Origin-form (the usual case) is recognised from its first byte, without reading the string.
   const path = buf[targetStart] === 47 && method !== "CONNECT" ? target : targetPath(method, target);
   if (typeof path !== "string") return path;
   out.path = path;
-  return applyFraming(out);
+  return applyFraming(out, hostsValid);
 }
 
 /** Bytes a..b of the head as a string: sliced from the Buffer, or cut from the decoded `text` (which starts at s). */
@@ -289,8 +304,9 @@ function targetPath(method: string, target: string): string | number {
   return target[pathStart] === "?" ? "/" + target.slice(pathStart) : target.slice(pathStart);
 }
 
-/** Resolves body framing, keep-alive, Host and Expect from the decoded fields (RFC 9112 §6, §9.3). Returns 0 or -HttpError. */
-function applyFraming(out: RequestHead): number {
+/** Resolves body framing, keep-alive, Host and Expect from the decoded fields (RFC 9112 §6, §9.3).
+ *  `hostsValid`: every Host value passed validHost. Returns 0 or -HttpError. */
+function applyFraming(out: RequestHead, hostsValid: boolean): number {
   let hosts = 0, contentLength = -1, te: string[] | null = null;
   let close = false, keepAlive = false, expect: string | null = null;
   const h = out.headers;
@@ -382,9 +398,6 @@ function validHost(buf: Uint8Array, a: number, b: number): boolean {
   for (let i = a; i < b; i++) if (HOST_CHAR[buf[i]!] !== 1) return false;
   return true;
 }
-
-/** Whether every Host field of the head being decoded passed validHost (decode sets it, applyFraming reads it). */
-let hostsValid = true;
 
 const HOST_CHAR = new Uint8Array(256);
 for (const c of "-._~!$&'()*+,;=[]%:") HOST_CHAR[c.charCodeAt(0)] = 1;

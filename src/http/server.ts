@@ -4,9 +4,9 @@
 import type { Socket, TCPSocketListener } from "bun";
 import * as L from "../limits.ts";
 import { type Peek, toParts, toRequest } from "./bridge.ts";
-import { ConnState, Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from "./connection.ts";
+import { ConnState, Connection } from "./connection.ts";
 import { HttpError } from "./errors.ts";
-import type { ResponseParts } from "./respond.ts";
+import type { ConnectionHost, ConnectionOptions, Exchange, ResponseParts } from "./exchange.ts";
 import { DateCache } from "./serialize.ts";
 
 export type Handler = (req: Request) => Response | Promise<Response>;
@@ -66,26 +66,66 @@ export interface HttpServer {
   stop(opts?: { graceful?: boolean; timeoutMs?: number; idleGraceMs?: number }): Promise<void>;
 }
 
-type Sock = Socket<Connection | undefined>;
+type Sock = Socket<Link | undefined>;
 
 const SIGNAL_REUSE = 64;
+
+/** One accepted socket: Bun's handle, the connection it feeds, and the abort signal its requests
+ *  share. It is that connection's host: what the connection asks of the socket goes through it. */
+class Link implements ConnectionHost {
+  readonly conn: Connection;
+  readonly dates: DateCache;
+  /** Aborts the requests in flight when the peer goes away (see dispatch). */
+  aborter: AbortController | null = null;
+  aborterUses = 0;
+
+  constructor(readonly sock: Sock, private readonly server: SocketServer, opts: ConnectionOptions, now: number) {
+    this.dates = server.dates;
+    this.conn = new Connection(this, opts, now);
+  }
+
+  write(data: Uint8Array, length: number): number {
+    this.server.noteWrite(this.conn.queuedBytes);
+    return this.sock.write(data, 0, length);
+  }
+  end(): void {
+    this.sock.end();
+  }
+  destroy(): void {
+    this.sock.terminate();
+  }
+  pauseReading(): void {
+    this.sock.pause();
+  }
+  resumeReading(): void {
+    this.sock.resume();
+  }
+  dispatch(ex: Exchange): void {
+    this.server.dispatch(this, ex);
+  }
+  requestDone(ex: Exchange, aborted: boolean): void {
+    this.server.requestDone(this, ex, aborted);
+  }
+  scheduleFlush(): void {
+    this.server.scheduleFlush(this.conn);
+  }
+}
 
 // Peer address for handlers: remoteAddress(request) below (also RequestDoneInfo.remote). Requests
 // carry their connection's AbortSignal (shared by a run of requests, see dispatch), so one map entry
 // per signal finds the connection: no per-request bookkeeping and no header a client could forge.
 // api/ may not import http/, so main.ts hands remoteAddress to the app.
-const owners = new WeakMap<AbortSignal, Connection>();
+const owners = new WeakMap<AbortSignal, Link>();
 
 /** The peer address of the connection a request arrived on (undefined for foreign requests). */
 export function remoteAddress(req: Request): string | undefined {
-  const conn = owners.get(req.signal);
-  return conn === undefined ? undefined : peerOf(conn);
+  const link = owners.get(req.signal);
+  return link === undefined ? undefined : peerOf(link);
 }
 
-function peerOf(conn: Connection): string | undefined {
-  const sock = conn.io as Sock | null;
+function peerOf(link: Link): string | undefined {
   try {
-    return sock?.remoteAddress;
+    return link.sock.remoteAddress;
   } catch {
     return undefined;
   }
@@ -116,21 +156,22 @@ function connectionOptions(o: HttpServerOptions): ConnectionOptions {
 }
 
 export function listen(handler: Handler, options: HttpServerOptions): HttpServer {
-  return new Engine(handler, options);
+  return new SocketServer(handler, options);
 }
 
-/** The server: owns the listener, the sweep clock and the counters; is every connection's host. */
-class Engine implements HttpServer, ConnectionHost {
+/** The server on Bun.listen: owns the listener, the sweep clock and the counters; runs the handler
+ *  for every connection's requests. */
+class SocketServer implements HttpServer {
   readonly hostname: string;
   readonly port: number;
   readonly dates = new DateCache();
   private readonly opts: ConnectionOptions;
   private readonly maxConnections: number;
   private readonly onDone: HttpServerOptions["onRequestDone"];
-  private readonly conns = new Set<Connection>();
+  private readonly links = new Set<Link>();
   private readonly flushQueue = new Set<Connection>();
   private readonly counters = { active: 0, totalConnections: 0, totalRequests: 0, peakQueued: 0, writes: 0 };
-  private readonly listener: TCPSocketListener<Connection | undefined>;
+  private readonly listener: TCPSocketListener<Link | undefined>;
   private readonly sweep: ReturnType<typeof setInterval>;
   private stopping: Promise<void> | null = null;
   private allClosed: (() => void) | null = null;
@@ -148,73 +189,60 @@ class Engine implements HttpServer, ConnectionHost {
     this.sweep.unref?.();
   }
 
-  private bind(options: HttpServerOptions): TCPSocketListener<Connection | undefined> {
-    return Bun.listen<Connection | undefined>({
+  private bind(options: HttpServerOptions): TCPSocketListener<Link | undefined> {
+    return Bun.listen<Link | undefined>({
       hostname: options.hostname,
       port: options.port,
-      // Declared by Bun's types for connect only, but honoured by listen on Linux (FACTS.md).
+      // Declared by Bun's types for connect only, but honoured by listen on Linux.
       ...(options.reusePort ? { reusePort: true } : {}),
       socket: {
         open: (sock) => this.accept(sock),
-        data: (sock, chunk) => sock.data?.onData(chunk, Date.now()),
-        drain: (sock) => sock.data?.onDrain(Date.now()),
+        data: (sock, chunk) => sock.data?.conn.onData(chunk, Date.now()),
+        drain: (sock) => sock.data?.conn.onDrain(Date.now()),
         close: (sock) => this.closed(sock),
-        error: (sock) => sock.data?.destroy(),
+        error: (sock) => sock.data?.conn.destroy(),
       },
     });
   }
 
   private accept(sock: Sock): void {
-    // Bun shares one `data` object among sockets unless each gets its own here (FACTS.md).
+    // Bun shares one `data` object among sockets unless each gets its own here.
     sock.data = undefined;
-    if (this.stopping !== null || (this.maxConnections > 0 && this.conns.size >= this.maxConnections)) {
+    if (this.stopping !== null || (this.maxConnections > 0 && this.links.size >= this.maxConnections)) {
       sock.terminate();
       return;
     }
-    const conn = new Connection(this, this.opts, Date.now());
-    conn.io = sock;
-    sock.data = conn;
-    this.conns.add(conn);
+    const link = new Link(sock, this, this.opts, Date.now());
+    sock.data = link;
+    this.links.add(link);
     this.counters.totalConnections++;
   }
 
   private closed(sock: Sock): void {
-    const conn = sock.data;
-    if (conn === undefined) return;
-    const aborter = conn.aborter;
-    conn.onClose(Date.now());
+    const link = sock.data;
+    if (link === undefined) return;
+    const aborter = link.aborter;
+    link.conn.onClose(Date.now());
     aborter?.abort();
-    this.conns.delete(conn);
-    if (this.conns.size === 0) this.allClosed?.();
+    this.links.delete(link);
+    if (this.links.size === 0) this.allClosed?.();
   }
 
   private tick(): void {
     const now = Date.now();
-    for (const conn of this.conns) {
-      conn.tick(now);
+    for (const link of this.links) {
+      link.conn.tick(now);
       // An idle keep-alive connection should cost little: its signal is rebuilt on next use.
-      if (conn.aborter !== null && conn.state === ConnState.Idle) conn.aborter = null;
+      if (link.aborter !== null && link.conn.state === ConnState.Idle) link.aborter = null;
     }
   }
 
-  // ---- ConnectionHost ----
+  // ---- For the links ----
 
-  write(conn: Connection, data: Uint8Array, length: number): number {
-    if (conn.out.bytes > this.counters.peakQueued) this.counters.peakQueued = conn.out.bytes;
+  /** Counts a socket write; `queuedBytes`: the writing connection's queue at that moment. */
+  noteWrite(queuedBytes: number): void {
+    if (queuedBytes > this.counters.peakQueued) this.counters.peakQueued = queuedBytes;
     this.counters.writes++;
-    return (conn.io as Sock).write(data, 0, length);
-  }
-  end(conn: Connection): void {
-    (conn.io as Sock).end();
-  }
-  destroy(conn: Connection): void {
-    (conn.io as Sock).terminate();
-  }
-  pauseReading(conn: Connection): void {
-    (conn.io as Sock).pause();
-  }
-  resumeReading(conn: Connection): void {
-    (conn.io as Sock).resume();
   }
 
   scheduleFlush(conn: Connection): void {
@@ -227,7 +255,8 @@ class Engine implements HttpServer, ConnectionHost {
     this.flushQueue.clear();
   }
 
-  dispatch(conn: Connection, ex: Exchange): void {
+  dispatch(link: Link, ex: Exchange): void {
+    const conn = link.conn;
     this.counters.active++;
     this.counters.totalRequests++;
     if (ex.head.path === "*") return conn.respond(ex, NO_CONTENT, conn.now);
@@ -235,14 +264,14 @@ class Engine implements HttpServer, ConnectionHost {
     // goes away. It is replaced every SIGNAL_REUSE requests and after each streamed response
     // (when no other request holds it), so listeners an application leaves on finished
     // requests' signals cannot pile up on a long keep-alive connection.
-    if (conn.aborter === null || (++conn.aborterUses > SIGNAL_REUSE && conn.inFlight === 1)) {
-      conn.aborter = new AbortController();
-      conn.aborterUses = 0;
-      owners.set(conn.aborter.signal, conn);
+    if (link.aborter === null || (++link.aborterUses > SIGNAL_REUSE && conn.inFlight === 1)) {
+      link.aborter = new AbortController();
+      link.aborterUses = 0;
+      owners.set(link.aborter.signal, link);
     }
     let result: Response | Promise<Response>;
     try {
-      const req = toRequest(ex.head, ex.body, conn.aborter.signal);
+      const req = toRequest(ex.head, ex.body, link.aborter.signal);
       // Bun's Request turns methods it does not know ("FOO", "gET") into GET: found by the live fuzzer.
       if (req.method !== ex.head.method) return conn.respondError(ex, HttpError.MethodNotImplemented, Date.now());
       if (this.onDone !== undefined) ex.hostData = req;
@@ -274,23 +303,23 @@ class Engine implements HttpServer, ConnectionHost {
     );
   }
 
-  requestDone(conn: Connection, ex: Exchange, aborted: boolean): void {
+  requestDone(link: Link, ex: Exchange, aborted: boolean): void {
     if (ex.dispatched) this.counters.active--;
-    if (ex.response?.stream != null && !aborted) conn.aborterUses = SIGNAL_REUSE;
+    if (ex.response?.stream != null && !aborted) link.aborterUses = SIGNAL_REUSE;
     if (this.onDone === undefined) return;
     const { method, target } = ex.head;
     const request = ex.hostData instanceof Request ? ex.hostData : undefined;
-    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: conn.now - ex.startMs, remote: peerOf(conn), request });
+    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: link.conn.now - ex.startMs, remote: peerOf(link), request });
   }
 
   // ---- HttpServer ----
 
   stats(): HttpStats {
     let queued = 0;
-    for (const conn of this.conns) queued += conn.out.bytes;
+    for (const link of this.links) queued += link.conn.queuedBytes;
     const c = this.counters;
     return {
-      openConnections: this.conns.size, activeRequests: c.active, totalConnections: c.totalConnections,
+      openConnections: this.links.size, activeRequests: c.active, totalConnections: c.totalConnections,
       totalRequests: c.totalRequests, queuedBytes: queued, peakQueuedBytes: c.peakQueued, socketWrites: c.writes,
     };
   }
@@ -307,7 +336,7 @@ class Engine implements HttpServer, ConnectionHost {
     const shutdownAll = () => {
       clearTimeout(grace);
       const now = Date.now();
-      for (const conn of this.conns) conn.shutdown(now);
+      for (const link of this.links) link.conn.shutdown(now);
     };
     // A server with work in flight is being sent work: a client (a proxy above all) may be writing a
     // request on any of its idle keep-alive connections at any moment, and closing one under such a
@@ -317,7 +346,7 @@ class Engine implements HttpServer, ConnectionHost {
     // deploy/nginx keeps idle connections 4 s, Warren 5 s). An idle server closes everything at once.
     // Every answer in the grace says Connection: close, so no client reuses a connection we are ending.
     if (idleGraceMs > 0 && this.counters.active > 0) {
-      for (const conn of this.conns) conn.answerLast();
+      for (const link of this.links) link.conn.closeAfterNextResponse();
       grace = setTimeout(shutdownAll, Math.min(idleGraceMs, timeoutMs));
     } else shutdownAll();
     this.stopping = new Promise<void>((resolve) => {
@@ -332,14 +361,14 @@ class Engine implements HttpServer, ConnectionHost {
         clearInterval(this.sweep);
         resolve();
       };
-      if (this.conns.size === 0) this.allClosed();
+      if (this.links.size === 0) this.allClosed();
     });
     return this.stopping;
   }
 
   private closeAll(): void {
     clearInterval(this.sweep);
-    for (const conn of this.conns) conn.destroy();
+    for (const link of this.links) link.conn.destroy();
   }
 }
 

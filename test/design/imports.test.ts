@@ -71,6 +71,24 @@ describe("dependency rules", () => {
     expect(clock).toEqual([]);
   });
 
+  test("1b. http/ files import one another without cycles (type imports too): each only from files below it", () => {
+    const http = new Map(inLayer("http").map((s) => [s.path, s.imports.filter((i) => i.startsWith("http/"))]));
+    const cycles: string[] = [];
+    const state = new Map<string, "open" | "done">();
+    const visit = (file: string, path: string[]): void => {
+      if (state.get(file) === "done") return;
+      if (state.get(file) === "open") {
+        cycles.push([...path.slice(path.indexOf(file)), file].join(" -> "));
+        return;
+      }
+      state.set(file, "open");
+      for (const next of http.get(file) ?? []) visit(next, [...path, file]);
+      state.set(file, "done");
+    };
+    for (const file of http.keys()) visit(file, []);
+    expect(cycles).toEqual([]);
+  });
+
   test("2. http/server.ts sees the application only as a handler", () => {
     const server = sources.filter((s) => s.path === "http/server.ts");
     expect(violations((_, i) => (/^(api|inference|models)\//.test(i) ? i : undefined), server)).toEqual([]);

@@ -2,9 +2,9 @@
 // First a transition table (from-state, event, to-state), then behaviour the table cannot show:
 // ordering, coalescing, backpressure, 100-continue, shutdown, streaming.
 import { describe, expect, test } from "bun:test";
-import { ConnState, Connection, type ConnectionHost, type ConnectionOptions, type Exchange } from "../../src/http/connection.ts";
+import { ConnState, Connection, canTransition } from "../../src/http/connection.ts";
 import { HttpError } from "../../src/http/errors.ts";
-import type { BodySource, ResponseParts } from "../../src/http/respond.ts";
+import type { BodySource, ConnectionHost, ConnectionOptions, Exchange, ResponseParts } from "../../src/http/exchange.ts";
 import { DateCache } from "../../src/http/serialize.ts";
 
 const OPTS: ConnectionOptions = {
@@ -15,6 +15,8 @@ const OPTS: ConnectionOptions = {
 
 class FakeHost implements ConnectionHost {
   readonly dates = new DateCache();
+  /** The connection this host serves (set once it is built). */
+  conn!: Connection;
   /** Every byte the socket took, as latin1 text. */
   sent = "";
   writes = 0;
@@ -25,9 +27,9 @@ class FakeHost implements ConnectionHost {
   paused = false;
   readonly dispatched: Exchange[] = [];
   readonly done: { ex: Exchange; aborted: boolean }[] = [];
-  readonly scheduled: Connection[] = [];
+  scheduled = 0;
 
-  write(_c: Connection, data: Uint8Array, length: number): number {
+  write(data: Uint8Array, length: number): number {
     const n = Math.min(this.room, length);
     if (n > 0) {
       this.writes++;
@@ -39,11 +41,15 @@ class FakeHost implements ConnectionHost {
   destroy() { this.destroyed = true; }
   pauseReading() { this.paused = true; }
   resumeReading() { this.paused = false; }
-  dispatch(_c: Connection, ex: Exchange) { this.dispatched.push(ex); }
-  requestDone(_c: Connection, ex: Exchange, aborted: boolean) { this.done.push({ ex, aborted }); }
-  scheduleFlush(c: Connection) { this.scheduled.push(c); }
-  /** Runs the flushes the server would run after pending microtasks. */
-  runScheduled() { for (const c of this.scheduled.splice(0)) c.flush(); }
+  dispatch(ex: Exchange) { this.dispatched.push(ex); }
+  requestDone(ex: Exchange, aborted: boolean) { this.done.push({ ex, aborted }); }
+  scheduleFlush() { this.scheduled++; }
+  /** Runs the flush the server would run after pending microtasks. */
+  runScheduled() {
+    if (this.scheduled === 0) return;
+    this.scheduled = 0;
+    this.conn.flush();
+  }
   statuses(): number[] { return [...this.sent.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1])); }
 }
 
@@ -54,7 +60,7 @@ const POST = (body: string, extra = "") => `POST /p HTTP/1.1\r\nHost: t\r\nConte
 
 function setup(opts: Partial<ConnectionOptions> = {}) {
   const host = new FakeHost();
-  const conn = new Connection(host, { ...OPTS, ...opts }, 0);
+  const conn = (host.conn = new Connection(host, { ...OPTS, ...opts }, 0));
   const send = (s: string, now = 0) => conn.onData(bytes(s), now);
   const answer = (i: number, parts: ResponseParts = text(`r${i}`), now = 0) => conn.respond(host.dispatched[i]!, parts, now);
   return { host, conn, send, answer };
@@ -68,8 +74,12 @@ interface Transition {
   event: string;
   act: (r: Rig) => void;
   to: ConnState;
+  /** States the event passes through on its way to `to` (all within one call). */
+  via?: ConnState[];
   check?: (r: Rig) => void;
 }
+
+const viaClosing = [ConnState.Closing];
 
 const toIdle = () => {};
 const toReadingHead = (r: Rig) => r.send("GET / HTTP/1.1\r\nHo", 0);
@@ -84,16 +94,16 @@ const TABLE: Transition[] = [
   { from: ConnState.Idle, arrange: toIdle, event: "a complete GET", act: (r) => r.send(GET()), to: ConnState.Handling, check: (r) => expect(r.host.dispatched).toHaveLength(1) },
   { from: ConnState.Idle, arrange: toIdle, event: "a head announcing a body", act: (r) => r.send(POST("hello").slice(0, -5)), to: ConnState.ReadingBody },
   { from: ConnState.Idle, arrange: toIdle, event: "stray CRLF (RFC 9112 §2.2)", act: (r) => r.send("\r\n\r\n"), to: ConnState.Idle },
-  { from: ConnState.Idle, arrange: toIdle, event: "keep-alive timeout", act: (r) => r.conn.tick(5000), to: ConnState.Lingering, check: (r) => { expect(r.host.sent).toBe(""); expect(r.host.ended).toBe(true); } },
+  { from: ConnState.Idle, arrange: toIdle, event: "keep-alive timeout", act: (r) => r.conn.tick(5000), to: ConnState.Lingering, via: viaClosing, check: (r) => { expect(r.host.sent).toBe(""); expect(r.host.ended).toBe(true); } },
   { from: ConnState.Idle, arrange: toIdle, event: "tick before keep-alive timeout", act: (r) => r.conn.tick(4999), to: ConnState.Idle },
-  { from: ConnState.Idle, arrange: toIdle, event: "malformed request", act: (r) => r.send("GET / HTTP/1.1\r\n\r\n"), to: ConnState.Lingering, check: (r) => { expect(r.host.statuses()).toEqual([400]); expect(r.host.ended).toBe(true); } },
+  { from: ConnState.Idle, arrange: toIdle, event: "malformed request", act: (r) => r.send("GET / HTTP/1.1\r\n\r\n"), to: ConnState.Lingering, via: viaClosing, check: (r) => { expect(r.host.statuses()).toEqual([400]); expect(r.host.ended).toBe(true); } },
   { from: ConnState.Idle, arrange: toIdle, event: "peer closes", act: (r) => r.conn.onClose(0), to: ConnState.Closed },
   { from: ConnState.ReadingHead, arrange: toReadingHead, event: "rest of the head", act: (r) => r.send("st: t\r\n\r\n", 10), to: ConnState.Handling },
-  { from: ConnState.ReadingHead, arrange: toReadingHead, event: "header timeout", act: (r) => r.conn.tick(1000), to: ConnState.Lingering, check: (r) => expect(r.host.sent).toContain('"code":"header_timeout"') },
-  { from: ConnState.ReadingHead, arrange: toReadingHead, event: "more bytes do not restart the header timer", act: (r) => { r.send("st", 900); r.conn.tick(1000); }, to: ConnState.Lingering },
+  { from: ConnState.ReadingHead, arrange: toReadingHead, event: "header timeout", act: (r) => r.conn.tick(1000), to: ConnState.Lingering, via: viaClosing, check: (r) => expect(r.host.sent).toContain('"code":"header_timeout"') },
+  { from: ConnState.ReadingHead, arrange: toReadingHead, event: "more bytes do not restart the header timer", act: (r) => { r.send("st", 900); r.conn.tick(1000); }, to: ConnState.Lingering, via: viaClosing },
   { from: ConnState.ReadingHead, arrange: toReadingHead, event: "tick before header timeout", act: (r) => r.conn.tick(999), to: ConnState.ReadingHead },
   { from: ConnState.ReadingBody, arrange: toReadingBody, event: "rest of the body", act: (r) => r.send("llo", 10), to: ConnState.Handling, check: (r) => expect(new TextDecoder().decode(r.host.dispatched[0]!.body!)).toBe("hello") },
-  { from: ConnState.ReadingBody, arrange: toReadingBody, event: "body timeout", act: (r) => r.conn.tick(2000), to: ConnState.Lingering, check: (r) => expect(r.host.statuses()).toEqual([408]) },
+  { from: ConnState.ReadingBody, arrange: toReadingBody, event: "body timeout", act: (r) => r.conn.tick(2000), to: ConnState.Lingering, via: viaClosing, check: (r) => expect(r.host.statuses()).toEqual([408]) },
   { from: ConnState.ReadingBody, arrange: toReadingBody, event: "body bytes restart the body timer", act: (r) => { r.send("l", 1500); r.conn.tick(3000); }, to: ConnState.ReadingBody },
   { from: ConnState.ReadingBody, arrange: toReadingBody, event: "peer closes mid-body", act: (r) => r.conn.onClose(0), to: ConnState.Closed, check: (r) => expect(r.host.done).toHaveLength(0) },
   { from: ConnState.Handling, arrange: toHandling, event: "response, socket takes it all", act: (r) => r.answer(0), to: ConnState.Idle, check: (r) => expect(r.host.statuses()).toEqual([200]) },
@@ -122,6 +132,85 @@ describe("connection transition table", () => {
       expect(ConnState[rig.conn.state]).toBe(ConnState[t.to]);
       t.check?.(rig);
     });
+  }
+
+  const STATES = Object.values(ConnState).filter((v): v is ConnState => typeof v === "number");
+  const move = (from: ConnState, to: ConnState) => `${ConnState[from]} -> ${ConnState[to]}`;
+
+  test("every move in the table above is one the connection allows", () => {
+    const refused = TABLE.flatMap((t) => {
+      const path = [t.from, ...(t.via ?? []), t.to];
+      return path.slice(1).flatMap((to, i) => (path[i] !== to && !canTransition(path[i]!, to) ? [`${t.event}: ${move(path[i]!, to)}`] : []));
+    });
+    expect(refused).toEqual([]);
+  });
+
+  test("a move the table does not allow is refused, not made", () => {
+    const { conn } = setup();
+    conn.onClose(0);
+    const to = (s: ConnState) => (conn as unknown as { to(s: ConnState): void }).to(s);
+    expect(() => to(ConnState.Idle)).toThrow("illegal transition Closed -> Idle");
+    expect(conn.state).toBe(ConnState.Closed);
+  });
+
+  test("the way out is one way: nothing reopens, Lingering follows Closing only, Closed is final", () => {
+    const open = (s: ConnState) => s < ConnState.Closing;
+    const rule = (from: ConnState, to: ConnState): boolean => {
+      if (open(from)) return to !== ConnState.Lingering;
+      if (from === ConnState.Closing) return to === ConnState.Lingering || to === ConnState.Closed;
+      if (from === ConnState.Lingering) return to === ConnState.Closed;
+      return false;
+    };
+    const differ = STATES.flatMap((from) => STATES.filter((to) => to !== from && canTransition(from, to) !== rule(from, to)).map((to) => move(from, to)));
+    expect(differ).toEqual([]);
+  });
+});
+
+// The reader must not care how the bytes arrive: one pipelined conversation, covering every way a
+// request is read, gives the same requests, the same response bytes and the same end fed whole,
+// split at every offset, and byte by byte; with handlers answering at once, or only once every
+// byte is in (which also runs into the pipelining bound and back).
+describe("connection fed whole, split at every offset, and byte by byte", () => {
+  const CHUNKED = "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  const SCRIPTS: Array<[name: string, input: string, statuses: number[], paths: string[]]> = [
+    ["bodiless, Content-Length, stray CRLF, chunked, HEAD, Connection: close",
+      GET("/a") + POST("hello") + "\r\n" + CHUNKED + "HEAD /d HTTP/1.1\r\nHost: t\r\n\r\n" + GET("/e", "Connection: close\r\n") + GET("/ignored"),
+      [200, 200, 200, 200, 200], ["/a", "/p", "/c", "/d", "/e"]],
+    ["a bad request after good ones", GET("/a") + POST("xy") + "GET /bad HTTP/1.1\r\n\r\n" + GET("/ignored"), [200, 200, 400], ["/a", "/p"]],
+    ["a bad chunk size mid-body", GET("/a") + "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", [200, 400], ["/a"]],
+  ];
+  const body = (ex: Exchange) => (ex.body === null ? "" : new TextDecoder().decode(ex.body));
+  const answerFor = (ex: Exchange) => text(`${ex.head.method} ${ex.head.path} [${body(ex)}]`);
+
+  function run(pieces: Uint8Array[], answerAtOnce: boolean) {
+    const host = new FakeHost();
+    const conn = (host.conn = new Connection(host, OPTS, 0));
+    let answered = 0;
+    host.dispatch = (ex) => {
+      host.dispatched.push(ex);
+      if (answerAtOnce) conn.respond(ex, answerFor(ex), 0);
+    };
+    for (const piece of pieces) conn.onData(piece, 0);
+    // Answering lets paused requests in, which are then answered in turn.
+    while (answered < host.dispatched.length) conn.respond(host.dispatched[answered]!, answerFor(host.dispatched[answered++]!), 0);
+    host.runScheduled();
+    return { requests: host.dispatched.map((ex) => `${ex.head.path} [${body(ex)}]`), sent: host.sent, state: ConnState[conn.state], ended: host.ended };
+  }
+
+  for (const [name, input, statuses, paths] of SCRIPTS) {
+    for (const answerAtOnce of [true, false]) {
+      test(`${name} (${answerAtOnce ? "answered at once" : "answered after the bytes"})`, () => {
+        const all = bytes(input);
+        const whole = run([all], answerAtOnce);
+        expect(whole.requests.map((r) => r.split(" ")[0])).toEqual(paths);
+        expect([...whole.sent.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]))).toEqual(statuses);
+        expect([whole.state, whole.ended]).toEqual(["Lingering", true]);
+        const ways: Array<[string, Uint8Array[]]> = [["bytewise", Array.from(all, (_, i) => all.subarray(i, i + 1))]];
+        for (let k = 1; k < all.length; k++) ways.push([`split@${k}`, [all.subarray(0, k), all.subarray(k)]]);
+        const differ = ways.filter(([, pieces]) => !Bun.deepEquals(run(pieces, answerAtOnce), whole)).map(([label]) => label);
+        expect(differ).toEqual([]);
+      });
+    }
   }
 });
 
@@ -159,15 +248,15 @@ describe("connection behaviour", () => {
 
   test("maxPipelined 1 with handlers answering at once (one streamed): each written once, in order", async () => {
     const host = new FakeHost();
-    const conn = new Connection(host, { ...OPTS, maxPipelined: 1 }, 0);
-    host.dispatch = (c, ex) => {
+    const conn = (host.conn = new Connection(host, { ...OPTS, maxPipelined: 1 }, 0));
+    host.dispatch = (ex) => {
       host.dispatched.push(ex);
       if (ex.head.path === "/1") return; // answered below, after /2 and /3 wait behind it
-      if (ex.head.path !== "/2") return c.respond(ex, text(`at${ex.head.path}`), 0);
+      if (ex.head.path !== "/2") return conn.respond(ex, text(`at${ex.head.path}`), 0);
       const src = manualSource();
       src.push("at/2");
       src.push(null);
-      c.respond(ex, { ...text(""), body: null, stream: src }, 0);
+      conn.respond(ex, { ...text(""), body: null, stream: src }, 0);
     };
     conn.onData(bytes(GET("/1") + GET("/2") + GET("/3")), 0);
     expect(host.dispatched).toHaveLength(1);
@@ -365,7 +454,7 @@ describe("connection streaming", () => {
     for (let i = 0; i < 10; i++) src.push("x".repeat(40));
     await tick();
     expect(src.pulls).toBeLessThanOrEqual(3);
-    expect(conn.out.bytes).toBeLessThan(64 + 50 + 200);
+    expect(conn.queuedBytes).toBeLessThan(64 + 50 + 200);
     host.room = Infinity;
     conn.onDrain(1);
     await tick();

@@ -219,6 +219,19 @@ describe("parseHead limits", () => {
     const over = enc(`GET / HTTP/1.1\r\n${H}${fields(101)}\r\n`);
     expect(parseHead(over, 0, over.length, 0, LIMITS, emptyHead())).toBe(-HttpError.TooManyHeaders);
   });
+
+  test("a head with more fields than the parser first holds offsets for decodes every field, as does the next", () => {
+    const many: HeadLimits = { ...LIMITS, maxHeaderCount: 400 };
+    const names = Array.from({ length: 300 }, (_, i) => `x-${i}`);
+    const big = enc(`GET / HTTP/1.1\r\n${H}${names.map((n, i) => `${n}: v${i}\r\n`).join("")}\r\n`);
+    const out = emptyHead();
+    expect(parseHead(big, 0, big.length, 0, many, out)).toBe(big.length);
+    expect(out.headers).toEqual(["host", "example.com", ...names.flatMap((n, i) => [n, `v${i}`])]);
+    const small = enc(`GET /next HTTP/1.1\r\n${H}A: 1\r\n\r\n`);
+    const next = emptyHead();
+    expect(parseHead(small, 0, small.length, 0, many, next)).toBe(small.length);
+    expect(next.headers).toEqual(["host", "example.com", "a", "1"]);
+  });
 });
 
 // Found by `bun bench/cli.ts fuzz` (bench/fuzz/parser-fuzz.ts): a head rejected before its end was
