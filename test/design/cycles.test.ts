@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { projectModules } from "./scan.ts";
 
 /** Temporary: cycles inside files being rewritten on other branches. Empty this after merging them. */
-const PENDING_ELSEWHERE: string[][] = [["src/http/connection.ts", "src/http/exchange.ts", "src/http/respond.ts"]];
+const PENDING_ELSEWHERE: string[][] = [];
 
 const src = projectModules().filter((m) => m.path.startsWith("src/"));
 const edges: Array<[string, string]> = src.flatMap((m) => m.imports.filter((i) => i.target.startsWith("src/")).map((i): [string, string] => [m.path, i.target]));

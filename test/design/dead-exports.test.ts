@@ -13,7 +13,6 @@ const ENTRY_POINTS: Record<string, string> = {
 const PENDING_ELSEWHERE = [
   "src/api/prepared.ts: ResponseFacts",
   "src/http/request.ts: fieldRecord",
-  "src/http/respond.ts: StreamPlan",
   "src/http/server.ts: HttpStats",
 ];
 

@@ -7,7 +7,7 @@ import { ROOT, projectModules } from "./scan.ts";
 const MAX_LINES = 420;
 
 /** Temporary: files over the limit that are being split on other branches. Empty this after merging them. */
-const PENDING_ELSEWHERE = ["src/http/connection.ts"];
+const PENDING_ELSEWHERE: string[] = [];
 
 test(`no file in src/ is over ${MAX_LINES} lines`, () => {
   const src = projectModules().filter((m) => m.path.startsWith("src/"));
