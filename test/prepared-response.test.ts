@@ -36,7 +36,7 @@ describe("PreparedResponse", () => {
   test("only a PreparedResponse has facts", () => {
     expect(PreparedResponse.factsOf(new Response("x"))).toBeNull();
     expect(PreparedResponse.factsOf(Response.json({ a: 1 }))).toBeNull();
-    expect(PreparedResponse.factsOf(make().clone())).toBeNull();
+    expect(PreparedResponse.factsOf(make().clone() as Response)).toBeNull();
     expect(PreparedResponse.factsOf(make())).not.toBeNull();
   });
 
