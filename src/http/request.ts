@@ -1,9 +1,11 @@
 // The Request handed to the handler, built lazily. Constructing a native Request (URL parsing,
-// a Headers object, the signal) costs more than parsing and answering a small request together,
-// while most handlers read only url, method, headers and signal (Elysia reads url, method and
-// headers, and the body readers on routes with a body). So those four are answered here, and the
-// native Request is built only when anything else is asked of it: body readers, clone, mode...
-// Each of those members is written out below and answers from the native Request.
+// a Headers object, the signal) costs more than parsing and answering a small request together
+// (GET /health through the app, Bun 1.4: ~1.3 µs more CPU per request), while most handlers read
+// only url, method, headers and signal (Elysia reads url, method and headers, and the body
+// readers on routes with a body). So those four are answered here, and the native Request is
+// built only when anything else is asked of it: body readers, clone, mode... Each of those members
+// is written out below and answers from the native Request. (A real subclass cannot wait: its
+// constructor has to build the native Request.)
 //
 // Its prototype chain passes through Request.prototype, so `instanceof Request` holds (the server
 // and the application take it for one), though every member is its own. Known differences from a
