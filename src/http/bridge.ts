@@ -1,5 +1,6 @@
 // Between our parsed requests and the application's Web Request/Response. Web APIs only (no Bun):
 // Request, Headers, Response and ReadableStream are what the handler speaks.
+import { PreparedResponse, type ResponseFacts } from "../prepared-response.ts";
 import type { RequestHead } from "./parser.ts";
 import { LazyRequest, nativeMethod } from "./request.ts";
 import type { BodySource, ResponseParts } from "./exchange.ts";
@@ -12,41 +13,22 @@ const noPeek: Peek = (p) => p;
 
 /**
  * A Web Request for the handler (lazy: see request.ts). The URL is always http://localhost +
- * origin-form path: Elysia finds the path by position after "http://localhost" (see FACTS.md).
+ * origin-form path: Elysia finds the path by position after "http://localhost".
  * The Host header is kept. Throws where a native Request would (its method probe).
  */
 export function toRequest(head: RequestHead, body: Uint8Array | null, signal: AbortSignal): Request {
-  return new LazyRequest(head, nativeMethod(head.method), body, signal) as unknown as Request;
+  return new LazyRequest(head, nativeMethod(head.method), body, signal);
 }
-
-/**
- * A Response may carry its own status, headers and complete body under this registered symbol (the
- * application sets it; api/prepared.ts does for JSON answers) while it is untouched: then no Headers
- * object or body read is needed. The facts are still checked as a Headers object would check them.
- */
-const RESPONSE_PARTS = Symbol.for("warren.response-parts");
-interface ResponseFacts {
-  status: number;
-  /** Lower-case names. */
-  headers: Record<string, string>;
-  body: Uint8Array;
-}
-
-/** A lower-case token (RFC 9110 §5.1). */
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-/** What a Headers object refuses in a value: CR, LF, NUL, characters beyond Latin-1. */
-const BAD_VALUE = /[\r\n\0\u0100-\uffff]/;
-/** Leading and trailing spaces and tabs: all that a Headers object strips from a value. */
-const OWS_EDGES = /^[\t ]+|[\t ]+$/g;
 
 /**
  * Splits a Response into status, rendered headers and body. A body is streamed (chunked) when the
  * Response says so: a Transfer-Encoding header (Elysia generators and streams) or an event stream;
- * anything else is read whole and sent with Content-Length.
+ * anything else is read whole and sent with Content-Length. An untouched PreparedResponse is sent
+ * from its facts, with no Headers object or body read.
  */
 export function toParts(res: Response, peek: Peek = noPeek): ResponseParts | Promise<ResponseParts> {
-  const facts = (res as { [RESPONSE_PARTS]?: ResponseFacts | null })[RESPONSE_PARTS];
-  if (facts) {
+  const facts = PreparedResponse.factsOf(res);
+  if (facts !== null) {
     const parts = fromFacts(facts);
     if (parts !== null) return parts;
   }
@@ -72,24 +54,14 @@ export function toParts(res: Response, peek: Peek = noPeek): ResponseParts | Pro
   });
 }
 
-/** Parts from a Response's own facts; null when a header is one a Headers object would refuse. */
+/** Parts from a PreparedResponse's facts (fields a Headers object accepted); null when they ask for streaming. */
 function fromFacts(facts: ResponseFacts): ResponseParts | null {
   const h = scan;
   h.lines = "";
   h.declared = -1;
   h.streamed = h.close = false;
   const headers = facts.headers;
-  for (const name in headers) {
-    const raw = headers[name]!;
-    // A pair rendered lately passed these checks then (only checked pairs are remembered).
-    if (rendered(name, raw)) {
-      scanHeader.call(h, raw, name);
-      continue;
-    }
-    const value = raw.replace(OWS_EDGES, "");
-    if (!FIELD_NAME.test(name) || BAD_VALUE.test(value)) return null;
-    scanHeader.call(h, value, name);
-  }
+  for (const name in headers) scanHeader.call(h, headers[name]!, name);
   // A complete body never streams; a head that says otherwise is left to the Web API path.
   if (h.streamed) return null;
   return { status: facts.status, headerLines: h.lines, body: facts.body, stream: null, declaredLength: h.declared, close: h.close };
@@ -135,13 +107,6 @@ const lineValues: string[] = new Array<string>(LINE_SLOTS).fill("");
 const lines: string[] = new Array<string>(LINE_SLOTS).fill("");
 
 const slotOf = (name: string, value: string) => (name.length * 7 + value.length) & (LINE_SLOTS - 1);
-
-/** Whether this very pair is in the cache: a name and a value that were valid when it was rendered. */
-function rendered(name: string, value: string): boolean {
-  const slot = slotOf(name, value);
-  // An empty line is a slot never filled: its "" name and value were never checked.
-  return lines[slot] !== "" && lineNames[slot] === name && lineValues[slot] === value;
-}
 
 /** "name: value\r\n". */
 function headerLine(name: string, value: string): string {

@@ -52,6 +52,9 @@ const API_MAY_IMPORT = new Set([
   "inference/embedding.ts",
 ]);
 
+/** The one module both api/ and http/ may import: it carries response facts across the boundary. */
+const SHARED = "prepared-response.ts";
+
 /** Every violation of a rule, as "file -> import: why"; a rule holds when the list is empty. */
 function violations(check: (s: Source, i: string) => string | undefined, files: Source[] = sources): string[] {
   return files.flatMap((s) => s.imports.map((i) => check(s, i)).filter((v): v is string => v !== undefined).map((why) => `${s.path} -> ${why}`));
@@ -66,7 +69,7 @@ describe("dependency rules", () => {
 
   test("1. http/* except server.ts: no Bun, node:*, packages, timers or clock", () => {
     const others = inLayer("http").filter((s) => s.path !== "http/server.ts");
-    expect(violations((_, i) => (i.startsWith("http/") || i === "limits.ts" ? undefined : `${i}: outside http/ and limits.ts`), others)).toEqual([]);
+    expect(violations((_, i) => (i.startsWith("http/") || i === "limits.ts" || i === SHARED ? undefined : `${i}: outside http/, limits.ts and ${SHARED}`), others)).toEqual([]);
     const clock = others.flatMap((s) => [...s.text.matchAll(/\b(Bun\.|setTimeout|setInterval|Date\.now|performance\.now)/g)].map((m) => `${s.path}: ${m[1]}`));
     expect(clock).toEqual([]);
   });
@@ -92,6 +95,18 @@ describe("dependency rules", () => {
   test("2. http/server.ts sees the application only as a handler", () => {
     const server = sources.filter((s) => s.path === "http/server.ts");
     expect(violations((_, i) => (/^(api|inference|models)\//.test(i) ? i : undefined), server)).toEqual([]);
+  });
+
+  test(`2. api/ and http/ share exactly one module, ${SHARED}, which imports neither (nor anything else)`, () => {
+    const importedBy = (layer: string) => new Set(inLayer(layer).flatMap((s) => s.imports));
+    const api = importedBy("api");
+    // limits.ts is named constants, imported by http/server.ts (rule 1 allows it) and by api/.
+    const shared = [...importedBy("http")].filter((i) => api.has(i) && i !== "limits.ts");
+    expect(shared).toEqual([SHARED]);
+    const module = sources.find((s) => s.path === SHARED)!;
+    expect(module.imports).toEqual([]);
+    // Imported by http/, it keeps rule 1 too.
+    expect(module.text).not.toMatch(/\b(Bun\.|setTimeout|setInterval|Date\.now|performance\.now)/);
   });
 
   test("3. api/ never imports http/; from inference only the listed public modules", () => {
