@@ -1,17 +1,18 @@
 // A Response that also carries its status, headers and complete body as plain data ("facts"), so
 // a transport can send it without reading it back through the Web API (its Headers, its body
-// through a promise). Measured per small JSON answer, made and split into parts (Bun 1.4, one
-// core): ~1.0 µs this way against ~1.25 µs for Response.json read back; making the native Response
-// and its Headers is most of the ~1.0 µs.
+// through a promise).
 //
 // The one module both sides of the application boundary share: src/api makes PreparedResponses
 // (api/prepared.ts), src/http sends their facts (http/bridge.ts). It imports nothing, and uses Web
 // APIs only.
 //
-// A PreparedResponse is a real Response, made at once with the very fields the facts hold: the
-// native Headers check is the only validation, and the two can never say different things. The
-// facts stand while the Response is untouched: once its `headers` are asked for (they may then be
-// changed) or its body is read, the Response itself is the only truth.
+// A PreparedResponse is a Response (`instanceof Response`, every member of the interface written
+// out below) whose native Response is made only when something other than our transport looks at
+// it: a JSON answer sent from its facts never builds a native Response or Headers, which would be
+// most of its cost (bench/http measures the shipped server; docs/benchmarks.md). The fields are
+// checked once, here, by the rules a Headers object applies, so the native Response made later
+// from the same fields can never disagree with the facts. The facts stand while it is untouched:
+// once its headers or body are asked for, the native Response is the only truth.
 
 /** What a transport may send instead of reading the Response. */
 export interface ResponseFacts {
@@ -24,31 +25,33 @@ export interface ResponseFacts {
 
 /** Leading and trailing HTTP whitespace (tab, LF, CR, space): what a Headers object strips from a value. */
 const WHITESPACE_EDGES = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+/** RFC 9110 token: what a Headers object accepts as a name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What a Headers object refuses in a (trimmed) value: NUL, CR, LF, and anything past Latin-1. */
+const BAD_VALUE = /[\0\r\n\u0100-\uffff]/;
 
 const encoder = new TextEncoder();
 
-export class PreparedResponse extends Response {
+export class PreparedResponse implements Response {
   #facts: ResponseFacts | null;
+  readonly #text: string;
+  readonly #status: number;
+  readonly #fields: Record<string, string>;
+  #native: Response | null = null;
 
   /**
    * `body` is the complete body, sent as UTF-8. `headers` are taken as a Headers object takes a
    * record (names case-insensitive, repeats joined with ", ", values trimmed); `contentType` is
-   * added when they name none. Throws as the Response constructor does: a TypeError ("Invalid
+   * added when they name none. Throws as the Response constructor would: a TypeError ("Invalid
    * header name: ...", "Header '...' has invalid value") for a field a Headers object refuses, a
    * RangeError for a status outside 200-599.
    */
   constructor(body: string, status: number, headers: Readonly<Record<string, unknown>>, contentType: string) {
-    const fields = fieldsOf(headers, contentType);
-    // The native side keeps the string (no copy; a Uint8Array body would be copied) and checks the
-    // fields: one check for both, since the facts are these same fields.
-    super(body, { status, headers: fields });
-    this.#facts = { status, headers: fields, body: encoder.encode(body) };
-  }
-
-  /** Anyone who looks at the headers may change them: the facts stop standing. */
-  override get headers(): Headers {
-    this.#facts = null;
-    return super.headers;
+    if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`The status provided (${status}) must be 200 to 599`);
+    this.#fields = fieldsOf(headers, contentType);
+    this.#text = body;
+    this.#status = status;
+    this.#facts = { status, headers: this.#fields, body: encoder.encode(body) };
   }
 
   /**
@@ -56,17 +59,93 @@ export class PreparedResponse extends Response {
    * body never read); null for any other Response.
    */
   static factsOf(res: Response): ResponseFacts | null {
-    return #facts in res && !res.bodyUsed ? res.#facts : null;
+    return #facts in res ? res.#facts : null;
+  }
+
+  /** The native Response, made on first need from the same fields; the facts stop standing. */
+  #touch(): Response {
+    this.#facts = null;
+    return (this.#native ??= this.#make());
+  }
+
+  get status(): number {
+    return this.#status;
+  }
+  get ok(): boolean {
+    return this.#status < 300;
+  }
+  get statusText(): string {
+    return this.#native?.statusText ?? "";
+  }
+  get type(): Response["type"] {
+    return "default";
+  }
+  get url(): string {
+    return "";
+  }
+  get redirected(): boolean {
+    return false;
+  }
+  get bodyUsed(): boolean {
+    return this.#native?.bodyUsed ?? false;
+  }
+  /** Anyone who looks at the headers may change them: the facts stop standing. */
+  get headers(): Headers {
+    return this.#touch().headers;
+  }
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.#touch().body;
+  }
+  arrayBuffer(): ReturnType<Response["arrayBuffer"]> {
+    return this.#touch().arrayBuffer();
+  }
+  blob(): ReturnType<Response["blob"]> {
+    return this.#touch().blob();
+  }
+  bytes(): ReturnType<Response["bytes"]> {
+    return this.#touch().bytes();
+  }
+  formData(): ReturnType<Response["formData"]> {
+    return this.#touch().formData();
+  }
+  json(): Promise<any> {
+    return this.#touch().json();
+  }
+  text(): Promise<string> {
+    return this.#touch().text();
+  }
+  textStream(): ReturnType<Response["textStream"]> {
+    return this.#touch().textStream();
+  }
+  /** A copy does not touch this one: its facts stay. */
+  clone(): Response {
+    // (Bun's types declare Response.clone() with the undici Response type.)
+    return this.#native !== null ? (this.#native.clone() as unknown as Response) : this.#make();
+  }
+  /** Inspection (console.log, util.inspect) shows what the native Response would, without touching this one. */
+  [Symbol.for("nodejs.util.inspect.custom")](): Response {
+    return this.#native ?? this.#make();
+  }
+
+  #make(): Response {
+    return new Response(this.#text, { status: this.#status, headers: this.#fields });
   }
 }
+// The one link to the native class, so `instanceof Response` (Elysia's check for a finished answer) holds.
+Object.setPrototypeOf(PreparedResponse.prototype, Response.prototype);
 
-/** The record as a Headers object would hold it: lower-case names, trimmed values, repeats joined. */
+/**
+ * The record as a Headers object would hold it: lower-case names, trimmed values, repeats joined.
+ * Throws the TypeError a Headers object would for a refused name or value.
+ */
 function fieldsOf(headers: Readonly<Record<string, unknown>>, contentType: string): Record<string, string> {
   // Null prototype: names such as "constructor" or "__proto__" are ordinary keys.
   const fields: Record<string, string> = Object.create(null);
   for (const name in headers) {
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: '${name}'`);
     const key = name.toLowerCase();
     const value = String(headers[name]).replace(WHITESPACE_EDGES, "");
+    if (BAD_VALUE.test(value)) throw new TypeError(`Header '${name}' has invalid value: '${value}'`);
     fields[key] = key in fields ? `${fields[key]}, ${value}` : value;
   }
   if (!("content-type" in fields)) fields["content-type"] = contentType;

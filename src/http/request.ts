@@ -33,7 +33,7 @@ export function nativeMethod(method: string): string {
 }
 
 /** Request fields as a Headers init; repeated fields are joined as Fetch joins them (cookies with "; "). */
-export function fieldRecord(head: RequestHead): Record<string, string> {
+function fieldRecord(head: RequestHead): Record<string, string> {
   // Null prototype: a header named "__proto__" must be an ordinary key.
   const fields: Record<string, string> = Object.create(null);
   const h = head.headers;

@@ -43,7 +43,7 @@ export interface HttpServerOptions {
   onRequestDone?: (info: RequestDoneInfo) => void;
 }
 
-export interface HttpStats {
+interface HttpStats {
   openConnections: number;
   activeRequests: number;
   totalConnections: number;
