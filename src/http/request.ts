@@ -1,8 +1,7 @@
 // The Request handed to the handler, built lazily. Constructing a native Request (URL parsing,
 // a Headers object, the signal) costs more than parsing and answering a small request together,
-// while most handlers read
-// only url, method, headers and signal (Elysia reads url, method and headers, and the body
-// readers on routes with a body). So those four are answered here, and the native Request is
+// while most handlers read only url, method, headers and signal (Elysia reads url, method and
+// headers, and the body readers on routes with a body). So those four are answered here, and the native Request is
 // built only when anything else is asked of it: body readers, clone, mode... Each of those members
 // is written out below and answers from the native Request. (A real subclass cannot wait: its
 // constructor has to build the native Request.)
