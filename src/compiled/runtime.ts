@@ -20,6 +20,11 @@ export function setCacheDirFlag(dir: string | undefined): void {
   cacheDirFlag = dir;
 }
 
+/** The compiled binary's --cache-dir, if given (the model store lives under the same cache directory). */
+export function getCacheDirFlag(): string | undefined {
+  return cacheDirFlag;
+}
+
 export async function loadNodeLlamaCpp(payload: EmbeddedPayload): Promise<Record<string, unknown>> {
   const cacheDir = resolveCacheDir(cacheDirFlag, process.env);
   const started = performance.now();

@@ -1,0 +1,285 @@
+// Pulls a model into the store: the hub is asked first (hub.ts: clear errors, expected sizes and
+// SHA-256s), node-llama-cpp's downloader fetches (resumable, parallel, split parts), and what it
+// wrote is verified before it is renamed into the store. Downloads go to <store>/.partial/, so no
+// half-written or unverified file ever sits under a model's final name; an interrupted pull leaves
+// its resumable partial file there and the next pull of the same model continues it.
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { statfs } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createModelDownloader, type ModelDownloader } from "node-llama-cpp";
+import { PULL_PARALLEL_FILES, PULL_STALL_TIMEOUT_MS } from "../limits.ts";
+import { HubError, type HubErrorCode, type RemoteFile, parseHubUri, probeUrl, remoteFiles, statusError, unreachable } from "./hub.ts";
+import { PullProgress, formatBytes, formatDuration, type ProgressSink } from "./pull-progress.ts";
+import { PARTIAL_SUFFIX, STAGING_DIR, findInStore, sourceKey, writeMeta, type StoreEntry } from "./store.ts";
+
+export type PullErrorCode = HubErrorCode | "offline" | "disk_full" | "stalled" | "verify" | "download";
+
+export class PullError extends Error {
+  override readonly name = "PullError";
+  constructor(
+    readonly code: PullErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PullOptions {
+  /** What the user named: hf:user/repo:QUANT, hf:user/repo/file.gguf, or an http(s) URL. */
+  source: string;
+  /** The store directory. */
+  dir: string;
+  /** The hub, with a trailing slash (hub.ts resolveEndpoint). */
+  endpoint: string;
+  token?: string;
+  /** Never touch the network: a model not in the store is an error naming it. */
+  offline?: boolean;
+  /** Progress and notes; nothing is written without one. */
+  sink?: ProgressSink;
+  stallTimeoutMs?: number;
+}
+
+export interface Pulled {
+  entry: StoreEntry;
+  /** False when the store had it already. */
+  downloaded: boolean;
+}
+
+/** A staged file: where ipull writes it, its store name, and what the hub says it must be. */
+interface Staged {
+  name: string;
+  staged: string;
+  size?: number;
+  sha256?: string;
+}
+
+const LOCK_FILE = "pull.lock";
+const LOCK_POLL_MS = 500;
+
+const say = (sink: ProgressSink | undefined, line: string) => sink?.write(`${line}\n`);
+
+/** The model `source` names, from the store, or pulled into it first. */
+export async function ensurePulled(opts: PullOptions): Promise<Pulled> {
+  const have = findInStore(opts.dir, opts.source, opts.endpoint);
+  if (have) return { entry: have, downloaded: false };
+  if (opts.offline) {
+    throw new PullError(
+      "offline",
+      `${opts.source} is not in the model store (${opts.dir}) and --offline forbids downloading it: run \`warren pull ${opts.source}\` where the hub is reachable, or leave out --offline`,
+    );
+  }
+  const staging = join(opts.dir, STAGING_DIR);
+  mkdirSync(staging, { recursive: true });
+  const release = await lockStore(staging, opts.dir, opts.sink);
+  try {
+    // Another process may have pulled it while this one waited for the lock.
+    const again = findInStore(opts.dir, opts.source, opts.endpoint);
+    if (again) return { entry: again, downloaded: false };
+    return await pull(opts, staging);
+  } finally {
+    release();
+  }
+}
+
+async function pull(opts: PullOptions, staging: string): Promise<Pulled> {
+  const key = sourceKey(opts.source, opts.endpoint);
+  const ref = parseHubUri(opts.source, opts.endpoint);
+  const remote = ref ? await remoteFiles(ref, opts.endpoint, opts.token) : (await probeUrl(opts.source), undefined);
+  const progress = opts.sink ? new PullProgress(opts.sink, `pulling ${opts.source}`) : undefined;
+  const downloader = await createDownloader(opts, staging, progress);
+  const info = downloader.filesInfo;
+  // Hub facts are per part, in part order; a file spliced from binary parts has none of its own.
+  const hub = remote?.length === info.length ? remote : undefined;
+  const files: Staged[] = info.map((f, i) => ({ name: f.fileName, staged: f.filePath, size: hub?.[i]?.size ?? (f.totalSize > 0 ? f.totalSize : undefined), sha256: hub?.[i]?.sha256 }));
+  const record = () => ({ files: files.map((f) => ({ name: f.name, size: f.size ?? statSync(join(opts.dir, f.name)).size, sha256: f.sha256 })), pulledAt: new Date().toISOString() });
+  if (files.every((f) => sameSize(join(opts.dir, f.name), f.size))) {
+    // The same file, pulled before under another spelling (hf:user/repo and hf:user/repo:Q4_K_M).
+    await downloader.cancel({ deleteTempFile: false });
+    writeMeta(opts.dir, files[0]!.name, record(), key);
+    return { entry: findInStore(opts.dir, files[0]!.name, opts.endpoint)!, downloaded: false };
+  }
+  await checkSpace(opts.dir, staging, files, downloader.downloadedSize);
+  await download(downloader, opts, progress);
+  await verify(files, opts.sink);
+  // Later parts first: the first part is what makes a split model visible, so it comes last.
+  for (const f of [...files].reverse()) renameSync(f.staged, join(opts.dir, f.name));
+  writeMeta(opts.dir, files[0]!.name, record(), key);
+  return { entry: findInStore(opts.dir, files[0]!.name, opts.endpoint)!, downloaded: true };
+}
+
+const sameSize = (path: string, size: number | undefined) => size !== undefined && existsSync(path) && statSync(path).size === size;
+
+async function createDownloader(opts: PullOptions, staging: string, progress: PullProgress | undefined): Promise<ModelDownloader> {
+  try {
+    return await createModelDownloader({
+      modelUri: opts.source,
+      dirPath: staging,
+      showCliProgress: false,
+      onProgress: progress ? (s) => progress.update(s.downloadedSize, s.totalSize) : undefined,
+      // Kept on a cancel or a crash: the next pull resumes from it.
+      deleteTempFileOnCancel: false,
+      skipExisting: true,
+      parallelDownloads: PULL_PARALLEL_FILES,
+      endpoints: { huggingFace: opts.endpoint },
+      // null: no token, and node-llama-cpp must not look for one of its own.
+      tokens: { huggingFace: (opts.token ?? null) as string | undefined },
+    });
+  } catch (err) {
+    throw classify(err, opts);
+  }
+}
+
+/** Free space for what is still to come, checked up front: a full disk is found before, not after, an hour of downloading. */
+async function checkSpace(dir: string, staging: string, files: readonly Staged[], have: number): Promise<void> {
+  const need = files.reduce((a, f) => a + (f.size ?? 0), 0) - have;
+  let free: number;
+  try {
+    const s = await statfs(staging);
+    free = s.bavail * s.bsize;
+  } catch {
+    return;
+  }
+  if (need > free) {
+    throw new PullError("disk_full", `${files[0]!.name} needs ${formatBytes(need)} more but the disk holding ${dir} has ${formatBytes(free)} free: free some space, or pull into another disk with --models-dir`);
+  }
+}
+
+/** Runs the download; stops it when no byte arrives for the stall timeout (the partial file stays). */
+async function download(d: ModelDownloader, opts: PullOptions, progress: PullProgress | undefined): Promise<void> {
+  const stallMs = opts.stallTimeoutMs ?? PULL_STALL_TIMEOUT_MS;
+  // The most ever received: a retried connection starts its chunk again, which is no progress.
+  let best = d.downloadedSize;
+  let grewAt = performance.now();
+  let stalled = false;
+  const watchdog = setInterval(() => {
+    if (d.downloadedSize > best) {
+      best = d.downloadedSize;
+      grewAt = performance.now();
+    } else if (performance.now() - grewAt >= stallMs) {
+      stalled = true;
+      clearInterval(watchdog);
+      void d.cancel({ deleteTempFile: false });
+    }
+  }, Math.max(10, Math.min(1_000, stallMs / 4)));
+  try {
+    await d.download();
+  } catch (err) {
+    progress?.abandon();
+    throw classify(err, opts);
+  } finally {
+    clearInterval(watchdog);
+  }
+  if (stalled) {
+    progress?.abandon();
+    throw new PullError(
+      "stalled",
+      `no data for ${formatDuration(stallMs / 1000)} while pulling ${opts.source} (${formatBytes(best)} of ${formatBytes(d.totalSize)}): ` +
+        `the network or the hub stopped answering; the partial download is kept: run the same command again to resume`,
+    );
+  }
+  progress?.finish(d.totalSize, d.totalSize);
+}
+
+/** Sizes and SHA-256s against the hub's, and the GGUF magic; a failure deletes what was staged. */
+async function verify(files: readonly Staged[], sink: ProgressSink | undefined): Promise<void> {
+  const problem = await firstProblem(files, sink);
+  if (problem === undefined) return;
+  for (const f of files) for (const p of [f.staged, f.staged + PARTIAL_SUFFIX]) rmSync(p, { force: true });
+  throw new PullError("verify", `${problem}: the download is damaged, or the file changed on the hub during the pull; it was deleted, so pull again`);
+}
+
+async function firstProblem(files: readonly Staged[], sink: ProgressSink | undefined): Promise<string | undefined> {
+  for (const f of files) {
+    const got = existsSync(f.staged) ? statSync(f.staged).size : 0;
+    if (f.size !== undefined && got !== f.size) return `${f.name}: downloaded ${got} bytes but the hub lists ${f.size}`;
+    if (f.sha256 === undefined) continue;
+    say(sink, `verifying ${f.name} (${formatBytes(got)}, SHA-256)`);
+    const sha = await sha256File(f.staged);
+    if (sha !== f.sha256) return `${f.name}: its SHA-256 is ${sha} but the hub lists ${f.sha256}`;
+  }
+  const magic = Buffer.alloc(4);
+  const fd = openSync(files[0]!.staged, "r");
+  try {
+    readSync(fd, magic, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (magic.toString("latin1") !== "GGUF") return `${files[0]!.name} is not a GGUF file (the URL served something else, an HTML page perhaps)`;
+  return undefined;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Errors from node-llama-cpp and its downloader (ipull), as one sentence each. */
+function classify(err: unknown, opts: PullOptions): Error {
+  if (err instanceof HubError || err instanceof PullError) return err;
+  const e = err as { code?: string; statusCode?: number; statusText?: string; message?: string; cause?: { code?: string } };
+  if (e.code === "ENOSPC") {
+    return new PullError("disk_full", `the disk holding ${opts.dir} is full: free some space or pull into another disk with --models-dir; the partial download is kept and a rerun resumes it`);
+  }
+  const ref = parseHubUri(opts.source, opts.endpoint);
+  if (typeof e.statusCode === "number") {
+    const res = { status: e.statusCode, statusText: e.statusText ?? "", headers: new Headers() };
+    if (ref) return statusError(res, ref, opts.endpoint, opts.token !== undefined);
+    return new PullError("download", `${opts.source} answered ${e.statusCode} ${e.statusText ?? ""}`.trimEnd());
+  }
+  const code = e.code ?? e.cause?.code;
+  if (code !== undefined && /^(ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ConnectionRefused|ConnectionClosed)/.test(code)) {
+    return unreachable(ref ? opts.endpoint : `${new URL(opts.source).origin}/`, err);
+  }
+  return new PullError("download", `pulling ${opts.source} failed: ${e.message ?? String(err)}`);
+}
+
+/**
+ * One pull at a time per store: two servers started together with the same --model hf:... would
+ * otherwise write one partial file from two processes. The lock names its owner; a lock whose
+ * process is gone (killed mid-pull) is taken over.
+ */
+async function lockStore(staging: string, dir: string, sink: ProgressSink | undefined): Promise<() => void> {
+  const path = join(staging, LOCK_FILE);
+  const me = `${process.pid} ${hostname()}\n`;
+  let told = false;
+  for (;;) {
+    try {
+      writeFileSync(path, me, { flag: "wx" });
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let owner: string;
+    try {
+      owner = readFileSync(path, "utf8");
+    } catch {
+      continue;
+    }
+    const [pid, host] = owner.trim().split(" ");
+    if (host !== hostname() || isAlive(Number(pid))) {
+      if (!told) say(sink, `waiting for warren process ${pid} on ${host}, which is pulling into ${dir}`);
+      told = true;
+      await Bun.sleep(LOCK_POLL_MS);
+      continue;
+    }
+    // Its process is gone. Re-read first, so a lock just taken over by a third process survives.
+    try {
+      if (readFileSync(path, "utf8") === owner) rmSync(path, { force: true });
+    } catch {
+      // Released meanwhile.
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
