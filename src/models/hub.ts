@@ -278,7 +278,7 @@ export function statusError(res: { status: number; statusText: string; headers: 
   if (code === "GatedRepo" || res.status === 401 || res.status === 403) return gatedError(ref, endpoint, hadToken, res.status);
   if (code === "EntryNotFound" || code === "RevisionNotFound") return new HubError("no_file", `${repo}: ${code === "EntryNotFound" ? "no such file" : `no revision ${ref.revision}`} on ${endpoint}`);
   const later = res.status === 429 || res.status >= 500 ? ": try again in a while" : "";
-  return new HubError("bad_response", `${endpoint} answered ${res.status} ${res.statusText} for ${repo}${later}`);
+  return new HubError("bad_response", `${endpoint} answered ${`${res.status} ${res.statusText}`.trim()} for ${repo}${later}`);
 }
 
 /**

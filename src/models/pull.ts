@@ -4,7 +4,7 @@
 // half-written or unverified file ever sits under a model's final name; an interrupted pull leaves
 // its resumable partial file there and the next pull of the same model continues it.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -53,6 +53,8 @@ interface Staged {
   staged: string;
   size?: number;
   sha256?: string;
+  /** The length the server sent (Content-Length), which the downloader wrote. */
+  served?: number;
 }
 
 const LOCK_FILE = "pull.lock";
@@ -92,7 +94,10 @@ async function pull(opts: PullOptions, staging: string): Promise<Pulled> {
   const info = downloader.filesInfo;
   // Hub facts are per part, in part order; a file spliced from binary parts has none of its own.
   const hub = remote?.length === info.length ? remote : undefined;
-  const files: Staged[] = info.map((f, i) => ({ name: f.fileName, staged: f.filePath, size: hub?.[i]?.size ?? (f.totalSize > 0 ? f.totalSize : undefined), sha256: hub?.[i]?.sha256 }));
+  const files: Staged[] = info.map((f, i) => {
+    const served = f.totalSize > 0 ? f.totalSize : undefined;
+    return { name: f.fileName, staged: f.filePath, size: hub?.[i]?.size ?? served, sha256: hub?.[i]?.sha256, served };
+  });
   const record = () => ({ files: files.map((f) => ({ name: f.name, size: f.size ?? statSync(join(opts.dir, f.name)).size, sha256: f.sha256 })), pulledAt: new Date().toISOString() });
   if (files.every((f) => sameSize(join(opts.dir, f.name), f.size))) {
     // The same file, pulled before under another spelling (hf:user/repo and hf:user/repo:Q4_K_M).
@@ -192,6 +197,7 @@ async function verify(files: readonly Staged[], sink: ProgressSink | undefined):
 
 async function firstProblem(files: readonly Staged[], sink: ProgressSink | undefined): Promise<string | undefined> {
   for (const f of files) {
+    dropProgressTrailer(f);
     const got = existsSync(f.staged) ? statSync(f.staged).size : 0;
     if (f.size !== undefined && got !== f.size) return `${f.name}: downloaded ${got} bytes but the hub lists ${f.size}`;
     if (f.sha256 === undefined) continue;
@@ -208,6 +214,32 @@ async function firstProblem(files: readonly Staged[], sink: ProgressSink | undef
   }
   if (magic.toString("latin1") !== "GGUF") return `${files[0]!.name} is not a GGUF file (the URL served something else, an HTML page perhaps)`;
   return undefined;
+}
+
+/**
+ * ipull 3.9.5 (node-llama-cpp's downloader) keeps its resume state as JSON after the file's bytes
+ * and cuts it off when the download ends; a state write still in flight can land after that cut
+ * (seen in ~1 of 15 small downloads), leaving `{"part":0,"chunks":[2],...}` at the end of a
+ * finished file. Such a tail, and only that, is cut back to the length the server sent.
+ */
+function dropProgressTrailer(f: Staged): void {
+  if (f.served === undefined || !existsSync(f.staged)) return;
+  const extra = statSync(f.staged).size - f.served;
+  if (extra <= 0 || extra > 1 << 20) return;
+  const tail = Buffer.alloc(extra);
+  const fd = openSync(f.staged, "r+");
+  try {
+    readSync(fd, tail, 0, extra, f.served);
+    let state: unknown;
+    try {
+      state = JSON.parse(tail.toString("utf8"));
+    } catch {
+      return;
+    }
+    if (typeof state === "object" && state !== null && "chunks" in state && "chunkSize" in state) ftruncateSync(fd, f.served);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function sha256File(path: string): Promise<string> {
