@@ -116,7 +116,7 @@ export function parseHubUri(uri: string, endpoint: string): HubRef | undefined {
 }
 
 function parseContent(content: string, uri: string): HubRef {
-  const bad = () => new HubError("bad_uri", `"${uri}" is not a model URI: use hf:user/repo:QUANT (e.g. hf:ggml-org/models:Q8_0) or hf:user/repo/file.gguf`);
+  const bad = () => new HubError("bad_uri", `"${uri}" is not a model URI: use hf:user/repo:QUANT (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M) or hf:user/repo/file.gguf`);
   const [user, model, ...rest] = content.split("/");
   if (!user || !model) throw bad();
   const path = rest.join("/");

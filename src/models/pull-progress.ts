@@ -29,8 +29,8 @@ export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  const [big, small, unit] = s < 3600 ? [Math.floor(s / 60), s % 60, ["min", "s"]] : [Math.floor(s / 3600), Math.floor((s % 3600) / 60), ["h", "min"]];
+  return small > 0 ? `${big} ${unit[0]} ${small} ${unit[1]}` : `${big} ${unit[0]}`;
 }
 
 export class PullProgress {

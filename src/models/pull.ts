@@ -73,8 +73,13 @@ export async function ensurePulled(opts: PullOptions): Promise<Pulled> {
     );
   }
   const staging = join(opts.dir, STAGING_DIR);
-  mkdirSync(staging, { recursive: true });
-  const release = await lockStore(staging, opts.dir, opts.sink);
+  let release: () => void;
+  try {
+    mkdirSync(staging, { recursive: true });
+    release = await lockStore(staging, opts.dir, opts.sink);
+  } catch (err) {
+    throw classify(err, opts);
+  }
   try {
     // Another process may have pulled it while this one waited for the lock.
     const again = findInStore(opts.dir, opts.source, opts.endpoint);
@@ -106,7 +111,7 @@ async function pull(opts: PullOptions, staging: string): Promise<Pulled> {
     return { entry: findInStore(opts.dir, files[0]!.name, opts.endpoint)!, downloaded: false };
   }
   await checkSpace(opts.dir, staging, files, downloader.downloadedSize);
-  await download(downloader, opts, progress);
+  await download(downloader, opts, files, progress);
   await verify(files, opts.sink);
   // Later parts first: the first part is what makes a split model visible, so it comes last.
   for (const f of [...files].reverse()) renameSync(f.staged, join(opts.dir, f.name));
@@ -151,40 +156,88 @@ async function checkSpace(dir: string, staging: string, files: readonly Staged[]
   }
 }
 
-/** Runs the download; stops it when no byte arrives for the stall timeout (the partial file stays). */
-async function download(d: ModelDownloader, opts: PullOptions, progress: PullProgress | undefined): Promise<void> {
+/**
+ * Runs the download. It is stopped when no byte arrives for the stall timeout (the partial file
+ * stays, for a resume) or when a write to disk fails (the partial file goes: it has holes).
+ */
+async function download(d: ModelDownloader, opts: PullOptions, files: readonly Staged[], progress: PullProgress | undefined): Promise<void> {
   const stallMs = opts.stallTimeoutMs ?? PULL_STALL_TIMEOUT_MS;
-  // The most ever received: a retried connection starts its chunk again, which is no progress.
-  let best = d.downloadedSize;
-  let grewAt = performance.now();
-  let stalled = false;
-  const watchdog = setInterval(() => {
-    if (d.downloadedSize > best) {
-      best = d.downloadedSize;
-      grewAt = performance.now();
-    } else if (performance.now() - grewAt >= stallMs) {
-      stalled = true;
-      clearInterval(watchdog);
-      void d.cancel({ deleteTempFile: false });
-    }
-  }, Math.max(10, Math.min(1_000, stallMs / 4)));
+  let stalledAt: number | undefined;
+  let writeError: NodeJS.ErrnoException | undefined;
+  const stopWatch = watchStall(d, stallMs, (bytes) => {
+    stalledAt = bytes;
+    void d.cancel({ deleteTempFile: false });
+  });
+  const untrap = trapWriteFailures((err) => {
+    writeError ??= err;
+    void d.cancel({ deleteTempFile: false });
+  });
   try {
     await d.download();
   } catch (err) {
-    progress?.abandon();
-    throw classify(err, opts);
+    if (!isWriteFailure(err)) {
+      progress?.abandon();
+      throw classify(err, opts);
+    }
+    writeError ??= err;
   } finally {
-    clearInterval(watchdog);
+    stopWatch();
+    untrap();
   }
-  if (stalled) {
+  if (writeError !== undefined) {
+    progress?.abandon();
+    for (const f of files) for (const p of [f.staged, f.staged + PARTIAL_SUFFIX]) rmSync(p, { force: true });
+    if (writeError.code === "ENOSPC" || writeError.code === "EDQUOT") {
+      throw new PullError("disk_full", `the disk holding ${opts.dir} filled up during the download: free some space (or pull into another disk with --models-dir) and pull again`);
+    }
+    throw new PullError("download", `writing the download into ${opts.dir} failed (${writeError.code ?? writeError.message}): pull again`);
+  }
+  if (stalledAt !== undefined) {
     progress?.abandon();
     throw new PullError(
       "stalled",
-      `no data for ${formatDuration(stallMs / 1000)} while pulling ${opts.source} (${formatBytes(best)} of ${formatBytes(d.totalSize)}): ` +
+      `no data for ${formatDuration(stallMs / 1000)} while pulling ${opts.source} (${formatBytes(stalledAt)} of ${formatBytes(d.totalSize)}): ` +
         `the network or the hub stopped answering; the partial download is kept: run the same command again to resume`,
     );
   }
   progress?.finish(d.totalSize, d.totalSize);
+}
+
+/** Calls onStall (once) when the bytes received stop growing for stallMs; returns the stop function. */
+function watchStall(d: ModelDownloader, stallMs: number, onStall: (bytes: number) => void): () => void {
+  // The most ever received: a retried connection starts its chunk again, which is no progress.
+  let best = d.downloadedSize;
+  let grewAt = performance.now();
+  const timer = setInterval(() => {
+    if (d.downloadedSize > best) {
+      best = d.downloadedSize;
+      grewAt = performance.now();
+    } else if (performance.now() - grewAt >= stallMs) {
+      clearInterval(timer);
+      onStall(best);
+    }
+  }, Math.max(10, Math.min(1_000, stallMs / 4)));
+  return () => clearInterval(timer);
+}
+
+function isWriteFailure(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException;
+  return e instanceof Error && (e.syscall === "write" || e.code === "ENOSPC" || e.code === "EDQUOT");
+}
+
+/**
+ * ipull 3.9.5 lets a failed disk write (a full disk) escape as an unhandled rejection (the promise
+ * it derives with `.then` has no catch), which would end the process with a stack trace, and then
+ * carries on as if the bytes were written. While a download runs, such a write failure goes to
+ * `onFailure`; any other unhandled rejection is rethrown, as if this listener were not there.
+ */
+function trapWriteFailures(onFailure: (err: NodeJS.ErrnoException) => void): () => void {
+  const handler = (reason: unknown) => {
+    if (isWriteFailure(reason)) return onFailure(reason);
+    throw reason;
+  };
+  process.on("unhandledRejection", handler);
+  return () => void process.off("unhandledRejection", handler);
 }
 
 /** Sizes and SHA-256s against the hub's, and the GGUF magic; a failure deletes what was staged. */
@@ -252,8 +305,9 @@ async function sha256File(path: string): Promise<string> {
 function classify(err: unknown, opts: PullOptions): Error {
   if (err instanceof HubError || err instanceof PullError) return err;
   const e = err as { code?: string; statusCode?: number; statusText?: string; message?: string; cause?: { code?: string } };
-  if (e.code === "ENOSPC") {
-    return new PullError("disk_full", `the disk holding ${opts.dir} is full: free some space or pull into another disk with --models-dir; the partial download is kept and a rerun resumes it`);
+  if (e.code === "ENOSPC" || e.code === "EDQUOT") return new PullError("disk_full", `the disk holding ${opts.dir} is full: free some space, or pull into another disk with --models-dir`);
+  if (e.code === "EACCES" || e.code === "EROFS" || e.code === "EPERM") {
+    return new PullError("download", `cannot write to ${opts.dir} (${e.code}): point --models-dir (WARREN_MODELS_DIR) at a writable directory`);
   }
   const ref = parseHubUri(opts.source, opts.endpoint);
   if (typeof e.statusCode === "number") {
@@ -282,7 +336,11 @@ async function lockStore(staging: string, dir: string, sink: ProgressSink | unde
       writeFileSync(path, me, { flag: "wx" });
       return () => rmSync(path, { force: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+        // Created but not written (a full disk): an empty lock would only puzzle the next pull.
+        rmSync(path, { force: true });
+        throw err;
+      }
     }
     let owner: string;
     try {

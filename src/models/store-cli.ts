@@ -30,7 +30,7 @@ const USAGE: Record<StoreCommand, string> = {
   pull: [
     "usage: warren pull URI [flags]",
     "  Downloads a GGUF model into the model store, resuming an interrupted pull, and verifies its size",
-    "  and SHA-256 against the hub's. URI: hf:USER/REPO:QUANT (hf:ggml-org/models:Q8_0),",
+    "  and SHA-256 against the hub's. URI: hf:USER/REPO:QUANT (hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M),",
     "  hf:USER/REPO/FILE.gguf[#REVISION], or an https URL of a .gguf file. Gated repos need HF_TOKEN.",
   ].join("\n"),
   models: "usage: warren models [flags]\n  Lists the models in the store: name, size, quant, parameters, trained context, chat template.",
@@ -62,7 +62,7 @@ export async function runStoreCli(cmd: StoreCommand, argv: readonly string[], ct
 }
 
 async function pullCommand(args: ParsedArgs, dir: string, ctx: StoreCliContext, io: Io): Promise<number> {
-  if (args.positional.length !== 1) throw new ArgError("pull takes exactly one URI (e.g. hf:ggml-org/models:Q8_0)");
+  if (args.positional.length !== 1) throw new ArgError("pull takes exactly one URI (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M)");
   const source = args.positional[0]!;
   const endpoint = resolveEndpoint(getString(args, "hf-endpoint"), ctx.env);
   if (!/^(hf:|hf\.co\/|huggingface[:.]|https?:\/\/)/i.test(source)) {

@@ -3,7 +3,7 @@
 // and run again. The hub runs in this process, so children are spawned without blocking it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "bun";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { skipUnlessCi } from "../helpers/apt.ts";
@@ -134,6 +134,42 @@ describe("warren pull, the command", () => {
     hub.releaseStalls();
     expect(code).toBe(130);
     expect(err).toContain(`interrupted: the partial download stays in ${dir}/.partial; run the same command to resume it`);
+  });
+
+  // A small tmpfs stands for a disk that fills up while the download runs (mounting needs root).
+  const tmpfs = (() => {
+    if (process.getuid?.() !== 0) return { why: "mounting a tmpfs needs root" };
+    const r = Bun.spawnSync(["mount", "--version"]);
+    return r.exitCode === 0 ? {} : { why: "no mount command" };
+  })();
+  if (tmpfs.why) console.warn(`\n*** ${process.env.CI ? "FAILING" : "SKIPPING"} the full-disk pull test: ${tmpfs.why} ***\n`);
+  test.skipIf(skipUnlessCi(tmpfs.why === undefined))("the disk fills up mid-download: one line, exit 1, nothing left behind (needs root for a tmpfs)", async () => {
+    expect(tmpfs.why).toBeUndefined();
+    const mnt = join(work, "small-disk");
+    mkdirSync(mnt);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]).exitCode).toBe(0);
+    try {
+      const dir = join(mnt, "store");
+      const file = "warren-test/tiny-chat-GGUF/tiny-chat-F16.gguf";
+      hub.faults.push({ kind: "stall", file, atByte: 128 * 1024 });
+      const sent = hub.bytesServed(file);
+      const p = cli(["pull", "hf:warren-test/tiny-chat-GGUF:F16", "--models-dir", dir]);
+      const deadline = Date.now() + 30_000;
+      while (hub.bytesServed(file) - sent < 128 * 1024 && Date.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(200);
+      // Something else takes the rest of the disk.
+      Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(mnt, "filler")}`, "bs=64k"], { stderr: "ignore" });
+      hub.faults.length = 0;
+      hub.releaseStalls();
+      const r = await p;
+      expect(r.code).toBe(1);
+      expect(r.err).toEndWith(`warren pull: the disk holding ${dir} filled up during the download: free some space (or pull into another disk with --models-dir) and pull again\n`);
+      expect(r.err).not.toMatch(/^\s+at /m);
+      expect(readdirSync(dir).filter((f) => f.endsWith(".gguf"))).toEqual([]);
+      expect(readdirSync(join(dir, ".partial"))).toEqual([]);
+    } finally {
+      Bun.spawnSync(["umount", mnt]);
+    }
   });
 
   test("warren --help lists the store commands", async () => {

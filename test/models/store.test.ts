@@ -123,6 +123,6 @@ describe("progress", () => {
 
   test("sizes and durations", () => {
     expect([0, 1023, 1024, 1536, 5 * 2 ** 20, 1.5 * 2 ** 30, 2 ** 50].map(formatBytes)).toEqual(["0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "1.5 GiB", "1024 TiB"]);
-    expect([0.4, 59, 61, 3599, 3600 * 2 + 125, Infinity].map(formatDuration)).toEqual(["0 s", "59 s", "1 min 1 s", "59 min 59 s", "2 h 2 min", "?"]);
+    expect([0.4, 59, 60, 61, 3599, 3600, 3600 * 2 + 125, Infinity].map(formatDuration)).toEqual(["0 s", "59 s", "1 min", "1 min 1 s", "59 min 59 s", "1 h", "2 h 2 min", "?"]);
   });
 });
