@@ -4,14 +4,14 @@
 // half-written or unverified file ever sits under a model's final name; an interrupted pull leaves
 // its resumable partial file there and the next pull of the same model continues it.
 import { createHash } from "node:crypto";
-import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { statfs } from "node:fs/promises";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { createModelDownloader, type ModelDownloader } from "node-llama-cpp";
 import { PULL_PARALLEL_FILES, PULL_STALL_TIMEOUT_MS } from "../limits.ts";
 import { HubError, type HubErrorCode, type RemoteFile, parseHubUri, probeUrl, remoteFiles, statusError, unreachable } from "./hub.ts";
 import { PullProgress, formatBytes, formatDuration, type ProgressSink } from "./pull-progress.ts";
+import { lockStore } from "./store-lock.ts";
 import { PARTIAL_SUFFIX, STAGING_DIR, findInStore, sourceKey, writeMeta, type StoreEntry } from "./store.ts";
 
 export type PullErrorCode = HubErrorCode | "offline" | "disk_full" | "stalled" | "verify" | "download";
@@ -57,9 +57,6 @@ interface Staged {
   served?: number;
 }
 
-const LOCK_FILE = "pull.lock";
-const LOCK_POLL_MS = 500;
-
 const say = (sink: ProgressSink | undefined, line: string) => sink?.write(`${line}\n`);
 
 /** The model `source` names, from the store, or pulled into it first. */
@@ -76,7 +73,7 @@ export async function ensurePulled(opts: PullOptions): Promise<Pulled> {
   let release: () => void;
   try {
     mkdirSync(staging, { recursive: true });
-    release = await lockStore(staging, opts.dir, opts.sink);
+    release = await lockStore(staging, (owner) => say(opts.sink, `waiting for warren process ${owner}, which is pulling into ${opts.dir}`));
   } catch (err) {
     throw classify(err, opts);
   }
@@ -104,7 +101,7 @@ async function pull(opts: PullOptions, staging: string): Promise<Pulled> {
     return { name: f.fileName, staged: f.filePath, size: hub?.[i]?.size ?? served, sha256: hub?.[i]?.sha256, served };
   });
   const record = () => ({ files: files.map((f) => ({ name: f.name, size: f.size ?? statSync(join(opts.dir, f.name)).size, sha256: f.sha256 })), pulledAt: new Date().toISOString() });
-  if (files.every((f) => sameSize(join(opts.dir, f.name), f.size))) {
+  if (await alreadyStored(files, opts.dir)) {
     // The same file, pulled before under another spelling (hf:user/repo and hf:user/repo:Q4_K_M).
     await downloader.cancel({ deleteTempFile: false });
     writeMeta(opts.dir, files[0]!.name, record(), key);
@@ -119,7 +116,15 @@ async function pull(opts: PullOptions, staging: string): Promise<Pulled> {
   return { entry: findInStore(opts.dir, files[0]!.name, opts.endpoint)!, downloaded: true };
 }
 
-const sameSize = (path: string, size: number | undefined) => size !== undefined && existsSync(path) && statSync(path).size === size;
+/** Whether the store holds these very files already: same sizes, and same SHA-256s where the hub gives them. */
+async function alreadyStored(files: readonly Staged[], dir: string): Promise<boolean> {
+  for (const f of files) {
+    const path = join(dir, f.name);
+    if (f.size === undefined || !existsSync(path) || statSync(path).size !== f.size) return false;
+    if (f.sha256 !== undefined && (await sha256File(path)) !== f.sha256) return false;
+  }
+  return true;
+}
 
 async function createDownloader(opts: PullOptions, staging: string, progress: PullProgress | undefined): Promise<ModelDownloader> {
   try {
@@ -320,56 +325,4 @@ function classify(err: unknown, opts: PullOptions): Error {
     return unreachable(ref ? opts.endpoint : `${new URL(opts.source).origin}/`, err);
   }
   return new PullError("download", `pulling ${opts.source} failed: ${e.message ?? String(err)}`);
-}
-
-/**
- * One pull at a time per store: two servers started together with the same --model hf:... would
- * otherwise write one partial file from two processes. The lock names its owner; a lock whose
- * process is gone (killed mid-pull) is taken over.
- */
-async function lockStore(staging: string, dir: string, sink: ProgressSink | undefined): Promise<() => void> {
-  const path = join(staging, LOCK_FILE);
-  const me = `${process.pid} ${hostname()}\n`;
-  let told = false;
-  for (;;) {
-    try {
-      writeFileSync(path, me, { flag: "wx" });
-      return () => rmSync(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        // Created but not written (a full disk): an empty lock would only puzzle the next pull.
-        rmSync(path, { force: true });
-        throw err;
-      }
-    }
-    let owner: string;
-    try {
-      owner = readFileSync(path, "utf8");
-    } catch {
-      continue;
-    }
-    const [pid, host] = owner.trim().split(" ");
-    if (host !== hostname() || isAlive(Number(pid))) {
-      if (!told) say(sink, `waiting for warren process ${pid} on ${host}, which is pulling into ${dir}`);
-      told = true;
-      await Bun.sleep(LOCK_POLL_MS);
-      continue;
-    }
-    // Its process is gone. Re-read first, so a lock just taken over by a third process survives.
-    try {
-      if (readFileSync(path, "utf8") === owner) rmSync(path, { force: true });
-    } catch {
-      // Released meanwhile.
-    }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

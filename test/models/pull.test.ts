@@ -2,7 +2,7 @@
 // resumes, verification and every failure's message. Nothing here reaches the internet.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,6 +84,26 @@ describe("pull from the fixture hub", () => {
     }
     expect(await ensurePulled(opts("hf:warren-test/tiny-chat-GGUF:Q8_0", { offline: true }))).toMatchObject({ downloaded: false });
     expect(requestsSince(before)).toEqual([]);
+  });
+
+  test("another URI for a file already stored (hf:user/repo picks F16 here) adds a source and downloads nothing; a changed file is fetched again", async () => {
+    const { opts } = setup();
+    const first = await ensurePulled(opts("hf:warren-test/tiny-chat-GGUF:F16"));
+    let before = hub.requests.length;
+    const again = await ensurePulled(opts("hf:warren-test/tiny-chat-GGUF"));
+    expect(again).toMatchObject({ downloaded: false, entry: { name: "hf_warren-test_tiny-chat.F16" } });
+    expect(again.entry.meta?.sources).toEqual(["hf:warren-test/tiny-chat-GGUF:F16", "hf:warren-test/tiny-chat-GGUF"]);
+    expect(requestsSince(before).filter((q) => q.range !== undefined)).toEqual([]);
+    // Same size, other bytes: not the hub's file, so it is replaced.
+    const bytes = readFileSync(first.entry.files[0]!);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+    writeFileSync(first.entry.files[0]!, bytes);
+    rmSync(join(first.entry.files[0]!, "../.meta"), { recursive: true });
+    before = hub.requests.length;
+    const fixed = await ensurePulled(opts("hf:warren-test/tiny-chat-GGUF:F16"));
+    expect(fixed.downloaded).toBe(true);
+    expect(sha256(readFileSync(fixed.entry.files[0]!))).toBe(sha256(models.chatF16));
+    expect(requestsSince(before).some((q) => q.range !== undefined)).toBe(true);
   });
 
   test.skipIf(skipUnlessCi(existsSync(STORIES_MODEL)))("stories260K (needs ../shared/models/stories260K.gguf)", async () => {
