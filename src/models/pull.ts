@@ -9,7 +9,7 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { createModelDownloader, type ModelDownloader } from "node-llama-cpp";
 import { PULL_PARALLEL_FILES, PULL_STALL_TIMEOUT_MS } from "../limits.ts";
-import { HubError, type HubErrorCode, type RemoteFile, parseHubUri, probeUrl, remoteFiles, statusError, unreachable } from "./hub.ts";
+import { HubError, type HubErrorCode, parseHubUri, probeUrl, remoteFiles, statusError, unreachable } from "./hub.ts";
 import { PullProgress, formatBytes, formatDuration, type ProgressSink } from "./pull-progress.ts";
 import { lockStore } from "./store-lock.ts";
 import { PARTIAL_SUFFIX, STAGING_DIR, findInStore, sourceKey, writeMeta, type StoreEntry } from "./store.ts";

@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import { ArgError, getBool, getString, parseArgs, formatFlagHelp, type FlagSpec, type ParsedArgs } from "../cli/args.ts";
 import { table } from "../cli/format.ts";
 import { processIo, type Io } from "../cli/io.ts";
-import { resolveEndpoint, resolveHfToken } from "./hub.ts";
+import { isRemoteModel, resolveEndpoint, resolveHfToken } from "./hub.ts";
 import { formatBytes } from "./pull-progress.ts";
 import { STAGING_DIR, defaultModelsDir, findInStore, listPartials, listStore, removeEntry } from "./store.ts";
 
@@ -65,7 +65,7 @@ async function pullCommand(args: ParsedArgs, dir: string, ctx: StoreCliContext, 
   if (args.positional.length !== 1) throw new ArgError("pull takes exactly one URI (e.g. hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M)");
   const source = args.positional[0]!;
   const endpoint = resolveEndpoint(getString(args, "hf-endpoint"), ctx.env);
-  if (!/^(hf:|hf\.co\/|huggingface[:.]|https?:\/\/)/i.test(source)) {
+  if (!isRemoteModel(source)) {
     throw new ArgError(`"${source}" is not a model URI: use hf:USER/REPO:QUANT, hf:USER/REPO/FILE.gguf or an https URL`);
   }
   if (ctx.handleSignals) {

@@ -3,7 +3,7 @@
 // and run again. The hub runs in this process, so children are spawned without blocking it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "bun";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { skipUnlessCi } from "../helpers/apt.ts";
@@ -98,10 +98,20 @@ describe("warren pull, the command", () => {
     const file = "warren-test/big-GGUF/big-Q8_0.gguf";
     hub.faults.push({ kind: "stall", file, atByte: 11 * MIB });
     const p = spawn({ cmd: [process.execPath, resolve(REPO_ROOT, "src/main.ts"), "pull", "hf:warren-test/big-GGUF:Q8_0", "--models-dir", dir], env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-    // Two whole chunks (10 MiB) are saved once 11 MiB have been sent.
+    // Killed once the partial file records two whole 5 MiB chunks (ipull keeps its state as JSON after
+    // the data; chunk status 2 is COMPLETE).
+    const partial = join(dir, ".partial/hf_warren-test_big.Q8_0.gguf.ipull");
+    const savedChunks = () => {
+      try {
+        const state = JSON.parse(readFileSync(partial).subarray(BIG_BYTES).toString()) as { chunks: number[] };
+        return state.chunks.filter((c) => c === 2).length;
+      } catch {
+        return 0;
+      }
+    };
     const deadline = Date.now() + 30_000;
-    while (hub.bytesServed(file) < 11 * MIB && Date.now() < deadline) await Bun.sleep(50);
-    await Bun.sleep(500);
+    while (savedChunks() < 2 && Date.now() < deadline) await Bun.sleep(50);
+    expect(savedChunks()).toBe(2);
     p.kill("SIGKILL");
     await p.exited;
     hub.faults.length = 0;
