@@ -4,7 +4,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
-import { getString, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { parseArgs, type FlagSpec } from "./cli/args.ts";
 import * as L from "./limits.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
@@ -13,7 +13,16 @@ const Int = (min: number, max: number, description: string) => Type.Integer({ mi
 
 /** The schema: property order is the order --help prints. */
 const ConfigSchema = Type.Object({
-  model: Type.String({ minLength: 1, description: `GGUF model file. Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}` }),
+  model: Type.String({
+    minLength: 1,
+    description: `GGUF model: a file, a model in the store by name, or hf:USER/REPO:QUANT or an https URL (pulled into the store first if missing). Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}`,
+  }),
+  modelsDir: Type.String({ description: "The model store, where --model URIs are pulled and models are found by name; empty = <cache dir>/models" }),
+  hfEndpoint: Type.String({
+    pattern: "^(https?://.+)?$",
+    description: "The Hugging Face hub or a mirror, for hf: URIs; empty = MODEL_ENDPOINT or HF_ENDPOINT, else https://huggingface.co",
+  }),
+  offline: Type.Boolean({ description: "Never touch the network: a --model URI must already be in the store" }),
   host: Type.String({ minLength: 1, description: "Address to listen on" }),
   port: Int(0, 65535, "TCP port (0 = pick a free one)"),
   threads: Type.Union([Type.Literal("auto"), Type.Integer({ minimum: 1, maximum: 1024 })], {
@@ -57,6 +66,9 @@ type ConfigKey = keyof Config;
 export function defaults(): Config {
   return {
     model: DEFAULT_MODEL_PATH,
+    modelsDir: "",
+    hfEndpoint: "",
+    offline: false,
     host: "127.0.0.1",
     port: 8080,
     threads: "auto",
@@ -132,10 +144,13 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Every setting is a flag taking a value; its type and range are the schema's, checked after merging. */
+/**
+ * Every setting is a flag taking a value, except booleans (`--offline`, `--offline=false`,
+ * `--no-offline`); types and ranges are the schema's, checked after merging.
+ */
 const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).map(([key, schema]) => ({
   name: flagName(key),
-  type: "string",
+  type: (schema as TSchema).type === "boolean" ? "bool" : "string",
   help: (schema as TSchema).description ?? "",
 }));
 
@@ -157,7 +172,7 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
   const problems: string[] = [];
   const parsed = parseArgs(args, FLAG_SPECS, { problems });
   for (const key of keys) {
-    const v = getString(parsed, flagName(key));
+    const v = parsed.flags.get(flagName(key));
     if (v === undefined) continue;
     raw[key] = v;
     source[key] = `--${flagName(key)}`;
@@ -176,6 +191,8 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
 function describeRule(schema: TSchema | undefined, fallback: string): string {
   if (!schema) return fallback;
   if (schema.type === "integer") return `must be an integer from ${schema.minimum} to ${schema.maximum}`;
+  if (schema.type === "boolean") return "must be true or false (or 1 or 0)";
+  if (schema.pattern !== undefined) return "must be an http(s) URL";
   if (schema.anyOf) return `must be one of ${schema.description}`;
   return fallback;
 }
@@ -184,7 +201,7 @@ export function configHelp(): string {
   const d = defaults();
   const lines: string[] = [];
   for (const [key, schema] of Object.entries(ConfigSchema.properties) as Array<[ConfigKey, TSchema]>) {
-    const flag = `--${flagName(key)} ${schema.type === "string" || schema.anyOf ? "<text>" : "<n>"}`;
+    const flag = `--${flagName(key)}${schema.type === "boolean" ? "" : schema.type === "string" || schema.anyOf ? " <text>" : " <n>"}`;
     lines.push(`  ${flag.padEnd(28)} ${schema.description} [${envName(key)}] (default: ${d[key]})`);
   }
   return lines.join("\n");

@@ -90,3 +90,17 @@ export const API_SSE_KEEPALIVE_MS = 10_000;
  * Threat: a long-running server's memory drifting up until the host or a cgroup limit kills it.
  */
 export const PROCESS_GC_INTERVAL_MS = 5_000;
+
+// ---- Model store (pulls) ----
+
+/** A hub API call (model info, manifest) or a URL probe that takes longer fails. Threat: a pull hanging forever on a dead network. */
+export const PULL_API_TIMEOUT_MS = 30_000;
+/**
+ * A download whose received bytes do not grow for this long is stopped (the partial file is kept
+ * for a resume). node-llama-cpp's downloader retries a failed connection up to 150 times with
+ * backoff, which is right for a blip and ~12 minutes of silence for a dead network.
+ * Threat: `warren pull` or `warren serve --model hf:...` hanging with no word on a lost network.
+ */
+export const PULL_STALL_TIMEOUT_MS = 60_000;
+/** Parallel connections per pull for split models' parts (node-llama-cpp's default). */
+export const PULL_PARALLEL_FILES = 4;

@@ -3,10 +3,13 @@
 //   warren serve [flags]      HTTP server (default command)
 //   warren model ...          generate / inspect GGUF models
 //   warren bench ...          load-test a generation server (src/loadtest/)
+//   warren pull|models|rm     the local model store (src/models/store-cli.ts)
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import pkg from "../package.json" with { type: "json" };
 import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
+import { resolveCacheDir } from "./cache-dir.ts";
 import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { type HttpServer, listen } from "./http/server.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
@@ -16,6 +19,9 @@ import { Scheduler } from "./inference/scheduler.ts";
 import { threadCandidates, tuneThreads, type TunableEngine } from "./inference/threads.ts";
 import { createLogger, resolveFormat, type Logger } from "./log.ts";
 import { startMemoryUpkeep } from "./memory.ts";
+import { isRemoteModel, resolveEndpoint, resolveHfToken } from "./models/hub.ts";
+import { formatBytes } from "./models/pull-progress.ts";
+import { defaultModelsDir, findInStore } from "./models/store.ts";
 
 const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
 
@@ -23,6 +29,9 @@ Usage:
   warren [serve] [flags]     serve a model over HTTP (default)
   warren model --help        generate or inspect GGUF models
   warren bench --help        load-test a generation server
+  warren pull URI            download a model into the model store (hf:USER/REPO:QUANT, hf:USER/REPO/FILE.gguf, https URL)
+  warren models              list the models in the store
+  warren rm NAME             delete a model from the store
   warren --version
 
 Serve flags (each also read from the environment variable in brackets):
@@ -40,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (first === "model") return (await import("./models/cli.ts")).runModelCli(rest);
   if (first === "bench") return (await import("./loadtest/cli.ts")).runBenchCli(rest);
+  if (first === "pull" || first === "models" || first === "rm") {
+    const { runStoreCli } = await import("./models/store-cli.ts");
+    return runStoreCli(first, rest, { cacheDir: resolveCacheDir(undefined, process.env), env: process.env, handleSignals: true });
+  }
   const args = first === "serve" ? rest : argv;
   if (args.includes("--help") || args.includes("-h")) {
     console.log(USAGE + configHelp());
@@ -131,13 +144,13 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   process.on("SIGINT", () => void stop("SIGINT"));
 
   try {
-    await prepareModel(config, log);
+    const modelPath = await prepareModel(config, log);
     // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
     const { LlamaEngine } = await import("./inference/llama/engine.ts");
     const cores = availableParallelism();
     const candidates = config.threads === "auto" ? threadCandidates(cores) : [config.threads];
     const engine = await LlamaEngine.load({
-      modelPath: config.model,
+      modelPath,
       slots: config.parallel,
       slotContextSize: config.ctxSize,
       threads: Math.max(...candidates),
@@ -153,7 +166,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
     // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
     // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
-    const embedding = { modelPath: config.model, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
+    const embedding = { modelPath, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
     state.embedder = createEmbedder(async () => {
       const started = performance.now();
       const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
@@ -182,8 +195,26 @@ async function autoThreads(engine: TunableEngine, candidates: number[], log: Log
   log.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
 }
 
-/** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */
-async function prepareModel(config: Config, log: Logger): Promise<void> {
+/**
+ * The file to load: the default smoke-test model (generated on first run), a model URI (pulled
+ * into the store first when missing), a model in the store by name, or a path. Checked before
+ * llama.cpp sees it.
+ */
+async function prepareModel(config: Config, log: Logger): Promise<string> {
+  let path = config.model;
+  const store = () => ({ dir: config.modelsDir || defaultModelsDir(resolveCacheDir(undefined, process.env)), endpoint: resolveEndpoint(config.hfEndpoint || undefined, process.env) });
+  if (isRemoteModel(config.model)) {
+    path = await pullModel(config, store(), log);
+  } else if (config.model !== DEFAULT_MODEL_PATH && !existsSync(config.model)) {
+    const { dir, endpoint } = store();
+    const entry = findInStore(dir, config.model, endpoint);
+    if (entry) {
+      path = entry.files[0]!;
+      log.info(`serving ${entry.name} from the model store (${path})`);
+    } else if (!/[\\/]/.test(config.model)) {
+      throw new Error(`no such file, and no model of that name in the store ${dir} (\`warren models\` lists what is there)`);
+    }
+  }
   if (config.model === DEFAULT_MODEL_PATH) {
     const { ensureModel } = await import("./models/presets.ts");
     const { created } = await ensureModel(DEFAULT_MODEL_PATH, "tiny");
@@ -193,7 +224,25 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
     );
   }
   const { tensorDataProblem } = await import("./models/gguf-format.ts");
-  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, tensorDataProblem);
+  await checkModelFile(path, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, tensorDataProblem);
+  return path;
+}
+
+/** --model hf:...: from the store, or pulled into it first (progress goes to the log; /health says loading meanwhile). */
+async function pullModel(config: Config, store: { dir: string; endpoint: string }, log: Logger): Promise<string> {
+  const { ensurePulled } = await import("./models/pull.ts");
+  const started = performance.now();
+  const r = await ensurePulled({
+    source: config.model,
+    ...store,
+    token: resolveHfToken(process.env),
+    offline: config.offline,
+    sink: { tty: false, write: (text) => log.info(text.trimEnd()) },
+  });
+  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  if (r.downloaded) log.info(`pulled ${config.model} into the model store in ${secs} s: ${r.entry.name} (${formatBytes(r.entry.bytes)}, ${r.entry.files[0]})`);
+  else log.info(`serving ${config.model} from the model store: ${r.entry.name} (${r.entry.files[0]})`);
+  return r.entry.files[0]!;
 }
 
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */

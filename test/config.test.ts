@@ -69,6 +69,20 @@ describe("config", () => {
     expect(threadCandidates(16)).toEqual([1, 2, 4, 8, 15, 16]);
   });
 
+  test("model store settings: --models-dir, --hf-endpoint (an http(s) URL), --offline as a switch", () => {
+    expect(defaults()).toMatchObject({ modelsDir: "", hfEndpoint: "", offline: false });
+    const c = loadConfig(["--model", "hf:u/r:Q8_0", "--models-dir", "/m", "--hf-endpoint", "https://hf-mirror.com", "--offline"], {});
+    expect(c).toMatchObject({ model: "hf:u/r:Q8_0", modelsDir: "/m", hfEndpoint: "https://hf-mirror.com", offline: true });
+    expect(loadConfig(["--offline=false"], { WARREN_OFFLINE: "1" }).offline).toBe(false);
+    expect(loadConfig([], { WARREN_OFFLINE: "1" }).offline).toBe(true);
+    expect(loadConfig([], { WARREN_OFFLINE: "true" }).offline).toBe(true);
+    expect(loadConfig(["--no-offline"], { WARREN_OFFLINE: "true" }).offline).toBe(false);
+    expect(() => loadConfig([], { WARREN_OFFLINE: "sometimes" })).toThrow('WARREN_OFFLINE="sometimes": must be true or false (or 1 or 0)');
+    expect(() => loadConfig(["--hf-endpoint", "hf-mirror.com"], {})).toThrow('--hf-endpoint="hf-mirror.com": must be an http(s) URL');
+    expect(loadConfig([], { WARREN_MODELS_DIR: "/x", WARREN_HF_ENDPOINT: "http://127.0.0.1:9/" })).toMatchObject({ modelsDir: "/x", hfEndpoint: "http://127.0.0.1:9/" });
+    expect(configHelp()).toMatch(/--offline {2,}Never touch the network/);
+  });
+
   test("help lists every flag with its env var", () => {
     const help = configHelp();
     for (const flag of ["--model", "--host", "--port", "--threads", "--parallel", "--ctx-size", "--log-level", "--max-queue"]) expect(help).toContain(flag);

@@ -12,8 +12,7 @@
 // appears complete, so a later start needs a single stat.
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { join } from "node:path";
 import { unpackTo } from "./pack.ts";
 
 /** Written last inside a runtime directory; its presence is what "complete" means. */
@@ -22,17 +21,6 @@ const TMP_PREFIX = ".tmp-";
 /** A temporary directory this old belongs to an unpack that died (a normal one takes under 2 s). */
 const ABANDONED_TMP_AGE_MS = 10 * 60_000;
 
-/**
- * --cache-dir, else WARREN_CACHE_DIR, else $XDG_CACHE_HOME/warren, else ~/.cache/warren.
- * The XDG spec says a relative XDG_CACHE_HOME is invalid and must be ignored.
- */
-export function resolveCacheDir(flag: string | undefined, env: Record<string, string | undefined>): string {
-  if (flag) return resolve(flag);
-  if (env.WARREN_CACHE_DIR) return resolve(env.WARREN_CACHE_DIR);
-  const xdg = env.XDG_CACHE_HOME;
-  if (xdg && isAbsolute(xdg)) return join(xdg, "warren");
-  return join(homedir(), ".cache", "warren");
-}
 
 interface RuntimeDir {
   dir: string;

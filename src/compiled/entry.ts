@@ -5,8 +5,8 @@
 // --cache-dir, because it pulls in (through llama/engine.ts) node-llama-cpp's replacement module,
 // whose evaluation unpacks the runtime into the cache directory (src/compiled/runtime.ts). The
 // probe child must never get that far.
+import { resolve } from "node:path";
 import { bindingProbeFile, runBindingProbe } from "./probe.ts";
-import { setCacheDirFlag } from "./runtime.ts";
 
 const CACHE_HELP = `
 Compiled binary (any command):
@@ -43,7 +43,9 @@ async function run(argv: string[]): Promise<number> {
     console.error(`warren: ${err.message}`);
     return 2;
   }
-  setCacheDirFlag(parsed.cacheDir);
+  // --cache-dir stands for WARREN_CACHE_DIR from here on: the runtime unpack and the model store
+  // (main.ts) both resolve the cache directory from the environment.
+  if (parsed.cacheDir) process.env.WARREN_CACHE_DIR = resolve(parsed.cacheDir);
   const { main } = await import("../main.ts");
   const code = await main(parsed.args);
   const first = parsed.args[0];

@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../log.ts";
-import { ensureRuntime, resolveCacheDir } from "./cache.ts";
+import { resolveCacheDir } from "../cache-dir.ts";
+import { ensureRuntime } from "./cache.ts";
 
 interface EmbeddedPayload {
   /** Path of the embedded archive inside the executable ($bunfs). */
@@ -13,15 +14,8 @@ interface EmbeddedPayload {
   hash: string;
 }
 
-let cacheDirFlag: string | undefined;
-
-/** The entry passes --cache-dir here before anything imports node-llama-cpp. */
-export function setCacheDirFlag(dir: string | undefined): void {
-  cacheDirFlag = dir;
-}
-
 export async function loadNodeLlamaCpp(payload: EmbeddedPayload): Promise<Record<string, unknown>> {
-  const cacheDir = resolveCacheDir(cacheDirFlag, process.env);
+  const cacheDir = resolveCacheDir(undefined, process.env);
   const started = performance.now();
   const runtime = ensureRuntime(cacheDir, payload.hash, () => readFileSync(payload.path));
   if (runtime.unpacked) {

@@ -14,6 +14,7 @@ import {
 } from "./gguf-format.ts";
 
 type GgufValue =
+  | { type: "uint16"; value: number }
   | { type: "uint32"; value: number }
   | { type: "int32"; value: number }
   | { type: "uint64"; value: number }
@@ -29,6 +30,8 @@ type GgufValue =
 export type GgufMetadata = ReadonlyArray<readonly [key: string, value: GgufValue]>;
 
 export const kv = {
+  /** llama.cpp's split keys (split.no, split.count) must be uint16: it checks the type. */
+  u16: (value: number): GgufValue => ({ type: "uint16", value }),
   u32: (value: number): GgufValue => ({ type: "uint32", value }),
   i32: (value: number): GgufValue => ({ type: "int32", value }),
   u64: (value: number): GgufValue => ({ type: "uint64", value }),
@@ -68,6 +71,7 @@ class ByteSink {
     this.view = new DataView(next.buffer);
   }
   u8(v: number): void { this.reserve(1); this.view.setUint8(this.length, v); this.length += 1; }
+  u16(v: number): void { this.reserve(2); this.view.setUint16(this.length, v, true); this.length += 2; }
   u32(v: number): void { this.reserve(4); this.view.setUint32(this.length, v, true); this.length += 4; }
   i32(v: number): void { this.reserve(4); this.view.setInt32(this.length, v, true); this.length += 4; }
   f32(v: number): void { this.reserve(4); this.view.setFloat32(this.length, v, true); this.length += 4; }
@@ -92,6 +96,7 @@ function writeArray(out: ByteSink, elemType: number, items: ArrayLike<number>, p
 
 function writeValue(out: ByteSink, v: GgufValue): void {
   switch (v.type) {
+    case "uint16": out.u32(VT.UINT16); out.u16(v.value); return;
     case "uint32": out.u32(VT.UINT32); out.u32(v.value); return;
     case "int32": out.u32(VT.INT32); out.i32(v.value); return;
     case "uint64": out.u32(VT.UINT64); out.u64(v.value); return;

@@ -129,6 +129,12 @@ describe("dependency rules", () => {
     expect(statuses).toEqual([]);
   });
 
+  test("5. node-llama-cpp only under inference/llama/ and in the model store (models/)", () => {
+    const found = violations((s, i) => (i === "node-llama-cpp" && !s.path.startsWith("inference/llama/") && !s.path.startsWith("models/") ? `${i}: only inference/llama/ and models/ may` : undefined));
+    expect(found).toEqual([]);
+    expect(inLayer("models").some((s) => s.imports.includes("node-llama-cpp"))).toBe(true);
+  });
+
   test("5. only main.ts wires layers together", () => {
     const found = sources
       .filter((s) => s.path !== "main.ts")

@@ -7,11 +7,14 @@ import { fork } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ensureRuntime, resolveCacheDir } from "../../src/compiled/cache.ts";
+import { resolveCacheDir } from "../../src/cache-dir.ts";
+import { ensureRuntime } from "../../src/compiled/cache.ts";
 import { takeCacheDir } from "../../src/compiled/entry.ts";
 import { pack, unpackTo } from "../../src/compiled/pack.ts";
 import { bindingProbeFile } from "../../src/compiled/probe.ts";
 import { buildWarren } from "../../scripts/build.ts";
+import { startHub } from "../helpers/hub.ts";
+import { hubRepos, makeHubModels } from "../helpers/hub-models.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const BUILD_TIMEOUT_MS = 120_000;
@@ -60,6 +63,13 @@ async function stop(s: Started): Promise<number> {
 function run(binary: string, args: string[], cwd: string, env: Record<string, string>) {
   const r = Bun.spawnSync({ cmd: [binary, ...args], cwd, env, stdout: "pipe", stderr: "pipe" });
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+/** Like run(), without blocking this process: for commands that talk to a server running in it. */
+async function runAsync(binary: string, args: string[], cwd: string, env: Record<string, string>) {
+  const p = spawn({ cmd: [binary, ...args], cwd, env, stdout: "pipe", stderr: "pipe" });
+  const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  return { code, out, err };
 }
 
 /** Entries of <cache>/runtime, temporary ones included (there must be none left). */
@@ -207,6 +217,32 @@ describe("dist/warren, copied alone to an empty directory", () => {
     expect(runtimeEntries(cache)).toHaveLength(1);
     // Neither touched the default cache (it still holds only the first test's entry).
     expect(runtimeEntries(join(home, ".cache/warren"))).toHaveLength(1);
+  });
+
+  test("pulls into its cache (~/.cache/warren/models, or under --cache-dir), lists it, serves it --offline", async () => {
+    // A fixture hub in this process (test/helpers/hub.ts); the binary finds it through HF_ENDPOINT.
+    const hub = await startHub(hubRepos(await makeHubModels(mkdtempSync(join(work, "hub-")))));
+    try {
+      const env = bareEnv(home, { HF_ENDPOINT: hub.url });
+      const pulled = await runAsync(binary, ["pull", "hf:warren-test/tiny-chat-GGUF:Q8_0"], cwd, env);
+      expect(pulled).toMatchObject({ code: 0 });
+      expect(pulled.out).toContain(`${home}/.cache/warren/models/hf_warren-test_tiny-chat.Q8_0.gguf`);
+      expect(existsSync(join(home, ".cache/warren/models/hf_warren-test_tiny-chat.Q8_0.gguf"))).toBe(true);
+      const listed = await runAsync(binary, ["models"], cwd, env);
+      expect(listed.code).toBe(0);
+      expect(listed.out).toMatch(/^hf_warren-test_tiny-chat\.Q8_0\s+226 KiB\s+Q8_0\s+197K\s+2048\s+JinjaTemplate \(tools, reasoning\)/m);
+      const before = hub.requests.length;
+      const s = await startServe(binary, cwd, env, ["--model", "hf:warren-test/tiny-chat-GGUF:Q8_0", "--offline"]);
+      expect(s.log()).toContain("serving hf:warren-test/tiny-chat-GGUF:Q8_0 from the model store");
+      expect(await stop(s)).toBe(0);
+      expect(hub.requests.length).toBe(before);
+      const other = join(work, "pull-cache");
+      const viaFlag = await runAsync(binary, ["pull", "hf:warren-test/tiny-chat-GGUF:F16", "--cache-dir", other], cwd, env);
+      expect(viaFlag.code).toBe(0);
+      expect(existsSync(join(other, "models/hf_warren-test_tiny-chat.F16.gguf"))).toBe(true);
+    } finally {
+      await hub.stop();
+    }
   });
 
   test("a bad --cache-dir is a usage error, not a crash", () => {

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
-const STORIES_MODEL = resolve(REPO_ROOT, "../shared/models/stories260K.gguf");
+export const STORIES_MODEL = resolve(REPO_ROOT, "../shared/models/stories260K.gguf");
 /** llama.cpp's llama-server, greedy, for "Once upon a time" (from the model's provenance note): exactly 30 tokens. */
 export const STORIES_ORACLE = ", there was a little girl named Lily. She loved to play outside in the park. One day,";
 
