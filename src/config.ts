@@ -4,7 +4,8 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
-import { getString, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { getString, getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 import * as L from "./limits.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
@@ -13,7 +14,15 @@ const Int = (min: number, max: number, description: string) => Type.Integer({ mi
 
 /** The schema: property order is the order --help prints. */
 const ConfigSchema = Type.Object({
-  model: Type.String({ minLength: 1, description: `GGUF model file. Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}` }),
+  model: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+    description:
+      `GGUF model file, or NAME=FILE; give it again to serve several models, each used by name. ` +
+      `Without it (and without --models-dir), a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}`,
+  }),
+  modelsDir: Type.String({ description: "Serve every GGUF file in this folder by its file name, loading each on its first request (the folder is read again when an unknown name is asked for)" }),
+  modelsFile: Type.String({ description: "TOML or JSON file of per-model settings (parallel, ctx-size, threads, chat-template, ...) and further models" }),
+  modelsMax: Int(0, 1024, "Most models loaded at once (0 = only the memory budget limits it); the least recently used idle one is unloaded to make room"),
+  keepAliveIdle: Type.String({ description: `How long a model with nothing to do stays loaded: ${KEEP_ALIVE_FORMS}` }),
   host: Type.String({ minLength: 1, description: "Address to listen on" }),
   port: Int(0, 65535, "TCP port (0 = pick a free one)"),
   threads: Type.Union([Type.Literal("auto"), Type.Integer({ minimum: 1, maximum: 1024 })], {
@@ -52,11 +61,18 @@ const ConfigSchema = Type.Object({
   corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
 });
 export type Config = Static<typeof ConfigSchema>;
+
+/** Each setting's rule, for the models file (models-file.ts), whose per-model values obey the flags' rules. */
+export const SETTING_SCHEMAS: Readonly<Record<keyof Config, TSchema>> = ConfigSchema.properties;
 type ConfigKey = keyof Config;
 
 export function defaults(): Config {
   return {
     model: DEFAULT_MODEL_PATH,
+    modelsDir: "",
+    modelsFile: "",
+    modelsMax: L.INFERENCE_MODELS_MAX,
+    keepAliveIdle: "forever",
     host: "127.0.0.1",
     port: 8080,
     threads: "auto",
@@ -123,6 +139,12 @@ export function chatTemplateFrom(config: Pick<Config, "chatTemplate">): { jinja?
   }
 }
 
+/** The --model values in the order given (one or several). */
+export const modelsFrom = (config: Pick<Config, "model">): string[] => (typeof config.model === "string" ? [config.model] : [...config.model]);
+
+/** --keep-alive-idle in ms (Infinity: never unload); loadConfig has checked it parses. */
+export const keepAliveIdleMs = (config: Pick<Config, "keepAliveIdle">): number => parseKeepAlive(config.keepAliveIdle) ?? Infinity;
+
 export const corsOriginsFrom = (config: Pick<Config, "corsOrigin">): string[] => list(config.corsOrigin);
 
 const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
@@ -137,6 +159,8 @@ const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).
   name: flagName(key),
   type: "string",
   help: (schema as TSchema).description ?? "",
+  // --model a.gguf --model b.gguf serves both; every other flag's last value wins.
+  repeatable: key === "model",
 }));
 
 /**
@@ -157,7 +181,8 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
   const problems: string[] = [];
   const parsed = parseArgs(args, FLAG_SPECS, { problems });
   for (const key of keys) {
-    const v = getString(parsed, flagName(key));
+    const many = getStrings(parsed, flagName(key));
+    const v = many && many.length === 1 ? many[0] : (many ?? getString(parsed, flagName(key)));
     if (v === undefined) continue;
     raw[key] = v;
     source[key] = `--${flagName(key)}`;
@@ -169,6 +194,9 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
     const from = source[key] ?? "default";
     problems.push(`${from === "default" ? `--${flagName(key)}` : from}=${JSON.stringify(raw[key])}: ${describeRule(schema, err.message)}`);
   }
+  if (parseKeepAlive(String(converted.keepAliveIdle)) === undefined) {
+    problems.push(`${source.keepAliveIdle ?? "--keep-alive-idle"}=${JSON.stringify(raw.keepAliveIdle)}: must be ${KEEP_ALIVE_FORMS}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return converted as Config;
 }
@@ -176,6 +204,8 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
 function describeRule(schema: TSchema | undefined, fallback: string): string {
   if (!schema) return fallback;
   if (schema.type === "integer") return `must be an integer from ${schema.minimum} to ${schema.maximum}`;
+  // --model's union is of strings; the others list their choices in the description.
+  if (schema.anyOf?.some((s: TSchema) => s.type === "array")) return "must not be empty";
   if (schema.anyOf) return `must be one of ${schema.description}`;
   return fallback;
 }

@@ -4,18 +4,23 @@
 //   warren model ...          generate / inspect GGUF models
 //   warren bench ...          load-test a generation server (src/loadtest/)
 import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
-import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
+import {
+  ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,
+} from "./config.ts";
+import { formatKeepAlive } from "./duration.ts";
 import { type HttpServer, listen } from "./http/server.ts";
+import { Catalogue, CatalogueError, modelArgument, nameOfFile, type ModelSettings, type ModelSpec } from "./inference/catalogue.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
-import { createEmbedder } from "./inference/embedding-service.ts";
-import { checkModelFile } from "./inference/model-check.ts";
-import { Scheduler } from "./inference/scheduler.ts";
-import { threadCandidates, tuneThreads, type TunableEngine } from "./inference/threads.ts";
+import { availableMemoryBytes, checkModelFile, gib, modelPlan } from "./inference/model-check.ts";
+import { loadModel } from "./inference/model-load.ts";
+import { ModelRegistry, type ModelStatus } from "./inference/registry.ts";
 import { createLogger, resolveFormat, type Logger } from "./log.ts";
 import { startMemoryUpkeep } from "./memory.ts";
+import { readModelsFile } from "./models-file.ts";
 
 const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
 
@@ -47,25 +52,41 @@ export async function main(argv: string[]): Promise<number> {
   }
   let config: Config;
   let apiKeys: string[];
-  let template: ChatTemplateChoice;
+  let catalogue: Catalogue;
   try {
     config = loadConfig(args, process.env);
     apiKeys = apiKeysFrom(config);
-    template = chatTemplateFrom(config);
+    chatTemplateFrom(config);
+    catalogue = catalogueFrom(config);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ConfigError) && !(err instanceof CatalogueError)) throw err;
     console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}\nRun 'warren --help' for the flags.`);
     return 2;
   }
-  return serve(config, apiKeys, template);
+  return serve(config, apiKeys, catalogue);
 }
 
-type ChatTemplateChoice = ReturnType<typeof chatTemplateFrom>;
+/** The serve flags' model settings: what every model loads with unless the models file says otherwise. */
+function settingsFrom(config: Config): ModelSettings {
+  const { parallel, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue } = config;
+  return { parallel, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
+}
 
-async function serve(config: Config, apiKeys: string[], template: ChatTemplateChoice): Promise<number> {
+/** The models to serve. The generated default model is served only when nothing else names one. */
+function catalogueFrom(config: Config): Catalogue {
+  const file = config.modelsFile ? readModelsFile(config.modelsFile) : undefined;
+  const fileNamesOne = [...(file?.values() ?? [])].some((e) => e.path !== undefined);
+  const flags = modelsFrom(config);
+  const onlyDefault = flags.length === 1 && flags[0] === DEFAULT_MODEL_PATH && (config.modelsDir !== "" || fileNamesOne);
+  return new Catalogue({ models: onlyDefault ? [] : flags, dir: config.modelsDir || undefined, file, defaults: settingsFrom(config) });
+}
+
+async function serve(config: Config, apiKeys: string[], catalogue: Catalogue): Promise<number> {
   const format = resolveFormat(config.logFormat);
   const log = createLogger(config.logLevel, undefined, format);
   const state: ServiceState = { phase: "loading" };
+  const url = () => `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  state.models = createRegistry(config, catalogue, state, log, url);
   const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
   const app = createApp({
     state,
@@ -108,8 +129,8 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
           },
   });
   startMemoryUpkeep(config.gcIntervalMs, () => server.stats().totalRequests, log);
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-  log.info(`listening on ${url} (model loading; /health answers 503 until ready)`);
+  const single = catalogue.single;
+  log.info(`listening on ${url()} (${single ? "model loading; /health answers 503 until ready" : "each model loads on its first request"})`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -130,44 +151,20 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
 
+  if (!single) {
+    const names = catalogue.list().map((m) => m.name);
+    log.info(`serving ${names.length} models, each loaded on its first request: ${names.join(", ") || "(none yet)"}`);
+    state.phase = "ready";
+    return new Promise<number>(() => {});
+  }
+  const spec = catalogue.list()[0]!;
   try {
-    await prepareModel(config, log);
-    // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
-    const { LlamaEngine } = await import("./inference/llama/engine.ts");
-    const cores = availableParallelism();
-    const candidates = config.threads === "auto" ? threadCandidates(cores) : [config.threads];
-    const engine = await LlamaEngine.load({
-      modelPath: config.model,
-      slots: config.parallel,
-      slotContextSize: config.ctxSize,
-      threads: Math.max(...candidates),
-      batchSize: Math.max(config.batchSize, config.parallel),
-      flashAttention: config.flashAttention,
-      chatTemplate: template.jinja,
-      chatWrapper: template.wrapper,
-    });
-    if (config.threads === "auto") await autoThreads(engine, candidates, log);
-    if (config.ctxSize > engine.info.trainContextSize) {
-      log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
-    }
-    state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
-    // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
-    // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
-    const embedding = { modelPath: config.model, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
-    state.embedder = createEmbedder(async () => {
-      const started = performance.now();
-      const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
-      const i = backend.info;
-      log.info(`embedding context ready: ${i.reranker ? "reranker" : `${i.dimensions} dimensions, ${i.pooling} pooling`}, inputs up to ${i.maxInputTokens} tokens`, {
-        ms: Math.round(performance.now() - started),
-      });
-      return backend;
-    });
-    state.modelName = engine.info.name;
+    await prepareModel(spec, config.memoryShare, log);
+    await state.models.load(undefined);
     if (!stopping) state.phase = "ready";
-    banner(log, config, engine, url);
   } catch (err) {
-    log.error(`cannot load model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    log.error(`cannot load model ${modelsFrom(config)[0]}: ${cause instanceof Error ? cause.message : String(cause)}`);
     await server.stop({ graceful: false });
     await log.close();
     return 1;
@@ -175,16 +172,66 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   return new Promise<number>(() => {});
 }
 
-/** --threads auto: measured on the loaded model (inference/threads.ts); the rates go to the log. */
-async function autoThreads(engine: TunableEngine, candidates: number[], log: Logger): Promise<void> {
-  const r = await tuneThreads(engine, candidates);
-  const rates = r.rates.map((x) => `${x.threads}: ${Math.round(x.single)} tok/s alone, ${Math.round(x.batch)} with ${engine.slots} slots`).join("; ");
-  log.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
+/**
+ * The registry over the catalogue: models load through the llama engine within the memory budget
+ * (--memory-share of what is available now), and their state changes go to the log. The catalogue's
+ * first model also fills the state's single-model fields while it is loaded.
+ */
+function createRegistry(config: Config, catalogue: Catalogue, state: ServiceState, log: Logger, url: () => string): ModelRegistry {
+  const available = availableMemoryBytes();
+  const budget = { bytes: available * (config.memoryShare / 100), text: `--memory-share ${config.memoryShare}% of the ${gib(available)} available at start` };
+  const first = catalogue.list()[0];
+  const shown = first && catalogue.single && modelArgument(modelsFrom(config)[0]!).name === nameOfFile(first.path) ? undefined : first?.name;
+  const engines = new Map<string, LlamaEngine>();
+  const registry = new ModelRegistry({
+    catalogue,
+    budget,
+    maxLoaded: config.modelsMax,
+    async plan(spec) {
+      const { tensorDataProblem } = await import("./models/gguf-format.ts");
+      const p = await modelPlan(spec.path, spec.settings.parallel * spec.settings.ctxSize, tensorDataProblem);
+      return p.weightsBytes + (p.kvBytes ?? 0);
+    },
+    async load(spec) {
+      const loaded = await loadModel(spec, {
+        template: (s) => chatTemplateFrom({ chatTemplate: s.settings.chatTemplate }),
+        info: (m, f) => log.info(m, f),
+        warn: (m) => log.warn(m),
+      });
+      engines.set(spec.name, loaded.engine);
+      return loaded;
+    },
+    onChange(name, status, detail) {
+      const engine = engines.get(name);
+      if (status === "loaded" && engine) {
+        if (catalogue.single) banner(log, config, engine, url());
+        else log.info(`model ${name} loaded in ${Math.round(detail.ms ?? 0)} ms: ${describe(engine)} keep-alive=${formatKeepAlive(registry.find(name).settings.keepAliveMs)}`);
+      } else if (status === "failed" && state.phase !== "loading") log.warn(`model ${name} failed to load: ${detail.error}`);
+      else if (status === "unloaded") log.info(`model ${name} unloaded (${detail.reason === "room" ? "to make room for another" : detail.reason === "idle" ? "idle past its keep-alive" : "as asked"})`);
+      if (status === "unloaded") engines.delete(name);
+      if (name === first?.name) followFirst(state, registry, name, status, shown);
+    },
+  });
+  if (!catalogue.single) log.info(`memory budget for loaded models: ${gib(budget.bytes)} (${budget.text}); at most ${config.modelsMax || "any number of"} loaded at once`);
+  return registry;
+}
+
+/** Keeps the single-model fields on the catalogue's first model (`shown`: its name as answers give it; undefined: the model's own). */
+function followFirst(state: ServiceState, registry: ModelRegistry, name: string, status: ModelStatus, shown: string | undefined): void {
+  if (status === "loaded") {
+    const view = registry.find(name);
+    state.scheduler = view.scheduler;
+    state.embedder = view.embedder;
+    state.modelName = shown ?? view.scheduler?.engine.info.name;
+  } else if (status === "unloading") {
+    state.scheduler = undefined;
+    state.embedder = undefined;
+  }
 }
 
 /** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */
-async function prepareModel(config: Config, log: Logger): Promise<void> {
-  if (config.model === DEFAULT_MODEL_PATH) {
+async function prepareModel(spec: ModelSpec, memoryShare: number, log: Logger): Promise<void> {
+  if (spec.path === resolve(DEFAULT_MODEL_PATH)) {
     const { ensureModel } = await import("./models/presets.ts");
     const { created } = await ensureModel(DEFAULT_MODEL_PATH, "tiny");
     log.warn(
@@ -193,7 +240,7 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
     );
   }
   const { tensorDataProblem } = await import("./models/gguf-format.ts");
-  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, tensorDataProblem);
+  await checkModelFile(spec.path, { slots: spec.settings.parallel, slotContextSize: spec.settings.ctxSize, share: memoryShare / 100 }, tensorDataProblem);
 }
 
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */
@@ -210,14 +257,10 @@ const SCHEDULER_STOP_MS = 2_000;
 async function drain(server: HttpServer, state: ServiceState, config: Config, log: Logger): Promise<void> {
   const graceMs = Math.min(config.keepAliveTimeoutMs, config.shutdownTimeoutMs);
   await server.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs, idleGraceMs: graceMs });
-  // Refuses what is still queued, waits for the one evaluation running (at most one batch), frees the context.
-  await state.embedder?.close();
-  const scheduler = state.scheduler;
-  if (scheduler === undefined) return;
-  const stopped = await Promise.race([scheduler.close().then(() => true), Bun.sleep(SCHEDULER_STOP_MS).then(() => false)]);
-  // Disposing the context under a running decode would crash natively; exiting frees it anyway.
-  if (stopped) await scheduler.engine.dispose().catch(() => {});
-  else log.warn(`inference still running ${SCHEDULER_STOP_MS} ms after the connections closed; exiting without disposing the model`);
+  // Each model: refuses what is still queued, waits for what runs (at most SCHEDULER_STOP_MS), frees it.
+  const stuck = (await state.models?.close(SCHEDULER_STOP_MS)) ?? [];
+  // Disposing a context under a running decode would crash natively; exiting frees it anyway.
+  if (stuck.length > 0) log.warn(`inference still running ${SCHEDULER_STOP_MS} ms after the connections closed (${stuck.join(", ")}); exiting without disposing the model`);
 }
 
 function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): void {
@@ -227,6 +270,15 @@ function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): 
       `threads=${engine.threads}/${availableParallelism()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
       `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} ` +
       `chat-template=${i.chat.template} (tools: ${i.chat.tools ? "yes" : "no"}, reasoning: ${i.chat.reasoning ? "yes" : "no"}) url=${url}`,
+  );
+}
+
+/** One loaded model of several, for its log line. */
+function describe(engine: LlamaEngine): string {
+  const i = engine.info;
+  return (
+    `${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB, threads=${engine.threads} slots=${engine.slots} ` +
+    `ctx/slot=${engine.slotContextSize} batch=${engine.batchSize} flash-attention=${engine.flashAttention} chat-template=${i.chat.template}`
   );
 }
 
