@@ -206,7 +206,7 @@ function createRegistry(config: Config, catalogue: Catalogue, state: ServiceStat
       if (status === "loaded" && engine) {
         if (catalogue.single) banner(log, config, engine, url());
         else log.info(`model ${name} loaded in ${Math.round(detail.ms ?? 0)} ms: ${describe(engine)} keep-alive=${formatKeepAlive(registry.find(name).settings.keepAliveMs)}`);
-      } else if (status === "failed" && state.phase !== "loading") log.warn(`model ${name} failed to load: ${detail.error}`);
+      } else if (status === "failed" && state.phase !== "loading") log.warn(detail.error ?? `model ${name} failed to load`);
       else if (status === "unloaded") log.info(`model ${name} unloaded (${detail.reason === "room" ? "to make room for another" : detail.reason === "idle" ? "idle past its keep-alive" : "as asked"})`);
       if (status === "unloaded") engines.delete(name);
       if (name === first?.name) followFirst(state, registry, name, status, shown);

@@ -92,7 +92,7 @@ const messageOf = (err: unknown): string => (err instanceof Error ? err.message 
 
 /** A load's failure for the API; `cause` keeps the loader's own error (main.ts logs its message at start). */
 export function loadFailed(name: string, err: unknown): InferenceError {
-  return Object.assign(new InferenceError("model_load_failed", `cannot load model "${name}": ${messageOf(err)}`, "model"), { cause: err });
+  return Object.assign(new InferenceError("model_load_failed", `cannot load model '${name}': ${messageOf(err)}`, "model"), { cause: err });
 }
 
 /** The stream, calling `release` once when it ends or its reader leaves it. One extra `then` per event. */

@@ -115,7 +115,7 @@ export class ModelRegistry {
     const ready = e.status === "loaded";
     const room = e.spec.settings.parallel + e.spec.settings.maxQueue;
     if (!ready && e.waiting >= room) {
-      throw new InferenceError("queue_full", `model "${e.spec.name}" is loading and ${e.waiting} requests already wait for it (its slots + --max-queue)`);
+      throw new InferenceError("queue_full", `model '${e.spec.name}' is loading and ${e.waiting} requests already wait for it (its slots + --max-queue)`);
     }
     this.hold(e);
     if (!ready) {
@@ -146,7 +146,7 @@ export class ModelRegistry {
     const e = this.entryFor(name);
     if (e.status === "loading" || e.holds > 0) {
       const why = e.status === "loading" ? "is loading" : `is in use (${e.holds} request${e.holds === 1 ? "" : "s"})`;
-      throw new InferenceError("model_busy", `model "${e.spec.name}" ${why}: a model is never unloaded under a request; try again when it is idle`, "model");
+      throw new InferenceError("model_busy", `model '${e.spec.name}' ${why}: a model is never unloaded under a request; try again when it is idle`, "model");
     }
     if (e.status === "loaded") await this.evict(e, "request");
     else if (e.status === "unloading") await e.unloading;
@@ -201,7 +201,7 @@ export class ModelRegistry {
       if (known && known.status !== "unloaded") return known;
       const names = cat.list().map((s) => s.name);
       const has = names.length === 0 ? "no models yet" : `these models: ${names.join(", ")}`;
-      throw new InferenceError("model_not_found", `${name ? `the model "${name}" does not exist` : "no model was named"}; this server has ${has}`, "model");
+      throw new InferenceError("model_not_found", `${name ? `the model '${name}' does not exist` : "no model was named"}; this server has ${has}`, "model");
     }
     return this.entry(spec);
   }
@@ -273,7 +273,7 @@ export class ModelRegistry {
     if (need > budget) {
       throw new InferenceError(
         "model_over_budget",
-        `model "${e.spec.name}" needs ${gib(need)} (weights + KV cache for ${s.parallel} slots x ${s.ctxSize} tokens) but the memory budget is ${gib(budget)} (${text}): ` +
+        `model '${e.spec.name}' needs ${gib(need)} (weights + KV cache for ${s.parallel} slots x ${s.ctxSize} tokens) but the memory budget is ${gib(budget)} (${text}): ` +
           `lower its parallel or ctx-size, or raise --memory-share`,
         "model",
       );
@@ -305,7 +305,7 @@ export class ModelRegistry {
     const cause = max > 0 && resident.length >= max ? `--models-max ${max} models are loaded` : `${gib(used)} of the ${gib(this.opts.budget.bytes)} memory budget (${this.opts.budget.text}) is taken`;
     return new InferenceError(
       "model_over_budget",
-      `no room to load model "${e.spec.name}" (${gib(need)}): ${cause} by models in use (${busy}), and a model is never unloaded under a request; try again shortly`,
+      `no room to load model '${e.spec.name}' (${gib(need)}): ${cause} by models in use (${busy}), and a model is never unloaded under a request; try again shortly`,
       "model",
     );
   }
