@@ -187,6 +187,12 @@ function createRegistry(config: Config, catalogue: Catalogue, state: ServiceStat
     catalogue,
     budget,
     maxLoaded: config.modelsMax,
+    // The budget was reckoned at start; if other processes have taken the memory since, llama.cpp
+    // would be OOM-killed allocating the KV cache, so the load is refused instead.
+    hostProblem: (bytes) => {
+      const now = availableMemoryBytes();
+      return bytes > now ? `the host has only ${gib(now)} of memory available now` : undefined;
+    },
     async plan(spec) {
       const { tensorDataProblem } = await import("./models/gguf-format.ts");
       const p = await modelPlan(spec.path, spec.settings.parallel * spec.settings.ctxSize, tensorDataProblem);

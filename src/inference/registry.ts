@@ -33,6 +33,11 @@ interface RegistryOptions {
   /** Models loaded at once; 0 = no limit. */
   maxLoaded: number;
   roomWaitMs?: number;
+  /**
+   * Checked once room is made, just before loading: why the host cannot take `bytes` more now
+   * (other processes may have taken memory since the budget was set), or undefined.
+   */
+  hostProblem?(bytes: number): string | undefined;
   now?: () => number;
   /** Each change of a model's state (for the log and for main.ts's single-model fields). */
   onChange?(name: string, status: ModelStatus, detail: { ms?: number; error?: string; reason?: UnloadReason }): void;
@@ -235,6 +240,8 @@ export class ModelRegistry {
           throw loadFailed(e.spec.name, err);
         });
         await this.makeRoom(e, need);
+        const host = this.opts.hostProblem?.(need);
+        if (host) throw new InferenceError("model_over_budget", `cannot load model '${e.spec.name}' (${gib(need)}): ${host}`, "model");
         const loaded = await this.opts.load(e.spec).catch((err) => {
           throw loadFailed(e.spec.name, err);
         });

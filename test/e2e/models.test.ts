@@ -172,3 +172,31 @@ describe("warren serve --models-dir: three generated models in one process", () 
     expect(w.log()).toContain("stopped");
   });
 });
+
+describe("warren serve --model NAME=FILE (one model): any name, and the model operations", () => {
+  let one: WarrenProcess;
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "warren-one-"));
+    await makeModel({ preset: "tiny", out: join(tmp, "tiny.gguf") });
+    one = await startWarren(["--model", `story=${join(tmp, "tiny.gguf")}`, "--threads", "1", "--parallel", "1", "--ctx-size", "128"]);
+  }, 60_000);
+  afterAll(async () => {
+    await one?.stop("SIGKILL");
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("loaded at start under its given name; any name reaches it; unloaded by hand, it loads again on the next request", async () => {
+    expect(one.log()).toMatch(/ready: model .* slots=1/);
+    const list = (await (await fetch(`${one.url}/v1/models`)).json()) as { data: Array<{ id: string; status: { value: string } }> };
+    expect(list.data.map((m) => [m.id, m.status.value])).toEqual([["story", "loaded"]]);
+    const ask = async () => (await fetch(`${one.url}/v1/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", prompt: "Hi", max_tokens: 5, temperature: 0 }) })).json() as Promise<any>;
+    const first = await ask();
+    expect(first.model).toBe("gpt-4o");
+    const un = await fetch(`${one.url}/models/unload`, { method: "POST", body: JSON.stringify({ model: "anything" }) });
+    expect(((await un.json()) as any).data.status.value).toBe("unloaded");
+    expect(((await (await fetch(`${one.url}/health`)).json()) as any).data).toEqual({ status: "healthy", model_loaded: false });
+    expect((await ask()).choices[0].text).toBe(first.choices[0].text);
+    expect(((await (await fetch(`${one.url}/health`)).json()) as any).data.model_loaded).toBe(true);
+  });
+});

@@ -14,9 +14,9 @@ export class CheckedEngine extends FakeEngine {
     if (this.disposed) throw new Error(`${this.info.name}: decode after dispose`);
     return super.decode(items);
   }
-  override tokenize(text: string, addBos: boolean, special?: boolean): number[] {
+  override tokenize(text: string, addBos: boolean): number[] {
     if (this.disposed) throw new Error(`${this.info.name}: tokenize after dispose`);
-    return super.tokenize(text, addBos, special);
+    return super.tokenize(text, addBos);
   }
   override async dispose(): Promise<void> {
     this.disposed = true;
@@ -44,6 +44,7 @@ interface HarnessOptions {
   settings?: Partial<ModelSettings>;
   /** The reply of each model's engine (default: "I am NAME."). */
   reply?: (name: string) => string;
+  hostProblem?: (bytes: number) => string | undefined;
 }
 
 export interface Harness {
@@ -70,6 +71,7 @@ export function harness(names: string[], o: HarnessOptions = {}): Harness {
     budget: { bytes: o.budget ?? 1000, text: "the test's budget" },
     maxLoaded: o.maxLoaded ?? 0,
     roomWaitMs: o.roomWaitMs ?? 2000,
+    hostProblem: o.hostProblem,
     async plan(spec) {
       h.plans++;
       await Bun.sleep(1);

@@ -121,6 +121,18 @@ describe("eviction", () => {
     expect(h.disposed).toEqual([]);
   });
 
+  test("a host with less memory now than the budget allows: the load is refused, not attempted", async () => {
+    let free = 5;
+    const h = harness(["a"], { budget: 100, bytes: { a: 20 }, hostProblem: (bytes) => (bytes > free ? `the host has only ${free} bytes available now` : undefined) });
+    const err = await refusal(ask(h, "a"));
+    expect(err.code).toBe("model_over_budget");
+    expect(err.message).toBe("cannot load model 'a' (1 MiB): the host has only 5 bytes available now");
+    expect(h.loads).toEqual([]);
+    expect(h.registry.find("a").bytes).toBe(0);
+    free = 50;
+    expect(await ask(h, "a")).toBe("I am a.");
+  });
+
   test("roomFor: LRU first, busy ones never, undefined when even every idle one would not do", () => {
     const m = (bytes: number, idle: boolean, lastUsed: number) => ({ bytes, idle, lastUsed });
     const [old, mid, busy] = [m(40, true, 1), m(40, true, 2), m(40, false, 0)];
