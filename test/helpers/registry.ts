@@ -8,7 +8,7 @@ import { ModelRegistry } from "../../src/inference/registry.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 
 /** A FakeEngine that fails loudly when used after dispose(). */
-export class CheckedEngine extends FakeEngine {
+class CheckedEngine extends FakeEngine {
   disposed = false;
   override async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
     if (this.disposed) throw new Error(`${this.info.name}: decode after dispose`);
