@@ -16,7 +16,7 @@ import type { Embedder } from "./embedding.ts";
 import { gib } from "./model-check.ts";
 import { heldStream, loadFailed, newEntry, viewOf, type Entry, type LoadedModel, type ModelStatus, type ModelView } from "./model-entry.ts";
 import { addTotals, emptyTotals, type SchedulerTotals, type UnloadReason } from "./registry-stats.ts";
-import { roomFor } from "./room.ts";
+import { noRoomMessage, roomFor, tooBigMessage } from "./room.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { InferenceError, type InferenceRequest, type TokenEvent } from "./types.ts";
 import { INFERENCE_MODEL_ROOM_WAIT_MS, INFERENCE_MODELS_RESCAN_MS } from "../limits.ts";
@@ -275,16 +275,8 @@ export class ModelRegistry {
 
   /** Reserves `need` bytes for `e`, unloading idle models (LRU first) or waiting for busy ones to go idle. */
   private async makeRoom(e: Entry, need: number): Promise<void> {
-    const { bytes: budget, text } = this.opts.budget;
-    const s = e.spec.settings;
-    if (need > budget) {
-      throw new InferenceError(
-        "model_over_budget",
-        `model '${e.spec.name}' needs ${gib(need)} (weights + KV cache for ${s.parallel} slots x ${s.ctxSize} tokens) but the memory budget is ${gib(budget)} (${text}): ` +
-          `lower its parallel or ctx-size, or raise --memory-share`,
-        "model",
-      );
-    }
+    const budget = this.opts.budget.bytes;
+    if (need > budget) throw new InferenceError("model_over_budget", tooBigMessage(e.spec, need, this.opts.budget), "model");
     const deadline = this.now() + (this.opts.roomWaitMs ?? INFERENCE_MODEL_ROOM_WAIT_MS);
     for (;;) {
       if (this.closed) throw new InferenceError("shutting_down", "the server is shutting down");
@@ -297,24 +289,15 @@ export class ModelRegistry {
         return;
       }
       const left = deadline - this.now();
-      if (left <= 0) throw this.noRoom(e, need, resident.map((r) => r.entry));
+      if (left <= 0) {
+        const busy = resident.map((r) => ({ name: r.entry.spec.name, bytes: r.bytes, holds: r.entry.holds, status: r.entry.status }));
+        throw new InferenceError("model_over_budget", noRoomMessage(e.spec.name, need, busy, this.opts.budget, this.opts.maxLoaded), "model");
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.roomWaiters.push(() => (clearTimeout(timer), resolve()));
       });
     }
-  }
-
-  private noRoom(e: Entry, need: number, resident: Entry[]): InferenceError {
-    const used = resident.reduce((n, r) => n + r.bytes, 0);
-    const busy = resident.map((r) => `${r.spec.name} (${r.status === "loaded" ? `${r.holds} in flight` : r.status})`).join(", ");
-    const max = this.opts.maxLoaded;
-    const cause = max > 0 && resident.length >= max ? `--models-max ${max} models are loaded` : `${gib(used)} of the ${gib(this.opts.budget.bytes)} memory budget (${this.opts.budget.text}) is taken`;
-    return new InferenceError(
-      "model_over_budget",
-      `no room to load model '${e.spec.name}' (${gib(need)}): ${cause} by models in use (${busy}), and a model is never unloaded under a request; try again shortly`,
-      "model",
-    );
   }
 
   private wakeRoomWaiters(): void {
