@@ -164,7 +164,10 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue): P
     if (!stopping) state.phase = "ready";
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-    log.error(`cannot load model ${modelsFrom(config)[0]}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    // Named as the flag gave it (or by its path, when the models file gave it).
+    const given = modelsFrom(config)[0]!;
+    const label = resolve(modelArgument(given).path) === spec.path ? given : spec.path;
+    log.error(`cannot load model ${label}: ${cause instanceof Error ? cause.message : String(cause)}`);
     await server.stop({ graceful: false });
     await log.close();
     return 1;

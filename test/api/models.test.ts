@@ -4,7 +4,7 @@
 // per-request keep_alive, failures in each shape, and the metrics by model.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { apiError, parseProm, sampleValue, setupModels } from "./helpers.ts";
+import { apiError, parseProm, sampleValue, setupModels, waitFor } from "./helpers.ts";
 import { harness, type Harness } from "../helpers/registry.ts";
 
 type Served = Awaited<ReturnType<typeof setupModels>>;
@@ -112,6 +112,10 @@ describe("the model list and the model operations", () => {
     await (async () => {
       for await (const _ of st);
     })().catch(() => {});
+    // The client is gone: its stream's hold ends with it, and the model can be unloaded.
+    await waitFor(() => h3.registry.find("slow").holds === 0, "the stream's hold to end");
+    const freed = await s3.served.fetch(`${s3.served.url}/models/unload`, { method: "POST", body: JSON.stringify({ model: "slow" }), headers: { "content-type": "application/json" } });
+    expect(freed.status).toBe(200);
     await s3.served.close();
     const unloaded = await post("/models/unload", { model: "gamma" });
     expect(unloaded.body.data.status.value).toBe("unloaded");
