@@ -35,7 +35,7 @@ const ConfigSchema = Type.Object({
   flashAttention: Type.Union([Type.Literal("auto"), Type.Literal("on"), Type.Literal("off")], {
     description: "auto | on | off: llama.cpp's flash attention (auto = on where the model and backend support it)",
   }),
-  memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take; a larger plan refuses to start"),
+  memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take, every loaded model together; one model that needs more refuses to start"),
   chatTemplate: Type.String({
     description: "Chat template: a Jinja template FILE, or a built-in NAME (chatML, qwen, llama3.1, mistral, ...); empty = the model's own",
   }),
