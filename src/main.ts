@@ -177,7 +177,7 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue): P
 
 /**
  * The registry over the catalogue: models load through the llama engine within the memory budget
- * (--memory-share of what is available now), and their state changes go to the log. The catalogue's
+ * (--memory-share of what was available at start), and their state changes go to the log. The catalogue's
  * first model also fills the state's single-model fields while it is loaded.
  */
 function createRegistry(config: Config, catalogue: Catalogue, state: ServiceState, log: Logger, url: () => string): ModelRegistry {
