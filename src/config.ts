@@ -4,7 +4,8 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
-import { parseArgs, type FlagSpec } from "./cli/args.ts";
+import { getString, getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 import * as L from "./limits.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
@@ -13,11 +14,18 @@ const Int = (min: number, max: number, description: string) => Type.Integer({ mi
 
 /** The schema: property order is the order --help prints. */
 const ConfigSchema = Type.Object({
-  model: Type.String({
-    minLength: 1,
-    description: `GGUF model: a file, a model in the store by name, or hf:USER/REPO:QUANT or an https URL (pulled into the store first if missing). Without it, a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}`,
+  model: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+    description:
+      `GGUF model: a file, NAME=FILE, a model in the store by name, or hf:USER/REPO:QUANT or an https URL (pulled into the store first if missing); ` +
+      `give it again to serve several models, each used by name. Without it (and without --models-dir), a random-weight smoke-test model is generated at ${DEFAULT_MODEL_PATH}`,
   }),
-  modelsDir: Type.String({ description: "The model store, where --model URIs are pulled and models are found by name; empty = <cache dir>/models" }),
+  modelsDir: Type.String({
+    description:
+      "A folder of GGUF models: every GGUF in it is served by its file name, loaded on its first request (the folder is read again when an unknown name is asked for), and --model URIs are pulled into it; empty = no folder is served and pulls go to <cache dir>/models",
+  }),
+  modelsFile: Type.String({ description: "TOML or JSON file of per-model settings (parallel, ctx-size, threads, chat-template, ...) and further models" }),
+  modelsMax: Int(0, 1024, "Most models loaded at once (0 = only the memory budget limits it); the least recently used idle one is unloaded to make room"),
+  keepAliveIdle: Type.String({ description: `How long a model with nothing to do stays loaded: ${KEEP_ALIVE_FORMS}` }),
   hfEndpoint: Type.String({
     pattern: "^(https?://.+)?$",
     description: "The Hugging Face hub or a mirror, for hf: URIs; empty = MODEL_ENDPOINT or HF_ENDPOINT, else https://huggingface.co",
@@ -35,7 +43,7 @@ const ConfigSchema = Type.Object({
   flashAttention: Type.Union([Type.Literal("auto"), Type.Literal("on"), Type.Literal("off")], {
     description: "auto | on | off: llama.cpp's flash attention (auto = on where the model and backend support it)",
   }),
-  memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take; a larger plan refuses to start"),
+  memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take, every loaded model together; one model that needs more refuses to start"),
   chatTemplate: Type.String({
     description: "Chat template: a Jinja template FILE, or a built-in NAME (chatML, qwen, llama3.1, mistral, ...); empty = the model's own",
   }),
@@ -61,12 +69,18 @@ const ConfigSchema = Type.Object({
   corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
 });
 export type Config = Static<typeof ConfigSchema>;
+
+/** Each setting's rule, for the models file (models-file.ts), whose per-model values obey the flags' rules. */
+export const SETTING_SCHEMAS: Readonly<Record<keyof Config, TSchema>> = ConfigSchema.properties;
 type ConfigKey = keyof Config;
 
 export function defaults(): Config {
   return {
     model: DEFAULT_MODEL_PATH,
     modelsDir: "",
+    modelsFile: "",
+    modelsMax: L.INFERENCE_MODELS_MAX,
+    keepAliveIdle: "forever",
     hfEndpoint: "",
     offline: false,
     host: "127.0.0.1",
@@ -135,6 +149,12 @@ export function chatTemplateFrom(config: Pick<Config, "chatTemplate">): { jinja?
   }
 }
 
+/** The --model values in the order given (one or several). */
+export const modelsFrom = (config: Pick<Config, "model">): string[] => (typeof config.model === "string" ? [config.model] : [...config.model]);
+
+/** --keep-alive-idle in ms (Infinity: never unload); loadConfig has checked it parses. */
+export const keepAliveIdleMs = (config: Pick<Config, "keepAliveIdle">): number => parseKeepAlive(config.keepAliveIdle) ?? Infinity;
+
 export const corsOriginsFrom = (config: Pick<Config, "corsOrigin">): string[] => list(config.corsOrigin);
 
 const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
@@ -152,6 +172,8 @@ const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).
   name: flagName(key),
   type: (schema as TSchema).type === "boolean" ? "bool" : "string",
   help: (schema as TSchema).description ?? "",
+  // --model a.gguf --model b.gguf serves both; every other flag's last value wins.
+  repeatable: key === "model",
 }));
 
 /**
@@ -172,7 +194,8 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
   const problems: string[] = [];
   const parsed = parseArgs(args, FLAG_SPECS, { problems });
   for (const key of keys) {
-    const v = parsed.flags.get(flagName(key));
+    const many = getStrings(parsed, flagName(key));
+    const v = many && many.length === 1 ? many[0] : (many ?? parsed.flags.get(flagName(key)));
     if (v === undefined) continue;
     raw[key] = v;
     source[key] = `--${flagName(key)}`;
@@ -184,6 +207,9 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
     const from = source[key] ?? "default";
     problems.push(`${from === "default" ? `--${flagName(key)}` : from}=${JSON.stringify(raw[key])}: ${describeRule(schema, err.message)}`);
   }
+  if (parseKeepAlive(String(converted.keepAliveIdle)) === undefined) {
+    problems.push(`${source.keepAliveIdle ?? "--keep-alive-idle"}=${JSON.stringify(raw.keepAliveIdle)}: must be ${KEEP_ALIVE_FORMS}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return converted as Config;
 }
@@ -193,6 +219,8 @@ function describeRule(schema: TSchema | undefined, fallback: string): string {
   if (schema.type === "integer") return `must be an integer from ${schema.minimum} to ${schema.maximum}`;
   if (schema.type === "boolean") return "must be true or false (or 1 or 0)";
   if (schema.pattern !== undefined) return "must be an http(s) URL";
+  // --model's union is of strings; the others list their choices in the description.
+  if (schema.anyOf?.some((s: TSchema) => s.type === "array")) return "must not be empty";
   if (schema.anyOf) return `must be one of ${schema.description}`;
   return fallback;
 }

@@ -52,6 +52,24 @@ export const INFERENCE_MAX_QUEUE = 64;
  * request in flight.
  */
 export const INFERENCE_MEMORY_SHARE_PERCENT = 50;
+/**
+ * Models loaded at once by default (--models-max; llama-server's router uses the same default). Each
+ * loaded model holds its weights, KV cache and decode threads. Threat: idle models hoarding memory
+ * and cores that the model in use needs.
+ */
+export const INFERENCE_MODELS_MAX = 4;
+/**
+ * How long a request waits for room to load its model while every loaded model is busy (none can
+ * be unloaded under a request). Then 503 + Retry-After. Threat: requests piling up behind models
+ * that never go idle.
+ */
+export const INFERENCE_MODEL_ROOM_WAIT_MS = 30_000;
+/** --models-dir is read again for an unknown model name or a listing at most this often. Threat: a flood of made-up names turned into a flood of folder scans. */
+export const INFERENCE_MODELS_RESCAN_MS = 1_000;
+/** Folder levels below --models-dir searched for GGUF files. Threat: a folder tree walked without end (symlink loops). */
+export const INFERENCE_MODELS_DIR_DEPTH = 3;
+/** Models one --models-dir may list. Beyond it the rest are skipped, with a warning. Threat: a huge folder scanned on every unknown name. */
+export const INFERENCE_MODELS_DIR_MAX = 1000;
 /** Upper bound for max_tokens on any request. Threat: one request holding a slot forever. */
 export const INFERENCE_MAX_TOKENS_CAP = 32_768;
 /** Default max_tokens when a request gives none (llama-server/OpenAI behave similarly). */

@@ -2,36 +2,38 @@
 // CLI entry and the one place modules are wired together.
 //   warren serve [flags]      HTTP server (default command)
 //   warren model ...          generate / inspect GGUF models
-//   warren bench ...          load-test a generation server (src/loadtest/)
 //   warren pull|models|rm     the local model store (src/models/store-cli.ts)
-import { existsSync } from "node:fs";
+//   warren bench ...          load-test a generation server (src/loadtest/)
 import { availableParallelism } from "node:os";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
+import {
+  ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,
+} from "./config.ts";
+import { formatKeepAlive } from "./duration.ts";
 import { resolveCacheDir } from "./cache-dir.ts";
-import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
 import { type HttpServer, listen } from "./http/server.ts";
+import { Catalogue, CatalogueError, modelArgument, nameOfFile, type ModelSettings, type ModelSpec } from "./inference/catalogue.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
-import { createEmbedder } from "./inference/embedding-service.ts";
-import { checkModelFile } from "./inference/model-check.ts";
-import { Scheduler } from "./inference/scheduler.ts";
-import { threadCandidates, tuneThreads, type TunableEngine } from "./inference/threads.ts";
+import { availableMemoryBytes, checkModelFile, gib, modelPlan } from "./inference/model-check.ts";
+import { loadModel } from "./inference/model-load.ts";
+import { ModelRegistry, type ModelStatus } from "./inference/registry.ts";
 import { createLogger, resolveFormat, type Logger } from "./log.ts";
 import { startMemoryUpkeep } from "./memory.ts";
-import { isRemoteModel, resolveEndpoint, resolveHfToken } from "./models/hub.ts";
-import { formatBytes } from "./models/pull-progress.ts";
-import { defaultModelsDir, findInStore } from "./models/store.ts";
+import { readModelsFile } from "./models-file.ts";
 
 const USAGE = `Warren ${pkg.version}: LLM inference server for GGUF models
 
 Usage:
   warren [serve] [flags]     serve a model over HTTP (default)
   warren model --help        generate or inspect GGUF models
-  warren bench --help        load-test a generation server
   warren pull URI            download a model into the model store (hf:USER/REPO:QUANT, hf:USER/REPO/FILE.gguf, https URL)
   warren models              list the models in the store
   warren rm NAME             delete a model from the store
+  warren bench --help        load-test a generation server
   warren --version
 
 Serve flags (each also read from the environment variable in brackets):
@@ -60,25 +62,78 @@ export async function main(argv: string[]): Promise<number> {
   }
   let config: Config;
   let apiKeys: string[];
-  let template: ChatTemplateChoice;
+  let catalogue: Catalogue;
+  const invalid = (err: unknown): number => {
+    if (!(err instanceof ConfigError) && !(err instanceof CatalogueError)) throw err;
+    console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}\nRun 'warren --help' for the flags.`);
+    return 2;
+  };
   try {
     config = loadConfig(args, process.env);
     apiKeys = apiKeysFrom(config);
-    template = chatTemplateFrom(config);
+    chatTemplateFrom(config);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}\nRun 'warren --help' for the flags.`);
-    return 2;
+    return invalid(err);
   }
-  return serve(config, apiKeys, template);
+  const log = createLogger(config.logLevel, undefined, resolveFormat(config.logFormat));
+  const models = await modelFiles(config, log);
+  if (models === undefined) {
+    await log.close();
+    return 1;
+  }
+  try {
+    config = { ...config, model: models };
+    catalogue = catalogueFrom(config);
+  } catch (err) {
+    await log.close();
+    return invalid(err);
+  }
+  return serve(config, apiKeys, catalogue, log);
 }
 
-type ChatTemplateChoice = ReturnType<typeof chatTemplateFrom>;
+/**
+ * Every --model as a file: model URIs are pulled into the store first (or found there), store
+ * names looked up (models/sources.ts). undefined, after a one-line error, when one cannot be had.
+ */
+async function modelFiles(config: Config, log: Logger): Promise<string[] | undefined> {
+  const out: string[] = [];
+  for (const given of modelsFrom(config)) {
+    const { name, path } = modelArgument(given);
+    if (path === DEFAULT_MODEL_PATH || existsSync(path)) {
+      out.push(given);
+      continue;
+    }
+    try {
+      const { resolveSource } = await import("./models/sources.ts");
+      const file = await resolveSource(path, { ...config, env: process.env, info: (line) => log.info(line) });
+      out.push(given.startsWith(`${name}=`) ? `${name}=${file}` : file);
+    } catch (err) {
+      log.error(`cannot load model ${given}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  }
+  return out;
+}
 
-async function serve(config: Config, apiKeys: string[], template: ChatTemplateChoice): Promise<number> {
-  const format = resolveFormat(config.logFormat);
-  const log = createLogger(config.logLevel, undefined, format);
+/** The serve flags' model settings: what every model loads with unless the models file says otherwise. */
+function settingsFrom(config: Config): ModelSettings {
+  const { parallel, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue } = config;
+  return { parallel, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
+}
+
+/** The models to serve. The generated default model is served only when nothing else names one. */
+function catalogueFrom(config: Config): Catalogue {
+  const file = config.modelsFile ? readModelsFile(config.modelsFile) : undefined;
+  const fileNamesOne = [...(file?.values() ?? [])].some((e) => e.path !== undefined);
+  const flags = modelsFrom(config);
+  const onlyDefault = flags.length === 1 && flags[0] === DEFAULT_MODEL_PATH && (config.modelsDir !== "" || fileNamesOne);
+  return new Catalogue({ models: onlyDefault ? [] : flags, dir: config.modelsDir || undefined, file, defaults: settingsFrom(config) });
+}
+
+async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, log: Logger): Promise<number> {
   const state: ServiceState = { phase: "loading" };
+  const url = () => `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
+  state.models = createRegistry(config, catalogue, state, log, url);
   const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
   const app = createApp({
     state,
@@ -121,8 +176,8 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
           },
   });
   startMemoryUpkeep(config.gcIntervalMs, () => server.stats().totalRequests, log);
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-  log.info(`listening on ${url} (model loading; /health answers 503 until ready)`);
+  const single = catalogue.single;
+  log.info(`listening on ${url()} (${single ? "model loading; /health answers 503 until ready" : "each model loads on its first request"})`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -143,44 +198,23 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
 
+  if (!single) {
+    const names = catalogue.list().map((m) => m.name);
+    log.info(`serving ${names.length} models, each loaded on its first request: ${names.join(", ") || "(none yet)"}`);
+    state.phase = "ready";
+    return new Promise<number>(() => {});
+  }
+  const spec = catalogue.list()[0]!;
   try {
-    const modelPath = await prepareModel(config, log);
-    // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
-    const { LlamaEngine } = await import("./inference/llama/engine.ts");
-    const cores = availableParallelism();
-    const candidates = config.threads === "auto" ? threadCandidates(cores) : [config.threads];
-    const engine = await LlamaEngine.load({
-      modelPath,
-      slots: config.parallel,
-      slotContextSize: config.ctxSize,
-      threads: Math.max(...candidates),
-      batchSize: Math.max(config.batchSize, config.parallel),
-      flashAttention: config.flashAttention,
-      chatTemplate: template.jinja,
-      chatWrapper: template.wrapper,
-    });
-    if (config.threads === "auto") await autoThreads(engine, candidates, log);
-    if (config.ctxSize > engine.info.trainContextSize) {
-      log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
-    }
-    state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
-    // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
-    // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
-    const embedding = { modelPath, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
-    state.embedder = createEmbedder(async () => {
-      const started = performance.now();
-      const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
-      const i = backend.info;
-      log.info(`embedding context ready: ${i.reranker ? "reranker" : `${i.dimensions} dimensions, ${i.pooling} pooling`}, inputs up to ${i.maxInputTokens} tokens`, {
-        ms: Math.round(performance.now() - started),
-      });
-      return backend;
-    });
-    state.modelName = engine.info.name;
+    await prepareModel(spec, config.memoryShare, log);
+    await state.models.load(undefined);
     if (!stopping) state.phase = "ready";
-    banner(log, config, engine, url);
   } catch (err) {
-    log.error(`cannot load model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    // Named as the flag gave it (or by its path, when the models file gave it).
+    const given = modelsFrom(config)[0]!;
+    const label = resolve(modelArgument(given).path) === spec.path ? given : spec.path;
+    log.error(`cannot load model ${label}: ${cause instanceof Error ? cause.message : String(cause)}`);
     await server.stop({ graceful: false });
     await log.close();
     return 1;
@@ -188,34 +222,72 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   return new Promise<number>(() => {});
 }
 
-/** --threads auto: measured on the loaded model (inference/threads.ts); the rates go to the log. */
-async function autoThreads(engine: TunableEngine, candidates: number[], log: Logger): Promise<void> {
-  const r = await tuneThreads(engine, candidates);
-  const rates = r.rates.map((x) => `${x.threads}: ${Math.round(x.single)} tok/s alone, ${Math.round(x.batch)} with ${engine.slots} slots`).join("; ");
-  log.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
+/**
+ * The registry over the catalogue: models load through the llama engine within the memory budget
+ * (--memory-share of what was available at start), and their state changes go to the log. The catalogue's
+ * first model also fills the state's single-model fields while it is loaded.
+ */
+function createRegistry(config: Config, catalogue: Catalogue, state: ServiceState, log: Logger, url: () => string): ModelRegistry {
+  const available = availableMemoryBytes();
+  const budget = { bytes: available * (config.memoryShare / 100), text: `--memory-share ${config.memoryShare}% of the ${gib(available)} available at start` };
+  const first = catalogue.list()[0];
+  const shown = first && catalogue.single && modelArgument(modelsFrom(config)[0]!).name === nameOfFile(first.path) ? undefined : first?.name;
+  const engines = new Map<string, LlamaEngine>();
+  const registry = new ModelRegistry({
+    catalogue,
+    budget,
+    maxLoaded: config.modelsMax,
+    // The budget was reckoned at start; if other processes have taken the memory since, llama.cpp
+    // would be OOM-killed allocating the KV cache, so the load is refused instead.
+    hostProblem: (bytes) => {
+      const now = availableMemoryBytes();
+      return bytes > now ? `the host has only ${gib(now)} of memory available now` : undefined;
+    },
+    async plan(spec) {
+      const { tensorDataProblem } = await import("./models/gguf-format.ts");
+      const p = await modelPlan(spec.path, spec.settings.parallel * spec.settings.ctxSize, tensorDataProblem);
+      return p.weightsBytes + (p.kvBytes ?? 0);
+    },
+    async load(spec) {
+      const loaded = await loadModel(spec, {
+        template: (s) => chatTemplateFrom({ chatTemplate: s.settings.chatTemplate }),
+        info: (m, f) => log.info(m, f),
+        warn: (m) => log.warn(m),
+      });
+      engines.set(spec.name, loaded.engine);
+      return loaded;
+    },
+    onChange(name, status, detail) {
+      const engine = engines.get(name);
+      if (status === "loaded" && engine) {
+        if (catalogue.single) banner(log, config, engine, url());
+        else log.info(`model ${name} loaded in ${Math.round(detail.ms ?? 0)} ms: ${describe(engine)} keep-alive=${formatKeepAlive(registry.find(name).settings.keepAliveMs)}`);
+      } else if (status === "failed" && state.phase !== "loading") log.warn(detail.error ?? `model ${name} failed to load`);
+      else if (status === "unloaded") log.info(`model ${name} unloaded (${detail.reason === "room" ? "to make room for another" : detail.reason === "idle" ? "idle past its keep-alive" : "as asked"})`);
+      if (status === "unloaded") engines.delete(name);
+      if (name === first?.name) followFirst(state, registry, name, status, shown);
+    },
+  });
+  if (!catalogue.single) log.info(`memory budget for loaded models: ${gib(budget.bytes)} (${budget.text}); at most ${config.modelsMax || "any number of"} loaded at once`);
+  return registry;
 }
 
-/**
- * The file to load: the default smoke-test model (generated on first run), a model URI (pulled
- * into the store first when missing), a model in the store by name, or a path. Checked before
- * llama.cpp sees it.
- */
-async function prepareModel(config: Config, log: Logger): Promise<string> {
-  let path = config.model;
-  const store = () => ({ dir: config.modelsDir || defaultModelsDir(resolveCacheDir(undefined, process.env)), endpoint: resolveEndpoint(config.hfEndpoint || undefined, process.env) });
-  if (isRemoteModel(config.model)) {
-    path = await pullModel(config, store(), log);
-  } else if (config.model !== DEFAULT_MODEL_PATH && !existsSync(config.model)) {
-    const { dir, endpoint } = store();
-    const entry = findInStore(dir, config.model, endpoint);
-    if (entry) {
-      path = entry.files[0]!;
-      log.info(`serving ${entry.name} from the model store (${path})`);
-    } else if (!/[\\/]/.test(config.model)) {
-      throw new Error(`no such file, and no model of that name in the store ${dir} (\`warren models\` lists what is there)`);
-    }
+/** Keeps the single-model fields on the catalogue's first model (`shown`: its name as answers give it; undefined: the model's own). */
+function followFirst(state: ServiceState, registry: ModelRegistry, name: string, status: ModelStatus, shown: string | undefined): void {
+  if (status === "loaded") {
+    const view = registry.find(name);
+    state.scheduler = view.scheduler;
+    state.embedder = view.embedder;
+    state.modelName = shown ?? view.scheduler?.engine.info.name;
+  } else if (status === "unloading") {
+    state.scheduler = undefined;
+    state.embedder = undefined;
   }
-  if (config.model === DEFAULT_MODEL_PATH) {
+}
+
+/** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */
+async function prepareModel(spec: ModelSpec, memoryShare: number, log: Logger): Promise<void> {
+  if (spec.path === resolve(DEFAULT_MODEL_PATH)) {
     const { ensureModel } = await import("./models/presets.ts");
     const { created } = await ensureModel(DEFAULT_MODEL_PATH, "tiny");
     log.warn(
@@ -224,25 +296,7 @@ async function prepareModel(config: Config, log: Logger): Promise<string> {
     );
   }
   const { tensorDataProblem } = await import("./models/gguf-format.ts");
-  await checkModelFile(path, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, tensorDataProblem);
-  return path;
-}
-
-/** --model hf:...: from the store, or pulled into it first (progress goes to the log; /health says loading meanwhile). */
-async function pullModel(config: Config, store: { dir: string; endpoint: string }, log: Logger): Promise<string> {
-  const { ensurePulled } = await import("./models/pull.ts");
-  const started = performance.now();
-  const r = await ensurePulled({
-    source: config.model,
-    ...store,
-    token: resolveHfToken(process.env),
-    offline: config.offline,
-    sink: { tty: false, write: (text) => log.info(text.trimEnd()) },
-  });
-  const secs = ((performance.now() - started) / 1000).toFixed(1);
-  if (r.downloaded) log.info(`pulled ${config.model} into the model store in ${secs} s: ${r.entry.name} (${formatBytes(r.entry.bytes)}, ${r.entry.files[0]})`);
-  else log.info(`serving ${config.model} from the model store: ${r.entry.name} (${r.entry.files[0]})`);
-  return r.entry.files[0]!;
+  await checkModelFile(spec.path, { slots: spec.settings.parallel, slotContextSize: spec.settings.ctxSize, share: memoryShare / 100 }, tensorDataProblem);
 }
 
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */
@@ -259,14 +313,10 @@ const SCHEDULER_STOP_MS = 2_000;
 async function drain(server: HttpServer, state: ServiceState, config: Config, log: Logger): Promise<void> {
   const graceMs = Math.min(config.keepAliveTimeoutMs, config.shutdownTimeoutMs);
   await server.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs, idleGraceMs: graceMs });
-  // Refuses what is still queued, waits for the one evaluation running (at most one batch), frees the context.
-  await state.embedder?.close();
-  const scheduler = state.scheduler;
-  if (scheduler === undefined) return;
-  const stopped = await Promise.race([scheduler.close().then(() => true), Bun.sleep(SCHEDULER_STOP_MS).then(() => false)]);
-  // Disposing the context under a running decode would crash natively; exiting frees it anyway.
-  if (stopped) await scheduler.engine.dispose().catch(() => {});
-  else log.warn(`inference still running ${SCHEDULER_STOP_MS} ms after the connections closed; exiting without disposing the model`);
+  // Each model: refuses what is still queued, waits for what runs (at most SCHEDULER_STOP_MS), frees it.
+  const stuck = (await state.models?.close(SCHEDULER_STOP_MS)) ?? [];
+  // Disposing a context under a running decode would crash natively; exiting frees it anyway.
+  if (stuck.length > 0) log.warn(`inference still running ${SCHEDULER_STOP_MS} ms after the connections closed (${stuck.join(", ")}); exiting without disposing the model`);
 }
 
 function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): void {
@@ -276,6 +326,15 @@ function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): 
       `threads=${engine.threads}/${availableParallelism()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
       `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} ` +
       `chat-template=${i.chat.template} (tools: ${i.chat.tools ? "yes" : "no"}, reasoning: ${i.chat.reasoning ? "yes" : "no"}) url=${url}`,
+  );
+}
+
+/** One loaded model of several, for its log line. */
+function describe(engine: LlamaEngine): string {
+  const i = engine.info;
+  return (
+    `${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB, threads=${engine.threads} slots=${engine.slots} ` +
+    `ctx/slot=${engine.slotContextSize} batch=${engine.batchSize} flash-attention=${engine.flashAttention} chat-template=${i.chat.template}`
   );
 }
 

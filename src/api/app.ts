@@ -13,6 +13,7 @@ import { cors } from "./cors.ts";
 import { embeddingRoutes } from "./embeddings.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
 import { createMetrics, metricsRoutes, UNMATCHED_ROUTE } from "./metrics.ts";
+import { modelRoutes } from "./models.ts";
 import { nativeRoutes } from "./native.ts";
 import { openAiRoutes } from "./openai/routes.ts";
 import { openApiSpec } from "./openapi.ts";
@@ -124,6 +125,7 @@ export function createApp(deps: ApiDeps) {
     .use(preparedResponses())
     .use(openApiSpec())
     .use(nativeRoutes(deps))
+    .use(modelRoutes(deps))
     .use(openAiRoutes(deps))
     .use(chatRoutes(deps))
     .use(responsesRoutes(deps))

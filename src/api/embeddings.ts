@@ -6,8 +6,8 @@ import { Elysia, t } from "elysia";
 import { EmbeddingError, type Embedder, type EmbeddingInput } from "../inference/embedding.ts";
 import { EMBEDDING_MAX_INPUTS, INFERENCE_MAX_PROMPT_CHARS } from "../limits.ts";
 import { ApiError } from "./errors.ts";
-import { modelId } from "./openai/request.ts";
-import type { ApiDeps, ServiceState } from "./state.ts";
+import { KeepAliveField, ModelField, withModel, type ModelUse } from "./models.ts";
+import type { ApiDeps } from "./state.ts";
 
 /** Optional, null allowed; `error` words the rule for the 400 (TypeBox says only "Expected union value"). */
 const Opt = <T extends Parameters<typeof t.Optional>[0]>(schema: T, error?: string) => t.Optional(t.Union([schema, t.Null()], error ? { error } : {}));
@@ -15,7 +15,8 @@ const Text = t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS });
 const TokenIds = t.Array(t.Integer(), { maxItems: INFERENCE_MAX_PROMPT_CHARS });
 
 const EmbeddingBody = t.Object({
-  model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
+  model: ModelField,
+  keep_alive: KeepAliveField,
   input: t.Union([Text, t.Array(Text, { maxItems: EMBEDDING_MAX_INPUTS }), TokenIds, t.Array(TokenIds, { maxItems: EMBEDDING_MAX_INPUTS })], {
     description: "A string, a list of strings, a list of token ids, or a list of such lists",
     error: `must be a string, a list of up to ${EMBEDDING_MAX_INPUTS} strings, a list of token ids, or a list of up to ${EMBEDDING_MAX_INPUTS} token-id lists`,
@@ -26,7 +27,8 @@ const EmbeddingBody = t.Object({
 });
 
 const RerankBody = t.Object({
-  model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
+  model: ModelField,
+  keep_alive: KeepAliveField,
   query: Text,
   documents: t.Array(t.Union([Text, t.Object({ text: Text })], { error: 'must be a string or {"text": string}' }), { maxItems: EMBEDDING_MAX_INPUTS }),
   top_n: Opt(t.Integer({ minimum: 1, description: "Return only the best N results (default: all)" }), "must be a positive integer"),
@@ -53,10 +55,9 @@ function apiError(err: unknown, param: (index: number | undefined) => string): u
   return new ApiError(status, code, `${field}: ${err.message}`, field);
 }
 
-function readyEmbedder(state: ServiceState): Embedder {
-  if (state.phase === "loading") throw new ApiError(503, "loading", "the model is still loading");
-  if (!state.embedder) throw new ApiError(501, "not_implemented", "this server does not serve embeddings");
-  return state.embedder;
+function embedderOf(model: ModelUse): Embedder {
+  if (!model.embedder) throw new ApiError(501, "not_implemented", "this server does not serve embeddings");
+  return model.embedder;
 }
 
 /** The request's inputs as a list; a single string or token list is one input, named plain `input`. */
@@ -79,53 +80,18 @@ function base64Floats(v: Float32Array): string {
 }
 
 export function embeddingRoutes(deps: ApiDeps) {
-  const { state } = deps;
-  const rerank = async ({ body, request }: { body: typeof RerankBody.static; request: Request }) => {
-    const embedder = readyEmbedder(state);
+  const rerank = ({ body, request }: { body: typeof RerankBody.static; request: Request }) => {
     if (body.query.length === 0) throw invalid("query", "must not be empty");
     if (body.documents.length === 0) throw invalid("documents", "must not be an empty list");
-    const documents = body.documents.map((d) => (typeof d === "string" ? d : d.text));
-    const ranking = await embedder.rank(body.query, documents, request.signal).catch((err) => {
-      throw apiError(err, (i) => (i === undefined ? "documents" : `documents[${i}]`));
-    });
-    deps.noteTokens?.(request, { prompt: ranking.promptTokens, completion: 0 });
-    // Best first; equal scores keep document order.
-    const order = ranking.scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score || a.index - b.index);
-    const results = order.slice(0, body.top_n ?? order.length).map(({ index, score }) => ({
-      index,
-      relevance_score: score,
-      ...(body.return_documents ? { document: { text: documents[index]! } } : {}),
-    }));
-    return {
-      model: body.model || modelId(state),
-      object: "list" as const,
-      results,
-      usage: { prompt_tokens: ranking.promptTokens, total_tokens: ranking.promptTokens },
-    };
+    return withModel(deps, body, (model) => rankWith(deps, model, body, request));
   };
   const rerankHook = { body: RerankBody, parse: "json" as const, detail: { summary: "Score documents against a query (Jina/Cohere rerank shape)", tags: ["rerank"] } };
   return new Elysia({ name: "embeddings" })
     .post(
       "/v1/embeddings",
-      async ({ body, request }) => {
-        const embedder = readyEmbedder(state);
-        const { inputs, single } = inputList(body.input);
-        const name = (i: number | undefined) => (single || i === undefined ? "input" : `input[${i}]`);
-        const info = await embedder.info();
-        if (body.dimensions != null && !info.reranker && body.dimensions !== info.dimensions) {
-          throw invalid("dimensions", `this model's vectors have ${info.dimensions} dimensions; got ${body.dimensions} (vectors are not shortened)`);
-        }
-        const result = await embedder.embed(inputs, request.signal).catch((err) => {
-          throw apiError(err, name);
-        });
-        deps.noteTokens?.(request, { prompt: result.promptTokens, completion: 0 });
-        const base64 = body.encoding_format === "base64";
-        return {
-          object: "list" as const,
-          data: result.vectors.map((v, index) => ({ object: "embedding" as const, index, embedding: base64 ? base64Floats(v) : Array.from(v) })),
-          model: body.model || modelId(state),
-          usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
-        };
+      ({ body, request }) => {
+        const list = inputList(body.input);
+        return withModel(deps, body, (model) => embedWith(deps, model, body, request, list));
       },
       { body: EmbeddingBody, parse: "json", detail: { summary: "Embed text or token ids (OpenAI embeddings)", tags: ["openai"] } },
     )
@@ -133,4 +99,46 @@ export function embeddingRoutes(deps: ApiDeps) {
     .post("/v1/reranking", rerank, rerankHook)
     .post("/rerank", rerank, rerankHook)
     .post("/reranking", rerank, rerankHook);
+}
+
+async function rankWith(deps: ApiDeps, model: ModelUse, body: typeof RerankBody.static, request: Request) {
+  const embedder = embedderOf(model);
+  const documents = body.documents.map((d) => (typeof d === "string" ? d : d.text));
+  const ranking = await embedder.rank(body.query, documents, request.signal).catch((err) => {
+    throw apiError(err, (i) => (i === undefined ? "documents" : `documents[${i}]`));
+  });
+  deps.noteTokens?.(request, { prompt: ranking.promptTokens, completion: 0 });
+  // Best first; equal scores keep document order.
+  const order = ranking.scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score || a.index - b.index);
+  const results = order.slice(0, body.top_n ?? order.length).map(({ index, score }) => ({
+    index,
+    relevance_score: score,
+    ...(body.return_documents ? { document: { text: documents[index]! } } : {}),
+  }));
+  return {
+    model: body.model || model.name,
+    object: "list" as const,
+    results,
+    usage: { prompt_tokens: ranking.promptTokens, total_tokens: ranking.promptTokens },
+  };
+}
+
+async function embedWith(deps: ApiDeps, model: ModelUse, body: typeof EmbeddingBody.static, request: Request, { inputs, single }: ReturnType<typeof inputList>) {
+  const embedder = embedderOf(model);
+  const name = (i: number | undefined) => (single || i === undefined ? "input" : `input[${i}]`);
+  const info = await embedder.info();
+  if (body.dimensions != null && !info.reranker && body.dimensions !== info.dimensions) {
+    throw invalid("dimensions", `this model's vectors have ${info.dimensions} dimensions; got ${body.dimensions} (vectors are not shortened)`);
+  }
+  const result = await embedder.embed(inputs, request.signal).catch((err) => {
+    throw apiError(err, name);
+  });
+  deps.noteTokens?.(request, { prompt: result.promptTokens, completion: 0 });
+  const base64 = body.encoding_format === "base64";
+  return {
+    object: "list" as const,
+    data: result.vectors.map((v, index) => ({ object: "embedding" as const, index, embedding: base64 ? base64Floats(v) : Array.from(v) })),
+    model: body.model || model.name,
+    usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+  };
 }

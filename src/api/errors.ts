@@ -21,6 +21,10 @@ const INFERENCE_STATUS: Record<InferenceError["code"], number> = {
   context_exceeded: 400,
   invalid_request: 400,
   engine_error: 500,
+  model_not_found: 404,
+  model_load_failed: 500,
+  model_over_budget: 503,
+  model_busy: 409,
 };
 
 /** Elysia error codes (from onError's `code`) and anything thrown by handlers -> ApiError. */

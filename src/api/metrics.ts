@@ -4,6 +4,7 @@
 import { Elysia } from "elysia";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Scheduler } from "../inference/scheduler.ts";
+import { modelMetrics } from "./model-metrics.ts";
 import type { ApiDeps, ServiceState } from "./state.ts";
 
 interface Metrics {
@@ -22,7 +23,8 @@ const ITL_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 
 export function createMetrics(deps: ApiDeps): Metrics {
   const registry = new Registry();
-  const stats = () => deps.state.scheduler?.stats();
+  // With several models, the server's figures are every model's together (unloaded ones' counts kept).
+  const stats = () => (deps.state.models ? deps.state.models.totals() : deps.state.scheduler?.stats());
   // Counted here and copied in at scrape time: prom-client hashes the label object on every inc,
   // far dearer than these nested maps, and every request is counted.
   const answered = new Map<string, Map<number, { n: number }>>();
@@ -72,7 +74,7 @@ export function createMetrics(deps: ApiDeps): Metrics {
   total("warren_slot_copies_total", "Slots given a copy of another slot's prompt cells (the choices of n > 1 requests)", () => stats()?.slotCopies);
   total("warren_slot_copy_seconds_total", "Time spent copying prompt cells between slots", () => (stats()?.copyMs ?? 0) / 1000);
   total("warren_requests_rejected_total", "Requests refused because the queue was full", () => stats()?.rejected);
-  const embedding = () => deps.state.embedder?.stats();
+  const embedding = () => (deps.state.models ? embeddingTotals(deps.state.models) : deps.state.embedder?.stats());
   total("warren_embedding_inputs_total", "Embedding inputs and rerank documents evaluated", () => embedding()?.evaluated);
   total("warren_embedding_tokens_total", "Tokens those evaluations took", () => embedding()?.tokens);
   gauge("warren_embedding_queue_depth", "Embedding inputs and rerank documents accepted and not yet evaluated", () => embedding()?.queued);
@@ -86,9 +88,12 @@ export function createMetrics(deps: ApiDeps): Metrics {
       for (const [reason, n] of Object.entries(stats()?.requests ?? {})) this.inc({ reason }, n);
     },
   });
+  modelMetrics(registry, () => deps.state.models);
   const ttft = new Histogram({ name: "warren_time_to_first_token_seconds", help: "From taking a slot to the first generated token", buckets: TTFT_BUCKETS_S, registers: [registry] });
   const itl = new Histogram({ name: "warren_inter_token_latency_seconds", help: "Between consecutive generated tokens of one request", buckets: ITL_BUCKETS_S, registers: [registry] });
 
+  const observer = { firstToken: (ms: number) => ttft.observe(ms / 1000), tokenGap: (ms: number) => itl.observe(ms / 1000) };
+  deps.state.models?.setObserver(observer);
   let watched: Scheduler | undefined;
   const metrics: Metrics = {
     registry,
@@ -102,10 +107,21 @@ export function createMetrics(deps: ApiDeps): Metrics {
     watch(scheduler) {
       if (!scheduler || scheduler === watched) return;
       watched = scheduler;
-      scheduler.setObserver({ firstToken: (ms) => ttft.observe(ms / 1000), tokenGap: (ms) => itl.observe(ms / 1000) });
+      scheduler.setObserver(observer);
     },
   };
   return metrics;
+}
+
+/** Every model's embedding counts together; queued: what the loaded ones hold now. */
+function embeddingTotals(models: NonNullable<ServiceState["models"]>): { evaluated: number; tokens: number; queued: number } {
+  const sum = { evaluated: 0, tokens: 0, queued: 0 };
+  for (const v of models.list(false)) {
+    sum.evaluated += v.totals.embedding.evaluated;
+    sum.tokens += v.totals.embedding.tokens;
+    sum.queued += v.embedder?.stats().queued ?? 0;
+  }
+  return sum;
 }
 
 export function metricsRoutes(metrics: Metrics, state: ServiceState) {

@@ -4,11 +4,14 @@ import { Elysia, t } from "elysia";
 import type { TokenEvent } from "../inference/types.ts";
 import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STOP_STRINGS, INFERENCE_MAX_TOKENS_CAP } from "../limits.ts";
 import { ApiError } from "./errors.ts";
-import { newId, readyScheduler, runToEnd, samplingFrom, toInferenceRequest, usageTotals } from "./generation.ts";
+import { newId, runToEnd, samplingFrom, toInferenceRequest, usageTotals } from "./generation.ts";
+import { KeepAliveField, ModelField, withModel } from "./models.ts";
 import { sseData, sseResponse } from "./sse.ts";
 import type { ApiDeps } from "./state.ts";
 
 const GenerateBody = t.Object({
+  model: ModelField,
+  keep_alive: KeepAliveField,
   prompt: t.String({ minLength: 1, maxLength: INFERENCE_MAX_PROMPT_CHARS }),
   max_tokens: t.Optional(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),
   temperature: t.Optional(t.Number({ minimum: 0, maximum: 5 })),
@@ -60,24 +63,24 @@ export function nativeRoutes(deps: ApiDeps) {
     })
     .post(
       "/generate",
-      async ({ body, request }) => {
-        const scheduler = readyScheduler(state);
-        const engine = scheduler.engine;
-        const id = newId();
-        const promptTokens = engine.tokenize(body.prompt, true);
-        const inference = toInferenceRequest(
-          { id, promptTokens, maxTokens: body.max_tokens, sampling: samplingFrom(body), stop: body.stop, ignoreEos: body.ignore_eos, signal: request.signal },
-          engine.slotContextSize,
-        );
-        const stream = scheduler.submit(inference);
-        if (!body.stream) {
-          const { text, done } = await runToEnd(stream);
-          deps.noteTokens?.(request, usageTotals(done.usage));
-          if (done.finishReason === "error") throw new ApiError(500, "generation_failed", done.error ?? "generation failed");
-          return { success: true, data: resultData(id, text, done) };
-        }
-        return sseResponse(nativeFrames(id, stream, (u) => deps.noteTokens?.(request, u)));
-      },
+      ({ body, request }) =>
+        withModel(deps, body, async (model) => {
+          const engine = model.engine;
+          const id = newId();
+          const promptTokens = engine.tokenize(body.prompt, true);
+          const inference = toInferenceRequest(
+            { id, promptTokens, maxTokens: body.max_tokens, sampling: samplingFrom(body), stop: body.stop, ignoreEos: body.ignore_eos, signal: request.signal },
+            engine.slotContextSize,
+          );
+          const stream = model.submit(inference);
+          if (!body.stream) {
+            const { text, done } = await runToEnd(stream);
+            deps.noteTokens?.(request, usageTotals(done.usage));
+            if (done.finishReason === "error") throw new ApiError(500, "generation_failed", done.error ?? "generation failed");
+            return { success: true, data: resultData(id, text, done) };
+          }
+          return sseResponse(nativeFrames(id, stream, (u) => deps.noteTokens?.(request, u)));
+        }),
       { body: GenerateBody, parse: "json" },
     );
 }

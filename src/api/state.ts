@@ -1,5 +1,6 @@
 // What the API needs from the running service. main.ts owns it and flips `phase`.
 import type { Embedder } from "../inference/embedding.ts";
+import type { ModelRegistry } from "../inference/registry.ts";
 import type { Scheduler } from "../inference/scheduler.ts";
 import type { Logger } from "../log.ts";
 
@@ -13,6 +14,12 @@ export interface ServiceState {
   modelName?: string;
   /** Embeddings and reranking on the same model file (its context is made on first use). */
   embedder?: Embedder;
+  /**
+   * The models main.ts serves: routes pick one by the request's `model` (api/models.ts withModel).
+   * Without it (a service built around one scheduler, as in tests) the fields above are the model.
+   * With it they follow the catalogue's first model while it is loaded, for routes not yet routed by name.
+   */
+  models?: ModelRegistry;
 }
 
 export interface ApiDeps {

@@ -4,10 +4,11 @@ import { Elysia, t } from "elysia";
 import type { Engine } from "../inference/engine.ts";
 import { INFERENCE_MAX_PROMPT_CHARS } from "../limits.ts";
 import { ApiError } from "./errors.ts";
-import { readyScheduler } from "./generation.ts";
+import { ModelField, withModel } from "./models.ts";
 import type { ApiDeps } from "./state.ts";
 
 const TokenizeBody = t.Object({
+  model: ModelField,
   content: t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS }),
   add_special: t.Optional(t.Boolean({ description: "Prepend BOS when the model wants one (default false)" })),
   parse_special: t.Optional(t.Boolean({ description: "Turn control-token text like <s> into control tokens (default true)" })),
@@ -15,6 +16,7 @@ const TokenizeBody = t.Object({
 });
 
 const DetokenizeBody = t.Object({
+  model: ModelField,
   tokens: t.Array(t.Integer(), { maxItems: INFERENCE_MAX_PROMPT_CHARS }),
 });
 
@@ -30,26 +32,25 @@ export function checkTokenIds(engine: Engine, ids: readonly number[], param: str
 }
 
 export function tokenizeRoutes(deps: ApiDeps) {
-  const { state } = deps;
   return new Elysia({ name: "tokenize" })
     .post(
       "/tokenize",
-      ({ body }) => {
-        const engine = readyScheduler(state).engine;
-        const ids = engine.tokenize(body.content, body.add_special ?? false, body.parse_special ?? true);
-        if (!body.with_pieces) return { tokens: ids };
-        // Each piece decoded after the ids before it, so SentencePiece's leading spaces come out right.
-        return { tokens: ids.map((id, i) => ({ id, piece: engine.detokenize([id], ids.slice(Math.max(0, i - 4), i)) })) };
-      },
+      ({ body }) =>
+        withModel(deps, body, ({ engine }) => {
+          const ids = engine.tokenize(body.content, body.add_special ?? false, body.parse_special ?? true);
+          if (!body.with_pieces) return { tokens: ids };
+          // Each piece decoded after the ids before it, so SentencePiece's leading spaces come out right.
+          return { tokens: ids.map((id, i) => ({ id, piece: engine.detokenize([id], ids.slice(Math.max(0, i - 4), i)) })) };
+        }),
       { body: TokenizeBody, parse: "json", detail: { summary: "Text to token ids (llama-server shape)", tags: ["tokens"] } },
     )
     .post(
       "/detokenize",
-      ({ body }) => {
-        const engine = readyScheduler(state).engine;
-        checkTokenIds(engine, body.tokens, "tokens");
-        return { content: engine.detokenize(body.tokens) };
-      },
+      ({ body }) =>
+        withModel(deps, body, ({ engine }) => {
+          checkTokenIds(engine, body.tokens, "tokens");
+          return { content: engine.detokenize(body.tokens) };
+        }),
       { body: DetokenizeBody, parse: "json", detail: { summary: "Token ids to text (llama-server shape)", tags: ["tokens"] } },
     );
 }

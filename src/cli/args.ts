@@ -17,9 +17,11 @@ export interface FlagSpec {
   readonly help: string;
   /** Shown in usage after the flag name, e.g. "N" or "FILE". */
   readonly arg?: string;
+  /** A string flag that may be given several times: every value is kept, in order (getStrings). */
+  readonly repeatable?: boolean;
 }
 
-type FlagValue = string | number | boolean | readonly [string, string];
+type FlagValue = string | number | boolean | readonly [string, string] | readonly string[];
 
 export interface ParsedArgs {
   readonly flags: ReadonlyMap<string, FlagValue>;
@@ -139,6 +141,10 @@ function option(st: State, tok: OptionToken, tokens: readonly Token[], skip: Set
 const looksLikeFlag = (v: string) => v.startsWith("--") && v.length > 2;
 
 function set(st: State, name: string, v: FlagValue): void {
+  if (st.byName.get(name)?.repeatable && typeof v === "string") {
+    st.flags.set(name, [...((st.flags.get(name) as readonly string[] | undefined) ?? []), v]);
+    return;
+  }
   if (st.opts.once && st.flags.has(name)) problem(st, `--${name} given twice`);
   st.flags.set(name, v);
 }
@@ -169,6 +175,11 @@ export function getString(p: ParsedArgs, name: string): string | undefined {
   const v = p.flags.get(name);
   return typeof v === "string" ? v : undefined;
 }
+/** Every value of a repeatable flag, in the order given. */
+export function getStrings(p: ParsedArgs, name: string): readonly string[] | undefined {
+  const v = p.flags.get(name);
+  return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as readonly string[]) : undefined;
+}
 export function getNumber(p: ParsedArgs, name: string): number | undefined {
   const v = p.flags.get(name);
   return typeof v === "number" ? v : undefined;
@@ -179,7 +190,7 @@ export function getBool(p: ParsedArgs, name: string): boolean | undefined {
 }
 export function getPair(p: ParsedArgs, name: string): readonly [string, string] | undefined {
   const v = p.flags.get(name);
-  return Array.isArray(v) ? (v as readonly [string, string]) : undefined;
+  return Array.isArray(v) ? (v as unknown as readonly [string, string]) : undefined;
 }
 
 export function requireRange(name: string, v: number, min: number, max = Infinity): number {

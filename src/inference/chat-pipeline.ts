@@ -99,7 +99,7 @@ function checkTools(tools: readonly ToolSpec[]): void {
  * text as a chat answer. A call that did not complete (the answer was cut by max_tokens) is never
  * returned; the finish reason then says why it ended. Leaving the stream early cancels the request.
  */
-export function runChat(scheduler: Scheduler, request: InferenceRequest, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
+export function runChat(scheduler: Pick<Scheduler, "submit">, request: InferenceRequest, prepared: PreparedChat): AsyncGenerator<ChatEvent> {
   return readChat(scheduler.submit(request), prepared, request.choices ?? 1);
 }
 

@@ -42,7 +42,7 @@ export function kvCacheBytes(meta: Metadata, cells: number): number | undefined 
 /** Default share of the host's available memory a context may claim at start (see limits.ts). */
 export const CONTEXT_MEMORY_SHARE = INFERENCE_MEMORY_SHARE_PERCENT / 100;
 
-const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(n / 2 ** 20)} MiB`);
+export const gib = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(n / 2 ** 20)} MiB`);
 
 interface ContextPlan {
   slots: number;
@@ -96,18 +96,21 @@ export function availableMemoryBytes(read: (path: string) => string = (p) => rea
 /** The first problem with the tensor data layout, or undefined when every tensor lies inside the file. */
 type TensorLayoutCheck = (tensors: ModelHeader["tensors"], dataOffset: number, fileSize: number) => string | undefined;
 
+/** What a model costs in memory, as its file tells: weights (the file's size) and the KV cache. */
+interface ModelPlan {
+  weightsBytes: number;
+  /** For `cells` tokens (all slots together); undefined where kvCacheBytes cannot tell. */
+  kvBytes?: number;
+}
+
 /**
- * Everything that can be known about a model file before llama.cpp opens it. Throws an Error whose
- * message is one sentence for the log. The header is read with node-llama-cpp's parser (see
+ * Reads what can be known about a model file before llama.cpp opens it: checks it is a GGUF whose
+ * header and tensor data lie inside the file, and sizes it for `cells` KV cells. Throws an Error
+ * whose message is one sentence for the log. The header is read with node-llama-cpp's parser (see
  * llama/gguf-header.ts); `layoutProblem` sizes the tensors by ggml type (main.ts passes the models/
  * table's check: inference/ may not import it).
  */
-export async function checkModelFile(
-  path: string,
-  plan: { slots: number; slotContextSize: number; share?: number },
-  layoutProblem: TensorLayoutCheck,
-  availableBytes: number = availableMemoryBytes(),
-): Promise<void> {
+export async function modelPlan(path: string, cells: number, layoutProblem: TensorLayoutCheck): Promise<ModelPlan> {
   const { size, start } = fileStart(path);
   if (size < 4 || start.toString("latin1", 0, 4) !== "GGUF") throw new Error("not a GGUF file (bad magic bytes)");
   let header: ModelHeader;
@@ -118,9 +121,19 @@ export async function checkModelFile(
   }
   const layout = layoutProblem(header.tensors, header.dataOffset, size);
   if (layout) throw new Error(layout);
-  const kvBytes = kvCacheBytes(header.metadata, plan.slots * plan.slotContextSize);
+  return { weightsBytes: size, kvBytes: kvCacheBytes(header.metadata, cells) };
+}
+
+/** modelPlan, then the plan against the host's memory: everything wrong with a model file and a context, before loading. */
+export async function checkModelFile(
+  path: string,
+  plan: { slots: number; slotContextSize: number; share?: number },
+  layoutProblem: TensorLayoutCheck,
+  availableBytes: number = availableMemoryBytes(),
+): Promise<void> {
+  const { weightsBytes, kvBytes } = await modelPlan(path, plan.slots * plan.slotContextSize, layoutProblem);
   if (kvBytes === undefined) return;
-  const memory = contextMemoryProblem({ ...plan, kvBytes, modelBytes: size, availableBytes });
+  const memory = contextMemoryProblem({ ...plan, kvBytes, modelBytes: weightsBytes, availableBytes });
   if (memory) throw new Error(memory);
 }
 

@@ -8,7 +8,7 @@ import type { BatchItem, Engine, EngineSampler } from "./engine.ts";
 import type { SamplingParams } from "./types.ts";
 
 /** What the tuner needs of an engine: decoding, and changing its thread count in place. */
-export type TunableEngine = Pick<Engine, "slots" | "batchSize" | "slotContextSize" | "decode" | "clearSlot" | "createSampler" | "tokenize"> & {
+type TunableEngine = Pick<Engine, "slots" | "batchSize" | "slotContextSize" | "decode" | "clearSlot" | "createSampler" | "tokenize"> & {
   setThreads(threads: number): void;
 };
 

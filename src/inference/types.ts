@@ -114,9 +114,15 @@ export interface Timings {
   totalMs: number;
 }
 
+/**
+ * The model registry's refusals: a name not in the catalogue, a model whose file or engine failed to
+ * load, a load the memory budget has no room for, an unload refused while the model is in use.
+ */
+type ModelErrorCode = "model_not_found" | "model_load_failed" | "model_over_budget" | "model_busy";
+
 export class InferenceError extends Error {
   constructor(
-    readonly code: "queue_full" | "context_exceeded" | "shutting_down" | "invalid_request" | "engine_error",
+    readonly code: "queue_full" | "context_exceeded" | "shutting_down" | "invalid_request" | "engine_error" | ModelErrorCode,
     message: string,
     /** The request field to blame, in the words of the API that sent it, when one is. */
     readonly param?: string,

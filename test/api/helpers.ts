@@ -4,6 +4,7 @@ import OpenAI from "openai";
 import { createApp } from "../../src/api/app.ts";
 import type { ApiDeps, ServiceState } from "../../src/api/state.ts";
 import type { Engine } from "../../src/inference/engine.ts";
+import type { ModelRegistry } from "../../src/inference/registry.ts";
 import { Scheduler } from "../../src/inference/scheduler.ts";
 import { createLogger } from "../../src/log.ts";
 
@@ -104,6 +105,14 @@ export async function setup(engine: Engine, over: Partial<ApiDeps> & { maxQueue?
   const app = createApp({ state, log: createLogger("error", () => {}), ...over });
   const served = await serve(app);
   return { state, scheduler, app, served, client: sdk(served, over.apiKeys?.[0]) };
+}
+
+/** A ready service over a model registry (several models, routed by name), served and with an SDK client. */
+export async function setupModels(models: ModelRegistry, over: Partial<ApiDeps> = {}): Promise<Omit<Setup, "scheduler">> {
+  const state: ServiceState = { phase: "ready", models };
+  const app = createApp({ state, log: createLogger("error", () => {}), ...over });
+  const served = await serve(app);
+  return { state, app, served, client: sdk(served, over.apiKeys?.[0]) };
 }
 
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

@@ -50,6 +50,7 @@ const API_MAY_IMPORT = new Set([
   "inference/chat-pipeline.ts",
   "inference/chat/history.ts",
   "inference/embedding.ts",
+  "inference/registry.ts",
 ]);
 
 /** The one module both api/ and http/ may import: it carries response facts across the boundary. */

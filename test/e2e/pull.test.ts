@@ -51,7 +51,9 @@ describe("warren serve --model hf:...", () => {
     const before = hub.requests.length;
     const offline = await startWarren([...args, "--offline"], { env });
     expect(offline.log()).toContain(`serving hf:warren-test/tiny-chat-GGUF:Q8_0 from the model store: hf_warren-test_tiny-chat.Q8_0 (${store()}/hf_warren-test_tiny-chat.Q8_0.gguf)`);
-    expect(offline.log()).toContain("chat-template=JinjaTemplate (tools: yes, reasoning: yes)");
+    // With --models-dir every model in the folder is served, each loaded on its first request.
+    expect((await post(`${offline.url}/generate`, { prompt: "Hello", max_tokens: 4 })).status).toBe(200);
+    expect(offline.log()).toMatch(/model hf_warren-test_tiny-chat.Q8_0 loaded in \d+ ms: .* chat-template=JinjaTemplate /);
     expect(await offline.stop()).toBe(0);
     expect(hub.requests.length).toBe(before);
   });

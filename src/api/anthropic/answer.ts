@@ -9,7 +9,8 @@ import { runChat, type PreparedChat } from "../../inference/chat-pipeline.ts";
 import type { ChatEvent } from "../../inference/chat/types.ts";
 import type { InferenceRequest, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { newId, readyScheduler } from "../generation.ts";
+import { newId } from "../generation.ts";
+import type { ModelUse } from "../models.ts";
 import { sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
 
@@ -176,8 +177,8 @@ async function* frames(call: MessageCall, events: AsyncIterable<ChatEvent>, note
  * Submit and answer. Admission errors (queue full, prompt too long) throw before anything is sent,
  * so they keep their own status code; later failures end a stream with an `error` event.
  */
-export async function answerMessage(deps: ApiDeps, request: Request, call: MessageCall, inference: InferenceRequest, prepared: PreparedChat): Promise<Response | object> {
-  const events = runChat(readyScheduler(deps.state), inference, prepared);
+export async function answerMessage(deps: ApiDeps, request: Request, model: ModelUse, call: MessageCall, inference: InferenceRequest, prepared: PreparedChat): Promise<Response | object> {
+  const events = runChat(model, inference, prepared);
   const note: Note = (u) => deps.noteTokens?.(request, { prompt: u.promptTokens, completion: u.completionTokens });
   if (call.stream) return sseResponse(frames(call, events, note), {}, deps.sseKeepAliveMs);
   return collect(call, events, note);

@@ -4,6 +4,7 @@
 // image, a document) gets a 400 that names it instead of a union-mismatch message.
 import { t } from "elysia";
 import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STOP_STRINGS } from "../../limits.ts";
+import { KeepAliveField, ModelField } from "../models.ts";
 
 /**
  * Largest max_tokens accepted. Anthropic clients send their model's output limit (32000, 64000):
@@ -78,7 +79,8 @@ const Thinking = t.Object({
 
 /** What both routes read: the conversation, its tools and how to render it. */
 const conversation = {
-  model: t.Optional(t.String({ maxLength: 256, description: "Echoed back: the loaded model answers" })),
+  model: ModelField,
+  keep_alive: KeepAliveField,
   messages: t.Array(MessageParam, { minItems: 1, maxItems: ANTHROPIC_MAX_MESSAGES }),
   system: t.Optional(t.Union([Text, t.Array(TextBlock, { maxItems: ANTHROPIC_MAX_BLOCKS })])),
   tools: t.Optional(t.Array(Tool, { maxItems: ANTHROPIC_MAX_TOOLS })),

@@ -8,7 +8,8 @@ import { runChat, type PreparedChat } from "../../inference/chat-pipeline.ts";
 import type { ChatEvent, ChatFinishReason } from "../../inference/chat/types.ts";
 import type { InferenceRequest, TokenLogprobs, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { newId, readyScheduler } from "../generation.ts";
+import { newId } from "../generation.ts";
+import type { ModelUse } from "../models.ts";
 import { sseData, sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
 import { logprobsWriter, type Logprobs } from "./logprobs.ts";
@@ -128,12 +129,11 @@ async function* chatFrames(call: CallInfo, events: AsyncIterable<ChatEvent>, not
  * Submit and answer. Admission errors (queue full, prompt too long) throw before anything is sent,
  * so they still get their own status code; later failures end a stream with an error event.
  */
-export async function answerChat(deps: ApiDeps, request: Request, call: CallInfo, inference: InferenceRequest, prepared: PreparedChat): Promise<Response | object> {
-  const scheduler = readyScheduler(deps.state);
-  const events = runChat(scheduler, inference, prepared);
+export async function answerChat(deps: ApiDeps, request: Request, model: ModelUse, call: CallInfo, inference: InferenceRequest, prepared: PreparedChat): Promise<Response | object> {
+  const events = runChat(model, inference, prepared);
   const note: Note = (u) => deps.noteTokens?.(request, { prompt: u.promptTokens, completion: u.completionTokens });
   const n = inference.choices ?? 1;
-  const logprobs = inference.logprobs !== undefined ? logprobsWriter("chat", scheduler.engine, n) : undefined;
+  const logprobs = inference.logprobs !== undefined ? logprobsWriter("chat", model.engine, n) : undefined;
   if (call.stream) return sseResponse(chatFrames(call, events, note, n, logprobs), {}, deps.sseKeepAliveMs);
   const { choices, done } = await collectChat(events, n);
   note(done.usage);

@@ -7,7 +7,8 @@ import { prepareChat } from "../../inference/chat-pipeline.ts";
 import type { ChatRequest, ToolChoice, ToolSpec } from "../../inference/chat/types.ts";
 import { INFERENCE_MAX_PROMPT_CHARS } from "../../limits.ts";
 import { ApiError } from "../errors.ts";
-import { newId, readyScheduler } from "../generation.ts";
+import { newId } from "../generation.ts";
+import { withModel } from "../models.ts";
 import type { ApiDeps } from "../state.ts";
 import { answerChat } from "./chat-answer.ts";
 import { callInfo, openAiInference, parseToolArguments, refuseUnsupported } from "./request.ts";
@@ -77,30 +78,30 @@ function chatRequestOf(b: ChatBodyT): ChatRequest {
 }
 
 export function chatRoutes(deps: ApiDeps) {
-  const { state } = deps;
   return new Elysia({ name: "chat" }).post(
     "/v1/chat/completions",
-    async ({ body, request }) => {
+    ({ body, request }) => {
       refuseUnsupported(body);
       const req = chatRequestOf(body);
       const usesTools = (req.tools?.length ?? 0) > 0 && req.toolChoice?.type !== "none";
       if (usesTools && body.response_format && body.response_format.type !== "text") {
         throw invalid("response_format", 'cannot be combined with tools (send tool_choice "none", or give the schema as a tool\'s parameters)');
       }
-      const engine = readyScheduler(state).engine;
-      const prepared = await prepareChat(engine, req);
-      const id = `chatcmpl-${newId()}`;
-      const inference = await openAiInference(engine, body, {
-        id,
-        promptTokens: prepared.promptTokens,
-        maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-        extraStops: prepared.stop,
-        signal: request.signal,
-        kind: "chat",
+      return withModel(deps, body, async (model) => {
+        const prepared = await prepareChat(model.engine, req);
+        const id = `chatcmpl-${newId()}`;
+        const inference = await openAiInference(model.engine, body, {
+          id,
+          promptTokens: prepared.promptTokens,
+          maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+          extraStops: prepared.stop,
+          signal: request.signal,
+          kind: "chat",
+        });
+        if (prepared.grammar) inference.grammar = prepared.grammar;
+        if (prepared.lazyGrammar) inference.lazyGrammar = prepared.lazyGrammar;
+        return answerChat(deps, request, model, callInfo(model.name, id, body), inference, prepared);
       });
-      if (prepared.grammar) inference.grammar = prepared.grammar;
-      if (prepared.lazyGrammar) inference.lazyGrammar = prepared.lazyGrammar;
-      return answerChat(deps, request, callInfo(state, id, body), inference, prepared);
     },
     { body: ChatBody, parse: "json", detail: { summary: "Chat completion with the model's chat template: tools, reasoning", tags: ["openai"] } },
   );

@@ -4,7 +4,7 @@
 // answers go through the chat pipeline instead (chat-answer.ts).
 import type { FinishReason, InferenceRequest, TokenEvent, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { readyScheduler } from "../generation.ts";
+import type { ModelUse } from "../models.ts";
 import { sseData, sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
 import { runChoices, type ChoiceResult } from "./choices.ts";
@@ -69,12 +69,11 @@ async function* frames(call: CallInfo, events: AsyncIterable<TokenEvent>, note: 
  * Submit and answer. Admission errors (queue full, prompt too long) throw before anything is sent,
  * so they still get their own status code; later failures end a stream with an error event.
  */
-export async function answerCompletion(deps: ApiDeps, request: Request, call: CallInfo, inference: InferenceRequest): Promise<Response | object> {
-  const scheduler = readyScheduler(deps.state);
-  const events = scheduler.submit(inference);
+export async function answerCompletion(deps: ApiDeps, request: Request, model: ModelUse, call: CallInfo, inference: InferenceRequest): Promise<Response | object> {
+  const events = model.submit(inference);
   const note: Note = (u) => deps.noteTokens?.(request, { prompt: u.promptTokens, completion: u.completionTokens });
   const n = inference.choices ?? 1;
-  const logprobs = inference.logprobs !== undefined ? logprobsWriter("text", scheduler.engine, n) : undefined;
+  const logprobs = inference.logprobs !== undefined ? logprobsWriter("text", model.engine, n) : undefined;
   if (call.stream) return sseResponse(frames(call, events, note, n, logprobs), {}, deps.sseKeepAliveMs);
   const { choices, done } = await runChoices(events, n);
   note(done.usage);

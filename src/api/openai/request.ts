@@ -5,7 +5,6 @@ import { GrammarError, type Engine, type JsonGrammar } from "../../inference/eng
 import type { InferenceRequest, SamplingParams, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { samplingFrom, toInferenceRequest } from "../generation.ts";
-import type { ServiceState } from "../state.ts";
 import { logprobsRequest } from "./logprobs.ts";
 import type { CommonBody, Kind, ResponseFormat } from "./schemas.ts";
 
@@ -35,18 +34,17 @@ export interface CallInfo {
   includeUsage: boolean;
 }
 
-export function callInfo(state: ServiceState, id: string, b: CommonBody): CallInfo {
+/** `shown`: the model's name, for a request that named none. */
+export function callInfo(shown: string, id: string, b: CommonBody): CallInfo {
   return {
     id,
     created: Math.floor(Date.now() / 1000),
     // Echoed like llama-server does, so clients that check the name they asked for are satisfied.
-    model: b.model || modelId(state),
+    model: b.model || shown,
     stream: b.stream === true,
     includeUsage: b.stream_options?.include_usage === true,
   };
 }
-
-export const modelId = (state: ServiceState): string => state.modelName ?? "warren";
 
 interface Refusable extends CommonBody {
   echo?: boolean | null;

@@ -3,6 +3,7 @@
 // official SDKs and LangChain send `"stop": null`, `"max_tokens": null` and the like.
 import { t, type TSchema } from "elysia";
 import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STOP_STRINGS, INFERENCE_MAX_TOKENS_CAP } from "../../limits.ts";
+import { KeepAliveField, ModelField } from "../models.ts";
 
 const Opt = <T extends TSchema>(schema: T) => t.Optional(t.Union([schema, t.Null()]));
 
@@ -17,7 +18,8 @@ const StopString = t.String({ minLength: 1, maxLength: INFERENCE_MAX_STOP_CHARS 
 
 /** Fields shared by /v1/completions and /v1/chat/completions. */
 const common = {
-  model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
+  model: ModelField,
+  keep_alive: KeepAliveField,
   max_tokens: Opt(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),
   temperature: Opt(t.Number({ minimum: 0, maximum: 2 })),
   top_p: Opt(t.Number({ minimum: 0, maximum: 1 })),

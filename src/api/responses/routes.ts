@@ -9,8 +9,9 @@ import { Elysia, t } from "elysia";
 import { prepareChat, runChat } from "../../inference/chat-pipeline.ts";
 import type { SamplingParams } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { newId, readyScheduler, toInferenceRequest } from "../generation.ts";
-import { grammarFor, modelId, samplingOf } from "../openai/request.ts";
+import { newId, toInferenceRequest } from "../generation.ts";
+import { withModel } from "../models.ts";
+import { grammarFor, samplingOf } from "../openai/request.ts";
 import type { ResponseFormat } from "../openai/schemas.ts";
 import type { ApiDeps } from "../state.ts";
 import { answerResponse, type ResponseHead } from "./answer.ts";
@@ -63,40 +64,41 @@ function settingsOf(b: ResponsesBodyT, sampling: SamplingParams): Record<string,
 }
 
 export function responsesRoutes(deps: ApiDeps) {
-  const { state } = deps;
   const notStored = ({ params }: { params: { id: string } }) => {
     throw new ApiError(404, "not_found", `no response '${params.id}': ${STATELESS} (responses are created with store: false)`, "id");
   };
   return new Elysia({ name: "responses" })
     .post(
       "/v1/responses",
-      async ({ body, request }) => {
+      ({ body, request }) => {
         refuseUnsupported(body);
         const req = chatRequestOf(body);
         const rf = responseFormatOf(body.text?.format);
         const usesTools = (req.tools?.length ?? 0) > 0 && req.toolChoice?.type !== "none";
         if (usesTools && rf && rf.type !== "text") throw refuse("text.format", 'cannot be combined with tools (send tool_choice "none", or give the schema as a tool\'s parameters)');
-        const engine = readyScheduler(state).engine;
-        const prepared = await prepareChat(engine, req);
-        const grammar = await grammarFor(engine, rf, "text.format");
-        const sampling = samplingOf({ temperature: body.temperature ?? undefined, top_p: body.top_p ?? undefined });
-        const id = `resp_${newId()}`;
-        const inference = toInferenceRequest(
-          {
-            id,
-            promptTokens: prepared.promptTokens,
-            maxTokens: body.max_output_tokens ?? undefined,
-            sampling,
-            stop: [...prepared.stop, ...(grammar?.stop ?? [])],
-            grammar: prepared.grammar ?? grammar?.grammar,
-            signal: request.signal,
-          },
-          engine.slotContextSize,
-        );
-        if (prepared.lazyGrammar) inference.lazyGrammar = prepared.lazyGrammar;
-        const head: ResponseHead = { id, createdAt: Math.floor(Date.now() / 1000), model: body.model || modelId(state), settings: settingsOf(body, sampling) };
-        const events = runChat(readyScheduler(state), inference, prepared);
-        return answerResponse(deps, request, head, body.stream === true, events);
+        return withModel(deps, body, async (model) => {
+          const engine = model.engine;
+          const prepared = await prepareChat(engine, req);
+          const grammar = await grammarFor(engine, rf, "text.format");
+          const sampling = samplingOf({ temperature: body.temperature ?? undefined, top_p: body.top_p ?? undefined });
+          const id = `resp_${newId()}`;
+          const inference = toInferenceRequest(
+            {
+              id,
+              promptTokens: prepared.promptTokens,
+              maxTokens: body.max_output_tokens ?? undefined,
+              sampling,
+              stop: [...prepared.stop, ...(grammar?.stop ?? [])],
+              grammar: prepared.grammar ?? grammar?.grammar,
+              signal: request.signal,
+            },
+            engine.slotContextSize,
+          );
+          if (prepared.lazyGrammar) inference.lazyGrammar = prepared.lazyGrammar;
+          const head: ResponseHead = { id, createdAt: Math.floor(Date.now() / 1000), model: body.model || model.name, settings: settingsOf(body, sampling) };
+          const events = runChat(model, inference, prepared);
+          return answerResponse(deps, request, head, body.stream === true, events);
+        });
       },
       { body: ResponsesBody, parse: "json", detail: { summary: "Create a model response (OpenAI Responses API; stateless)", tags: ["openai"] } },
     )

@@ -5,6 +5,7 @@
 // undeclared fields before the handler sees them.
 import { t, type TSchema } from "elysia";
 import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_TOKENS_CAP } from "../../limits.ts";
+import { KeepAliveField, ModelField } from "../models.ts";
 import { API_MAX_CHAT_MESSAGES, API_MAX_CONTENT_PARTS, API_MAX_TOOLS } from "../openai/schemas.ts";
 
 const Opt = <T extends TSchema>(schema: T) => t.Optional(t.Union([schema, t.Null()]));
@@ -45,7 +46,8 @@ const Format = t.Object({
 });
 
 export const ResponsesBody = t.Object({
-  model: Opt(t.String({ maxLength: 256, description: "Ignored: the loaded model answers (it is echoed back)" })),
+  model: ModelField,
+  keep_alive: KeepAliveField,
   input: t.Union([Text, t.Array(InputItem, { maxItems: API_MAX_CHAT_MESSAGES })], { description: "A user message, or a list of items" }),
   instructions: Opt(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS, description: "A system message placed first" })),
   max_output_tokens: Opt(t.Integer({ minimum: 1, maximum: INFERENCE_MAX_TOKENS_CAP })),

@@ -1,0 +1,77 @@
+// One catalogue model into memory, for the registry: its llama.cpp engine (with --threads auto, the
+// thread count measured on it), a scheduler of its own, and its embedding side, made on the first
+// embeddings or rerank request.
+import { availableParallelism } from "node:os";
+import type { ModelSpec } from "./catalogue.ts";
+import { createEmbedder } from "./embedding-service.ts";
+import type { LlamaEngine } from "./llama/engine.ts";
+import type { LoadedModel } from "./model-entry.ts";
+import { Scheduler } from "./scheduler.ts";
+import { threadCandidates, tuneThreads } from "./threads.ts";
+
+interface LoadDeps {
+  /** The spec's chat template resolved ({} = the model's own); throws for a file that cannot be read. */
+  template(spec: ModelSpec): { jinja?: string; wrapper?: string };
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string): void;
+}
+
+/** A loaded model, with its engine for the ready line. */
+type LoadedLlamaModel = LoadedModel & { engine: LlamaEngine };
+
+export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<LoadedLlamaModel> {
+  const s = spec.settings;
+  const template = deps.template(spec);
+  // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
+  const { LlamaEngine } = await import("./llama/engine.ts");
+  const candidates = s.threads === "auto" ? threadCandidates(availableParallelism()) : [s.threads];
+  const engine = await LlamaEngine.load({
+    modelPath: spec.path,
+    slots: s.parallel,
+    slotContextSize: s.ctxSize,
+    threads: Math.max(...candidates),
+    batchSize: Math.max(s.batchSize, s.parallel),
+    flashAttention: s.flashAttention,
+    chatTemplate: template.jinja,
+    chatWrapper: template.wrapper,
+  });
+  try {
+    if (s.threads === "auto") await autoThreads(engine, candidates, deps);
+    if (s.ctxSize > engine.info.trainContextSize) {
+      deps.warn(`${spec.name}: ctx-size ${s.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
+    }
+  } catch (err) {
+    await engine.dispose().catch(() => {});
+    throw err;
+  }
+  const scheduler = new Scheduler({ engine, maxQueue: s.maxQueue });
+  // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
+  // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
+  const embedding = { modelPath: spec.path, threads: engine.threads, maxInputTokens: Math.min(s.batchSize, s.ctxSize) };
+  const embedder = createEmbedder(async () => {
+    const started = performance.now();
+    const backend = await (await import("./llama/embedding.ts")).loadLlamaEmbedding(embedding);
+    const i = backend.info;
+    deps.info(`${spec.name}: embedding context ready: ${i.reranker ? "reranker" : `${i.dimensions} dimensions, ${i.pooling} pooling`}, inputs up to ${i.maxInputTokens} tokens`, {
+      ms: Math.round(performance.now() - started),
+    });
+    return backend;
+  });
+  return {
+    engine,
+    scheduler,
+    embedder,
+    async dispose() {
+      // Refuses what is still queued, waits for the one evaluation running (at most one batch), frees the context.
+      await embedder.close();
+      await engine.dispose();
+    },
+  };
+}
+
+/** --threads auto: measured on the loaded model (threads.ts); the rates go to the log. */
+async function autoThreads(engine: LlamaEngine, candidates: number[], deps: LoadDeps): Promise<void> {
+  const r = await tuneThreads(engine, candidates);
+  const rates = r.rates.map((x) => `${x.threads}: ${Math.round(x.single)} tok/s alone, ${Math.round(x.batch)} with ${engine.slots} slots`).join("; ");
+  deps.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
+}
