@@ -4,7 +4,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
-import { getString, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { getBool, getString, parseArgs, type FlagSpec } from "./cli/args.ts";
 import * as L from "./limits.ts";
 
 export const DEFAULT_MODEL_PATH = "models/default.gguf";
@@ -50,6 +50,7 @@ const ConfigSchema = Type.Object({
   }),
   apiKeyFile: Type.String({ description: "File with API keys, one per line (# comments and blank lines ignored); adds to --api-key" }),
   corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
+  webui: Type.Boolean({ description: "Serve the web console (chat playground and dashboard) at /; --no-webui turns it off" }),
 });
 export type Config = Static<typeof ConfigSchema>;
 type ConfigKey = keyof Config;
@@ -81,6 +82,7 @@ export function defaults(): Config {
     apiKey: "",
     apiKeyFile: "",
     corsOrigin: "",
+    webui: true,
   };
 }
 
@@ -132,10 +134,15 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Every setting is a flag taking a value; its type and range are the schema's, checked after merging. */
+const isSwitch = (schema: TSchema | undefined): boolean => schema?.type === "boolean";
+
+/**
+ * Every setting is a flag taking a value, but for switches (--webui, --no-webui); its type and range
+ * are the schema's, checked after merging.
+ */
 const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).map(([key, schema]) => ({
   name: flagName(key),
-  type: "string",
+  type: isSwitch(schema) ? "bool" : "string",
   help: (schema as TSchema).description ?? "",
 }));
 
@@ -157,7 +164,7 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
   const problems: string[] = [];
   const parsed = parseArgs(args, FLAG_SPECS, { problems });
   for (const key of keys) {
-    const v = getString(parsed, flagName(key));
+    const v = getString(parsed, flagName(key)) ?? getBool(parsed, flagName(key));
     if (v === undefined) continue;
     raw[key] = v;
     source[key] = `--${flagName(key)}`;
@@ -176,6 +183,7 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
 function describeRule(schema: TSchema | undefined, fallback: string): string {
   if (!schema) return fallback;
   if (schema.type === "integer") return `must be an integer from ${schema.minimum} to ${schema.maximum}`;
+  if (isSwitch(schema)) return "must be true or false";
   if (schema.anyOf) return `must be one of ${schema.description}`;
   return fallback;
 }
@@ -184,7 +192,7 @@ export function configHelp(): string {
   const d = defaults();
   const lines: string[] = [];
   for (const [key, schema] of Object.entries(ConfigSchema.properties) as Array<[ConfigKey, TSchema]>) {
-    const flag = `--${flagName(key)} ${schema.type === "string" || schema.anyOf ? "<text>" : "<n>"}`;
+    const flag = isSwitch(schema) ? `--[no-]${flagName(key)}` : `--${flagName(key)} ${schema.type === "string" || schema.anyOf ? "<text>" : "<n>"}`;
     lines.push(`  ${flag.padEnd(28)} ${schema.description} [${envName(key)}] (default: ${d[key]})`);
   }
   return lines.join("\n");

@@ -75,6 +75,8 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     corsOrigins: corsOriginsFrom(config),
     connections: () => server.stats().openConnections,
     maxBodyBytes: config.maxBodyBytes,
+    // Bundled on its first request (src/web/bundle.ts): a server nobody opens in a browser pays nothing.
+    webConsole: config.webui ? async () => (await import("./web/bundle.ts")).bundleConsole() : undefined,
   });
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
   // app.fetch is what app.handle wraps in an async function: it answers synchronously where the
@@ -166,6 +168,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     state.modelName = engine.info.name;
     if (!stopping) state.phase = "ready";
     banner(log, config, engine, url);
+    if (config.webui) log.info(`web console: open ${url}/ in a browser (--no-webui turns it off)`);
   } catch (err) {
     log.error(`cannot load model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
     await server.stop({ graceful: false });
