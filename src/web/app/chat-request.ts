@@ -65,7 +65,7 @@ export interface AnswerTimes {
   last?: number;
 }
 
-export interface AnswerFigures {
+interface AnswerFigures {
   /** Time to first token: from sending the request to the first text or reasoning, in ms. */
   ttftMs?: number;
   tokens: number;

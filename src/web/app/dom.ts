@@ -29,7 +29,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<s
 }
 
 /** Appends children; strings and numbers become Text nodes. */
-export function append(parent: ParentNode, ...children: Child[]): void {
+function append(parent: ParentNode, ...children: Child[]): void {
   for (const c of children) if (c !== null && c !== undefined && c !== false) parent.append(typeof c === "number" ? String(c) : c);
 }
 

@@ -3,7 +3,7 @@
 // taken from the change of a histogram's buckets over a trailing window, as Prometheus'
 // histogram_quantile() does with rate(). No DOM here: the tests run these functions as they are.
 
-export interface Histogram {
+interface Histogram {
   /** Finite upper bounds, in seconds, ascending. */
   bounds: number[];
   /** Observations at or below each bound (cumulative). */
