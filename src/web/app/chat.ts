@@ -5,7 +5,7 @@ import type { Api } from "./api.ts";
 import { messageView, followEnd, type MessageView } from "./chat-messages.ts";
 import { answerFigures, chatBody, describeFigures, type ChatSettings, type ChatTurn } from "./chat-request.ts";
 import { streamChat, type StreamedAnswer } from "./chat-stream.ts";
-import { byId, numberOf } from "./dom.ts";
+import { byId, numberOf, perFrame } from "./dom.ts";
 import { formValues, restoreForm, type FormValues, type SavedMessage } from "./store.ts";
 
 /** A model as /v1/models lists it (the fields the picker shows). */
@@ -116,7 +116,18 @@ export class ChatView {
     const view = this.add(answer);
     view.el.classList.add("streaming");
     this.setRunning(new AbortController());
-    const a = await streamChat(this.api, body, this.running!.signal, (t, r) => followEnd(this.list, () => view.grow(t, r)));
+    let pieces = "";
+    let thoughts = "";
+    const frame = perFrame(() => {
+      followEnd(this.list, () => view.grow(pieces, thoughts));
+      pieces = thoughts = "";
+    });
+    const a = await streamChat(this.api, body, this.running!.signal, (t, r) => {
+      pieces += t;
+      thoughts += r;
+      frame.request();
+    });
+    frame.now();
     this.finish(answer, view, a);
   }
 
@@ -129,6 +140,11 @@ export class ChatView {
     const ended = a.stopped ? "stopped" : a.finishReason ? `finish: ${a.finishReason}` : "";
     answer.meta = [describeFigures(answerFigures(a.times, a.tokens)), ended].filter(Boolean).join(" · ");
     view.setMeta(answer.meta);
+    if (a.error && a.content === "" && a.reasoning === "") {
+      // Refused before anything came (a 400, a 401, a full queue): the error takes the answer's place.
+      this.messages.splice(this.messages.indexOf(answer), 1);
+      view.el.remove();
+    }
     if (a.error) this.add({ role: "error", content: a.error });
     this.changed();
   }

@@ -8,9 +8,9 @@ import { byId } from "./dom.ts";
 import { PERCENTILE_WINDOW_S, pointAt, type Point, type Stats } from "./series.ts";
 
 const POLL_MS = 1000;
-/** How far back the charts reach, in seconds; until that much is read, they span what there is (a minute at least). */
+/** How far back the charts reach, in seconds; until that much is read, they span what there is (in steps of 30 s). */
 const SPAN_S = 300;
-const MIN_SPAN_S = 60;
+const MIN_SPAN_S = 30;
 
 const BLUE = "#2563eb";
 const ORANGE = "#ea580c";
@@ -83,7 +83,7 @@ export class Dashboard {
     if (!this.visible) return;
     const first = this.points[0];
     const last = this.points[this.points.length - 1];
-    const span = first && last ? Math.min(SPAN_S, Math.max(MIN_SPAN_S, Math.ceil((last.t - first.t) / 60) * 60)) : MIN_SPAN_S;
+    const span = first && last ? Math.min(SPAN_S, Math.max(MIN_SPAN_S, Math.ceil((last.t - first.t) / MIN_SPAN_S) * MIN_SPAN_S)) : MIN_SPAN_S;
     for (const c of this.charts) c.draw(this.points, span);
   }
 }

@@ -45,3 +45,24 @@ export function numberOf(input: HTMLInputElement): number | undefined {
   const v = input.value.trim();
   return v === "" || !Number.isFinite(Number(v)) ? undefined : Number(v);
 }
+
+/**
+ * Coalesces work to at most once per animation frame: a stream can bring a thousand pieces a
+ * second, and laying the page out for each would starve the browser (the Stop button with it).
+ * `now()` runs pending work at once (at the end of a stream, or while the tab is hidden and no
+ * frame comes).
+ */
+export function perFrame(work: () => void): { request(): void; now(): void } {
+  let scheduled = 0;
+  const run = () => {
+    if (scheduled) cancelAnimationFrame(scheduled);
+    scheduled = 0;
+    work();
+  };
+  return {
+    request() {
+      if (!scheduled) scheduled = requestAnimationFrame(run);
+    },
+    now: run,
+  };
+}

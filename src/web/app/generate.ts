@@ -2,7 +2,7 @@
 // to the model as it is (no chat template), which is what this tab is for.
 import { errorMessage, type Api } from "./api.ts";
 import { answerFigures, describeFigures, parseStops } from "./chat-request.ts";
-import { byId, h, numberOf } from "./dom.ts";
+import { byId, h, numberOf, perFrame } from "./dom.ts";
 import { readSse } from "./sse.ts";
 import { formValues, restoreForm, type FormValues } from "./store.ts";
 
@@ -82,6 +82,11 @@ export class GenerateView {
     const times = { sent: performance.now(), first: undefined as number | undefined, last: undefined as number | undefined };
     let last: Frame = {};
     let pieces = 0;
+    let pending = "";
+    const frame = perFrame(() => {
+      this.output.appendData(pending);
+      pending = "";
+    });
     try {
       const body = this.body();
       const res = await this.api.post("/generate", body, controller.signal);
@@ -90,21 +95,25 @@ export class GenerateView {
         await readSse(res.body, (data) => {
           const f = JSON.parse(data) as Frame;
           if (f.error) throw new Error(f.error.message ?? "generation failed");
-          if (f.text) {
+          // The last frame repeats the whole text beside the figures: only pieces are added.
+          if (f.done) last = f;
+          else if (f.text) {
             times.first ??= performance.now();
             times.last = performance.now();
-            this.output.appendData(f.text);
+            pending += f.text;
+            frame.request();
             pieces++;
           }
-          if (f.done) last = f;
         });
       } else {
         last = ((await res.json()) as { data: Frame }).data;
         this.output.data = last.text ?? "";
       }
+      frame.now();
       const figures = describeFigures(answerFigures(times, last.tokens ?? pieces));
       this.stats.textContent = `${figures} · server ${last.tokens_per_second?.toFixed(1) ?? "?"} tokens/s · finish: ${last.finish_reason ?? "?"}`;
     } catch (err) {
+      frame.now();
       this.stats.textContent = (err as Error).name === "AbortError" ? `stopped after ${pieces} pieces` : `error: ${(err as Error).message}`;
     } finally {
       this.setRunning(undefined);
