@@ -45,9 +45,9 @@ function setUpAuth(): void {
   const input = byId("api-key", HTMLInputElement);
   const message = byId("auth-message", HTMLElement);
   api.onAuth = (needed) => {
+    message.textContent = needed ? (api.hasKey ? "The server refused this key." : "This server needs an API key.") : "";
     if (needed === !panel.hidden) return;
     panel.hidden = !needed;
-    message.textContent = needed ? (api.hasKey ? "The server refused this key." : "This server needs an API key.") : "";
     if (needed) input.focus();
   };
   byId("auth-form", HTMLFormElement).addEventListener("submit", (ev) => {
