@@ -154,7 +154,7 @@ describe("dependency rules", () => {
     expect(found).toEqual([]);
   });
 
-  test("the console is browser code: web/app/ imports only itself and eventsource-parser; only main.ts reaches web/", () => {
+  test("7. the console is browser code: web/app/ imports only itself and eventsource-parser; only main.ts reaches web/", () => {
     const app = inLayer("web/app");
     expect(app.length).toBeGreaterThan(5);
     expect(violations((_, i) => (i.startsWith("web/app/") || i === "eventsource-parser" ? undefined : `${i}: not browser code of the console`), app)).toEqual([]);
