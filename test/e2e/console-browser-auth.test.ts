@@ -15,6 +15,10 @@ import { QWEN_TEMPLATE_PATH } from "../helpers/chat.ts";
 import { REPO_ROOT } from "../helpers/models.ts";
 import { startWarren, type WarrenProcess } from "../helpers/warren-process.ts";
 
+// The callbacks given to page.evaluate and waitForFunction run in the page: its globals, untyped
+// here (the DOM's types are for src/web/app only).
+declare const document: any, window: any, navigator: any;
+
 const chromiumBin = await ensureChromium();
 if (chromiumBin.why) console.warn(`\n*** ${process.env.CI ? "FAILING" : "SKIPPING"} console browser tests: ${chromiumBin.why} ***\n`);
 

@@ -15,6 +15,10 @@ import { ensureChromium, launchChromium, pngSize } from "../helpers/browser.ts";
 import { REPO_ROOT } from "../helpers/models.ts";
 import { startWarren, type WarrenProcess } from "../helpers/warren-process.ts";
 
+// The callbacks given to page.evaluate and waitForFunction run in the page: its globals, untyped
+// here (the DOM's types are for src/web/app only).
+declare const document: any, window: any, MutationObserver: any;
+
 const chromiumBin = await ensureChromium();
 if (chromiumBin.why) console.warn(`\n*** ${process.env.CI ? "FAILING" : "SKIPPING"} console browser tests: ${chromiumBin.why} ***\n`);
 
@@ -232,7 +236,7 @@ describe.skipIf(skipUnlessCi(chromiumBin.bin !== undefined))("web console in Chr
     expect(Number(await value("connections", "connections"))).toBeGreaterThanOrEqual(1);
     // The charts are drawn: the tokens chart's canvas has coloured pixels, not only its grid.
     const coloured = await page.evaluate(() => {
-      const c = document.querySelector<HTMLCanvasElement>("[data-metric=tokens] canvas")!;
+      const c = document.querySelector("[data-metric=tokens] canvas");
       const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
       let n = 0;
       for (let i = 0; i < d.length; i += 4) if (d[i + 2]! > 180 && d[i]! < 100) n++;
