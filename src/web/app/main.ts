@@ -1,5 +1,5 @@
 // The console's entry: tabs, the API-key panel, the status line, and saving what the views hold.
-import { Api } from "./api.ts";
+import { Api, errorMessage } from "./api.ts";
 import { ChatView, type ModelEntry } from "./chat.ts";
 import { Dashboard } from "./dashboard.ts";
 import { byId } from "./dom.ts";
@@ -13,13 +13,10 @@ const VIEW_ITEM = "warren.console.view";
 
 const api = new Api();
 const saved = loadSaved();
-let chat: ChatView | undefined;
-let generate: GenerateView | undefined;
-const persist = () => {
-  if (chat && generate) save({ messages: chat.saved.messages, forms: { chat: chat.saved.form, generate: generate.saved } });
-};
-chat = new ChatView(api, { messages: saved.messages, form: saved.forms.chat }, persist);
-generate = new GenerateView(api, saved.forms.generate, persist);
+// The views call persist only on user actions, after both exist.
+const persist = () => save({ messages: chat.saved.messages, forms: { chat: chat.saved.form, generate: generate.saved } });
+const chat = new ChatView(api, { messages: saved.messages, form: saved.forms.chat }, persist);
+const generate = new GenerateView(api, saved.forms.generate, persist);
 const dashboard = new Dashboard(api, showStatus);
 
 function show(view: View): void {
@@ -58,12 +55,19 @@ function setUpAuth(): void {
   });
 }
 
+/** While the model loads, /v1/models answers 503: asked again this often (ms) until it answers. */
+const MODELS_RETRY_MS = 2000;
+
 async function loadModels(): Promise<void> {
-  try {
-    const list = await api.getJson<{ data: ModelEntry[] }>("/v1/models");
-    chat?.setModels(list.data, typeof saved.forms.chat?.["chat-model"] === "string" ? saved.forms.chat["chat-model"] : undefined);
-  } catch (err) {
-    showStatus(undefined, (err as Error).message);
+  const res = await api.call("/v1/models").catch(() => undefined);
+  if (res?.ok) {
+    const list = (await res.json()) as { data: ModelEntry[] };
+    const preferred = saved.forms.chat?.["chat-model"];
+    chat.setModels(list.data, typeof preferred === "string" ? preferred : undefined);
+  } else if (res?.status !== 401) {
+    // A 401 waits for a key (the key form calls this again); anything else is tried again.
+    showStatus(undefined, res ? await errorMessage(res) : "unreachable");
+    setTimeout(() => void loadModels(), MODELS_RETRY_MS);
   }
 }
 
