@@ -3,11 +3,11 @@
 //
 //   bun scripts/build.ts [--target bun-linux-x64] [--outfile dist/warren] [--zstd-level 19] [--bytecode]
 //
-// Warren's own code (and Elysia, TypeBox, ...) is bundled as usual. node-llama-cpp cannot be:
-// it finds its files relative to its modules, its addon dlopens CPU-variant .so files beside
-// itself, and its binding probe re-runs one of its .js files by path. So the files it needs at
-// run time are packed into one zstd archive embedded in the executable; the binary unpacks it
-// into a cache directory on first run (src/compiled/cache.ts), and every `import ... from
+// Warren's own code (and Elysia, TypeBox, ...) is bundled as usual, and the web console's files
+// with it (consolePlugin). node-llama-cpp cannot be: it finds its files relative to its modules,
+// its addon dlopens CPU-variant .so files beside itself, and its binding probe re-runs one of its
+// .js files by path. So the files it needs at run time are packed into one zstd archive embedded
+// in the executable; the binary unpacks it into a cache directory on first run (src/compiled/cache.ts), and every `import ... from
 // "node-llama-cpp"` is replaced here by a module that loads it from there (src/compiled/runtime.ts).
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import type { BunPlugin } from "bun";
 import { pack, PACK_ZSTD_LEVEL, type PackEntry } from "../src/compiled/pack.ts";
+import { bundleConsole } from "../src/web/bundle.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const NM = join(ROOT, "node_modules");
@@ -143,6 +144,24 @@ function nodeLlamaCppPlugin(payloadFile: string, hash: string, exportNames: stri
   };
 }
 
+/**
+ * The web console, bundled here from src/web: src/web/bundle.ts is replaced by a module that
+ * returns these files, since its Bun.build would find no sources inside the executable.
+ */
+function consolePlugin(files: Awaited<ReturnType<typeof bundleConsole>>): BunPlugin {
+  const bundler = join(ROOT, "src/web/bundle.ts");
+  const contents = `const files = ${JSON.stringify(files)};\nexport async function bundleConsole() { return files; }\n`;
+  return {
+    name: "warren-console",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]web[\\/]bundle\.ts$/ }, (args) => {
+        if (resolve(args.path) !== bundler) throw new Error(`unexpected console bundler at ${args.path}`);
+        return { contents, loader: "js" };
+      });
+    },
+  };
+}
+
 export async function buildWarren(opts: BuildOptions): Promise<BuildResult> {
   const prebuilt = prebuiltPackageFor(opts.target);
   if (!existsSync(join(NM, prebuilt, "package.json"))) {
@@ -167,7 +186,7 @@ export async function buildWarren(opts: BuildOptions): Promise<BuildResult> {
       minify: { whitespace: true, syntax: true },
       // Bytecode needs ESM output here: the node-llama-cpp module uses top-level await.
       ...(opts.bytecode ? { bytecode: true, format: "esm" as const } : {}),
-      plugins: [nodeLlamaCppPlugin(payloadFile, hash, exportNames)],
+      plugins: [nodeLlamaCppPlugin(payloadFile, hash, exportNames), consolePlugin(await bundleConsole())],
       throw: true,
       compile: {
         target: opts.target as Bun.Build.CompileTarget,

@@ -4,7 +4,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
-import { getString, getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
 import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 import * as L from "./limits.ts";
 
@@ -67,6 +67,7 @@ const ConfigSchema = Type.Object({
   }),
   apiKeyFile: Type.String({ description: "File with API keys, one per line (# comments and blank lines ignored); adds to --api-key" }),
   corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
+  webui: Type.Boolean({ description: "Serve the web console (chat playground and dashboard) at /; --no-webui turns it off" }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -107,6 +108,7 @@ export function defaults(): Config {
     apiKey: "",
     apiKeyFile: "",
     corsOrigin: "",
+    webui: true,
   };
 }
 
@@ -164,13 +166,15 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+const isSwitch = (schema: TSchema | undefined): boolean => schema?.type === "boolean";
+
 /**
- * Every setting is a flag taking a value, except booleans (`--offline`, `--offline=false`,
- * `--no-offline`); types and ranges are the schema's, checked after merging.
+ * Every setting is a flag taking a value, but for switches (--offline, --no-webui, --webui=false); its type and range
+ * are the schema's, checked after merging.
  */
 const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).map(([key, schema]) => ({
   name: flagName(key),
-  type: (schema as TSchema).type === "boolean" ? "bool" : "string",
+  type: isSwitch(schema) ? "bool" : "string",
   help: (schema as TSchema).description ?? "",
   // --model a.gguf --model b.gguf serves both; every other flag's last value wins.
   repeatable: key === "model",
@@ -217,7 +221,7 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
 function describeRule(schema: TSchema | undefined, fallback: string): string {
   if (!schema) return fallback;
   if (schema.type === "integer") return `must be an integer from ${schema.minimum} to ${schema.maximum}`;
-  if (schema.type === "boolean") return "must be true or false (or 1 or 0)";
+  if (isSwitch(schema)) return "must be true or false (or 1 or 0)";
   if (schema.pattern !== undefined) return "must be an http(s) URL";
   // --model's union is of strings; the others list their choices in the description.
   if (schema.anyOf?.some((s: TSchema) => s.type === "array")) return "must not be empty";
@@ -229,7 +233,7 @@ export function configHelp(): string {
   const d = defaults();
   const lines: string[] = [];
   for (const [key, schema] of Object.entries(ConfigSchema.properties) as Array<[ConfigKey, TSchema]>) {
-    const flag = `--${flagName(key)}${schema.type === "boolean" ? "" : schema.type === "string" || schema.anyOf ? " <text>" : " <n>"}`;
+    const flag = isSwitch(schema) ? `--[no-]${flagName(key)}` : `--${flagName(key)} ${schema.type === "string" || schema.anyOf ? "<text>" : "<n>"}`;
     lines.push(`  ${flag.padEnd(28)} ${schema.description} [${envName(key)}] (default: ${d[key]})`);
   }
   return lines.join("\n");

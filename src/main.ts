@@ -143,6 +143,8 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
     corsOrigins: corsOriginsFrom(config),
     connections: () => server.stats().openConnections,
     maxBodyBytes: config.maxBodyBytes,
+    // Bundled on its first request (src/web/bundle.ts): a server nobody opens in a browser pays nothing.
+    webConsole: config.webui ? async () => (await import("./web/bundle.ts")).bundleConsole() : undefined,
   });
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
   // app.fetch is what app.handle wraps in an async function: it answers synchronously where the
@@ -201,6 +203,7 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
   if (!single) {
     const names = catalogue.list().map((m) => m.name);
     log.info(`serving ${names.length} models, each loaded on its first request: ${names.join(", ") || "(none yet)"}`);
+    if (config.webui) log.info(`web console: open ${url()}/ in a browser (--no-webui turns it off)`);
     state.phase = "ready";
     return new Promise<number>(() => {});
   }
@@ -209,6 +212,7 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
     await prepareModel(spec, config.memoryShare, log);
     await state.models.load(undefined);
     if (!stopping) state.phase = "ready";
+    if (config.webui) log.info(`web console: open ${url()}/ in a browser (--no-webui turns it off)`);
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
     // Named as the flag gave it (or by its path, when the models file gave it).

@@ -80,7 +80,7 @@ describe("config", () => {
     expect(() => loadConfig([], { WARREN_OFFLINE: "sometimes" })).toThrow('WARREN_OFFLINE="sometimes": must be true or false (or 1 or 0)');
     expect(() => loadConfig(["--hf-endpoint", "hf-mirror.com"], {})).toThrow('--hf-endpoint="hf-mirror.com": must be an http(s) URL');
     expect(loadConfig([], { WARREN_MODELS_DIR: "/x", WARREN_HF_ENDPOINT: "http://127.0.0.1:9/" })).toMatchObject({ modelsDir: "/x", hfEndpoint: "http://127.0.0.1:9/" });
-    expect(configHelp()).toMatch(/--offline {2,}Never touch the network/);
+    expect(configHelp()).toMatch(/--\[no-\]offline {2,}Never touch the network/);
   });
 
   test("help lists every flag with its env var", () => {

@@ -9,6 +9,7 @@ import { Elysia } from "elysia";
 import { anthropicRoutes } from "./anthropic/routes.ts";
 import { AUTH_CHALLENGE, keyCheck } from "./auth.ts";
 import { chatRoutes } from "./openai/chat.ts";
+import { consoleRoutes, isConsolePath } from "./console.ts";
 import { cors } from "./cors.ts";
 import { embeddingRoutes } from "./embeddings.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
@@ -20,6 +21,7 @@ import { openApiSpec } from "./openapi.ts";
 import { preparedResponses } from "./prepared.ts";
 import { responsesRoutes } from "./responses/routes.ts";
 import type { ApiDeps } from "./state.ts";
+import { statsRoutes } from "./stats.ts";
 import { tokenizeRoutes } from "./tokenize.ts";
 
 function errorResponse(path: string, err: ApiError, headers: Record<string, string> = {}): Response {
@@ -79,7 +81,7 @@ export const requestIdOf = (req: Request): string | undefined => requestIds.get(
 
 export function createApp(deps: ApiDeps) {
   const metrics = createMetrics(deps);
-  const keys = keyCheck(deps.apiKeys ?? []);
+  const keys = keyCheck(deps.apiKeys ?? [], deps.webConsole ? isConsolePath : undefined);
   const policy = cors(deps.corsOrigins ?? []);
   let staticRoutes: Set<string> | undefined;
   // Early answers come before routing; label them by path only when it is one of our routes.
@@ -132,6 +134,8 @@ export function createApp(deps: ApiDeps) {
     .use(anthropicRoutes(deps))
     .use(tokenizeRoutes(deps))
     .use(embeddingRoutes(deps))
-    .use(metricsRoutes(metrics, deps.state));
+    .use(metricsRoutes(metrics, deps.state))
+    .use(statsRoutes(metrics, deps))
+    .use(consoleRoutes(deps));
   return app;
 }

@@ -19,7 +19,8 @@ function bearerToken(header: string): string | undefined {
   return m?.[1];
 }
 
-export function keyCheck(keys: readonly string[]): KeyCheck | undefined {
+/** `open`: further paths that need no key (the web console's static files). */
+export function keyCheck(keys: readonly string[], open: (path: string) => boolean = () => false): KeyCheck | undefined {
   if (keys.length === 0) return undefined;
   const digests = keys.map(digest);
   const matches = (presented: string): boolean => {
@@ -31,7 +32,7 @@ export function keyCheck(keys: readonly string[]): KeyCheck | undefined {
   };
   return {
     check(request, path) {
-      if (OPEN_PATHS.has(path)) return undefined;
+      if (OPEN_PATHS.has(path) || open(path)) return undefined;
       const authorization = request.headers.get("authorization");
       const apiKey = request.headers.get("x-api-key");
       if (authorization === null && apiKey === null) {

@@ -7,7 +7,7 @@ import type { Scheduler } from "../inference/scheduler.ts";
 import { modelMetrics } from "./model-metrics.ts";
 import type { ApiDeps, ServiceState } from "./state.ts";
 
-interface Metrics {
+export interface Metrics {
   readonly registry: Registry;
   /** One answered request; `route` is the route pattern (never the raw path: bounded label values). */
   countRequest(route: string, status: number): void;
@@ -65,6 +65,9 @@ export function createMetrics(deps: ApiDeps): Metrics {
   gauge("warren_slots_paused", "Busy slots not generating because their client is not reading", () => stats()?.pausedSlots);
   gauge("warren_model_ready", "1 once the model is loaded and the server takes requests", () => (deps.state.phase === "ready" ? 1 : 0));
   if (deps.connections) gauge("warren_open_connections", "Open client connections", deps.connections);
+  // The name and meaning of prom-client's default process metric (the defaults themselves are not
+  // collected: most are Node-specific). Reads /proc/self/statm on Linux: cheap at scrape time.
+  gauge("process_resident_memory_bytes", "Resident memory size in bytes", () => process.memoryUsage.rss());
   total("warren_prompt_tokens_total", "Prompt tokens of admitted requests", () => stats()?.promptTokens);
   total("warren_prompt_tokens_cached_total", "Prompt tokens reused from a slot's KV cache", () => stats()?.cachedPromptTokens);
   total("warren_generated_tokens_total", "Tokens generated", () => stats()?.generatedTokens);

@@ -22,6 +22,15 @@ export interface ServiceState {
   models?: ModelRegistry;
 }
 
+/** One file of the web console, as the bundler made it (src/web). */
+export interface ConsoleFile {
+  /** URL path: "/" for the page, "/console/..." for its script and style sheet. */
+  path: string;
+  /** Content-Type, charset included. */
+  type: string;
+  text: string;
+}
+
 export interface ApiDeps {
   state: ServiceState;
   log: Logger;
@@ -37,4 +46,6 @@ export interface ApiDeps {
   maxBodyBytes?: number;
   /** Silence after which an SSE stream gets a keep-alive comment (default API_SSE_KEEPALIVE_MS). */
   sseKeepAliveMs?: number;
+  /** The web console's files, asked for on its first request (none: no console, / is a 404). */
+  webConsole?: () => Promise<readonly ConsoleFile[]>;
 }

@@ -161,6 +161,14 @@ describe("dependency rules", () => {
     expect(found).toEqual([]);
   });
 
+  test("7. the console is browser code: web/app/ imports only itself and eventsource-parser; only main.ts reaches web/", () => {
+    const app = inLayer("web/app");
+    expect(app.length).toBeGreaterThan(5);
+    expect(violations((_, i) => (i.startsWith("web/app/") || i === "eventsource-parser" ? undefined : `${i}: not browser code of the console`), app)).toEqual([]);
+    const reachers = sources.filter((s) => !s.path.startsWith("web/") && s.imports.some((i) => i.startsWith("web/"))).map((s) => s.path);
+    expect(reachers).toEqual(["main.ts"]);
+  });
+
   test("the load tool is a client: loadtest/ and cli/ reach no server layer; cli/ is below loadtest/", () => {
     const found = violations((s, i) => {
       if (/^(api|http|inference|models)\//.test(i)) return `${i}: not for the load tool or the CLI helpers`;

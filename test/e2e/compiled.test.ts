@@ -15,8 +15,11 @@ import { bindingProbeFile } from "../../src/compiled/probe.ts";
 import { buildWarren } from "../../scripts/build.ts";
 import { startHub } from "../helpers/hub.ts";
 import { hubRepos, makeHubModels } from "../helpers/hub-models.ts";
+import { bundleConsole } from "../../src/web/bundle.ts";
+import { ensureChromium, launchChromium } from "../helpers/browser.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
+const chromiumBin = await ensureChromium();
 const BUILD_TIMEOUT_MS = 120_000;
 const START_TIMEOUT_MS = 60_000;
 
@@ -141,6 +144,44 @@ describe("dist/warren, copied alone to an empty directory", () => {
     expect(await stop(s)).toBe(0);
     expect(runtimeEntries(join(home, ".cache/warren"))).toHaveLength(1);
     expect(statSync(marker).mtimeMs).toBe(before);
+  });
+
+  test("the web console is in the binary: / and its assets are the bundle of src/web, and the page works in Chromium", async () => {
+    const s = await startServe(binary, cwd, bareEnv(home));
+    try {
+      // The same bytes as the sources bundle to here (the asset names are content hashes).
+      for (const f of await bundleConsole()) {
+        const r = await fetch(`${s.url}${f.path}`);
+        expect(r.status).toBe(200);
+        expect(r.headers.get("content-type")).toBe(f.type);
+        expect(await r.text()).toBe(f.text);
+      }
+      if (chromiumBin.bin === undefined) {
+        if (process.env.CI) throw new Error(chromiumBin.why);
+        console.warn(`skipping the browser half: ${chromiumBin.why}`);
+        return;
+      }
+      const browser = await launchChromium(chromiumBin.bin);
+      try {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on("pageerror", (e) => errors.push(e.message));
+        await page.goto(`${s.url}/`);
+        await page.waitForSelector("#chat-model option", { state: "attached" });
+        await page.fill("#chat-max-tokens", "8");
+        await page.fill("#chat-input", "Hello");
+        await page.click("#chat-send");
+        await page.waitForSelector(".msg.assistant:not(.streaming) .figures:text-matches('8 tokens')");
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      expect(await stop(s)).toBe(0);
+    }
+    const off = await startServe(binary, cwd, bareEnv(home), ["--no-webui"]);
+    expect((await fetch(`${off.url}/`)).status).toBe(404);
+    expect(await stop(off)).toBe(0);
   });
 
   test("binding probe: with TEST_BINDING_CP the binary speaks node-llama-cpp's probe protocol and starts nothing else", async () => {
