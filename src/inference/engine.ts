@@ -21,6 +21,8 @@ export interface ModelInfo {
   chatTemplate?: string;
   /** What that template supports (tool calls, reasoning). */
   chat: ChatCapabilities;
+  /** Fill-in-the-middle tokens, when the vocabulary has them; repo and separator are optional (repo-level FIM). */
+  fim?: { prefix: number; suffix: number; middle: number; repo?: number; separator?: number };
 }
 
 /** One slot's contribution to a batched decode. */
@@ -38,6 +40,12 @@ export interface BatchItem {
   forks?: readonly EngineSampler[];
   /** Also return the distribution each token was drawn from (a sort and a copy of the candidates per token). */
   probabilities?: boolean;
+  /**
+   * With `probabilities`: return the model's own distribution instead, the softmax of the raw logits
+   * over the whole vocabulary before any sampler (a sort of the vocabulary per token). The token is
+   * then drawn exactly as without probabilities (a grammar is checked after the chain, not forced first).
+   */
+  modelProbabilities?: boolean;
 }
 
 /** One sampled token. */

@@ -42,6 +42,8 @@ export interface Job {
   group?: ChoiceGroup;
   /** Entries of tokens whose text is not sent yet (req.logprobs set). */
   logprobs?: TokenLogprobs[];
+  /** Ids of tokens whose text is not sent yet (req.tokenIds set). */
+  ids?: number[];
 }
 
 export interface Slot {
@@ -51,6 +53,26 @@ export interface Slot {
   kv: number[];
   lastUsed: number;
   job?: Job;
+}
+
+/** What a slot is doing, for monitoring (llama-server's /slots). */
+export interface SlotView {
+  id: number;
+  state: `${SlotState}`;
+  /** Tokens in the slot's KV cells (a finished request's stay there for prefix reuse). */
+  cells: number;
+  /** The request it holds, if any, and how far it got. */
+  job?: { req: InferenceRequest; cachedTokens: number; promptEvaluated: number; generated: number };
+}
+
+export function slotView(slot: Slot): SlotView {
+  const job = slot.job;
+  const view: SlotView = { id: slot.id, state: slot.state, cells: slot.kv.length };
+  if (job) {
+    const promptEvaluated = slot.state === SlotState.Prompt ? job.req.promptTokens.length - job.pending.length : job.req.promptTokens.length;
+    view.job = { req: job.req, cachedTokens: job.cachedTokens, promptEvaluated, generated: job.generated };
+  }
+  return view;
 }
 
 /** A job not yet admitted; its channel is set by the caller. */
@@ -70,6 +92,20 @@ export function newJob(req: InferenceRequest, index: number, now: number): Job {
     cachedTokens: 0,
     index,
   };
+}
+
+/**
+ * The per-token records (logprobs, ids) of the first `n` tokens whose text is not sent yet, taken
+ * off the job. `dropRest`: the tokens after them lie wholly inside a stop string and are never sent.
+ */
+export function releaseTokens(job: Job, n: number, dropRest = false): { logprobs?: TokenLogprobs[]; ids?: number[] } {
+  const logprobs = job.logprobs?.splice(0, n);
+  const ids = job.ids?.splice(0, n);
+  if (dropRest) {
+    if (job.logprobs) job.logprobs.length = 0;
+    if (job.ids) job.ids.length = 0;
+  }
+  return { logprobs, ids };
 }
 
 /** The choices of one n > 1 request (see choices.ts). */

@@ -65,7 +65,7 @@ export class ChatTemplate {
     if (!wrapper) {
       const turns = input.messages.map((m) => ({ role: m.role, text: m.text }));
       const { text, stop } = plainChat(turns);
-      return { tokens: this.tokenizePlain(text), stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
+      return { tokens: this.tokenizePlain(text), text, stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
     }
     const history = toHistory(input.messages, wrapper instanceof JinjaTemplateChatWrapper);
     const functions = input.tools && input.tools.length > 0 ? toFunctions(input.tools) : undefined;
@@ -85,6 +85,7 @@ export class ChatTemplate {
     const rendered = context.toString().trimEnd();
     return {
       tokens: withBos(this.tokenize(context), bos),
+      text: context.toString(),
       stop: plainText(state.stopGenerationTriggers),
       template: wrapper.wrapperName,
       syntax,
