@@ -30,4 +30,6 @@ export interface ApiDeps {
   maxBodyBytes?: number;
   /** Silence after which an SSE stream gets a keep-alive comment (default API_SSE_KEEPALIVE_MS). */
   sseKeepAliveMs?: number;
+  /** llama-server's endpoint switches: GET /slots (default on) and POST /props (default off). */
+  llamaServer?: { slots?: boolean; props?: boolean };
 }

@@ -17,8 +17,11 @@ export interface ModelInfo {
   /** Whether prompts should start with BOS. */
   addBos: boolean;
   bosToken?: number;
+  eosToken?: number;
   /** Chat template renderChat uses: a node-llama-cpp wrapper name, or PLAIN_CHAT. */
   chatTemplate?: string;
+  /** The Jinja text of the template in use (--chat-template's file, else the GGUF's own), when there is one. */
+  chatTemplateText?: string;
   /** What that template supports (tool calls, reasoning). */
   chat: ChatCapabilities;
   /** Fill-in-the-middle tokens, when the vocabulary has them; repo and separator are optional (repo-level FIM). */

@@ -12,7 +12,7 @@ import { CompletionBody, type CompletionBodyT } from "./schemas.ts";
 
 const OWNER = "warren";
 
-function modelObject(state: ServiceState, created: number) {
+export function modelObject(state: ServiceState, created: number) {
   const engine = readyScheduler(state).engine;
   const i = engine.info;
   return {

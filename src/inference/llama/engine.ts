@@ -118,7 +118,9 @@ export class LlamaEngine implements Engine {
       sizeBytes: model.size,
       addBos: model.tokens.shouldPrependBosToken && bos != null,
       bosToken: bos,
+      eosToken: model.tokens.eos ?? undefined,
       chatTemplate: this.chat.capabilities.template,
+      chatTemplateText: opts.chatTemplate ?? ggufTemplate(model),
       chat: this.chat.capabilities,
       fim: fimTokens(model),
     };
@@ -347,6 +349,11 @@ function plainTriggers(triggers: readonly (LlamaText | string | readonly unknown
     if (values.length > 0 && values.every((v) => typeof v === "string")) out.push(values.join(""));
   }
   return out.filter((s) => s.length > 0);
+}
+
+function ggufTemplate(model: LlamaModel): string | undefined {
+  const t = model.fileInfo.metadata?.tokenizer?.chat_template;
+  return typeof t === "string" && t.length > 0 ? t : undefined;
 }
 
 function readName(model: LlamaModel): string | undefined {
