@@ -7,7 +7,7 @@ import { availableParallelism } from "node:os";
 import pkg from "../package.json" with { type: "json" };
 import { createApp, requestIdOf } from "./api/app.ts";
 import type { ServiceState } from "./api/state.ts";
-import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, type Config } from "./config.ts";
+import { ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, loadConfig, slotContextSize, type Config } from "./config.ts";
 import { type HttpServer, listen } from "./http/server.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
 import { createEmbedder } from "./inference/embedding-service.ts";
@@ -46,10 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config: Config;
+  /** llama-server flags accepted without effect, logged once the logger exists. */
+  const notes: string[] = [];
   let apiKeys: string[];
   let template: ChatTemplateChoice;
   try {
-    config = loadConfig(args, process.env);
+    config = loadConfig(args, process.env, notes);
     apiKeys = apiKeysFrom(config);
     template = chatTemplateFrom(config);
   } catch (err) {
@@ -57,14 +59,15 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}\nRun 'warren --help' for the flags.`);
     return 2;
   }
-  return serve(config, apiKeys, template);
+  return serve(config, apiKeys, template, notes);
 }
 
 type ChatTemplateChoice = ReturnType<typeof chatTemplateFrom>;
 
-async function serve(config: Config, apiKeys: string[], template: ChatTemplateChoice): Promise<number> {
+async function serve(config: Config, apiKeys: string[], template: ChatTemplateChoice, notes: string[]): Promise<number> {
   const format = resolveFormat(config.logFormat);
   const log = createLogger(config.logLevel, undefined, format);
+  for (const note of notes) log.warn(note);
   const state: ServiceState = { phase: "loading" };
   const tokensByRequest = new WeakMap<Request, { prompt: number; completion: number }>();
   const app = createApp({
@@ -75,6 +78,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     corsOrigins: corsOriginsFrom(config),
     connections: () => server.stats().openConnections,
     maxBodyBytes: config.maxBodyBytes,
+    llamaServer: { slots: config.slots === "on", props: config.props === "on" },
   });
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
   // app.fetch is what app.handle wraps in an async function: it answers synchronously where the
@@ -131,7 +135,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
   process.on("SIGINT", () => void stop("SIGINT"));
 
   try {
-    await prepareModel(config, log);
+    const slotContext = await prepareModel(config, log);
     // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
     const { LlamaEngine } = await import("./inference/llama/engine.ts");
     const cores = availableParallelism();
@@ -139,7 +143,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
     const engine = await LlamaEngine.load({
       modelPath: config.model,
       slots: config.parallel,
-      slotContextSize: config.ctxSize,
+      slotContextSize: slotContext,
       threads: Math.max(...candidates),
       batchSize: Math.max(config.batchSize, config.parallel),
       flashAttention: config.flashAttention,
@@ -147,13 +151,13 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
       chatWrapper: template.wrapper,
     });
     if (config.threads === "auto") await autoThreads(engine, candidates, log);
-    if (config.ctxSize > engine.info.trainContextSize) {
-      log.warn(`--ctx-size ${config.ctxSize} exceeds the ${engine.info.trainContextSize} tokens the model was trained with; output past that degrades`);
+    if (slotContext > engine.info.trainContextSize) {
+      log.warn(`${slotContext} tokens of context per slot exceed the ${engine.info.trainContextSize} the model was trained with; output past that degrades`);
     }
     state.scheduler = new Scheduler({ engine, maxQueue: config.maxQueue });
     // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
     // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
-    const embedding = { modelPath: config.model, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, config.ctxSize) };
+    const embedding = { modelPath: config.model, threads: engine.threads, maxInputTokens: Math.min(config.batchSize, slotContext) };
     state.embedder = createEmbedder(async () => {
       const started = performance.now();
       const backend = await (await import("./inference/llama/embedding.ts")).loadLlamaEmbedding(embedding);
@@ -163,7 +167,7 @@ async function serve(config: Config, apiKeys: string[], template: ChatTemplateCh
       });
       return backend;
     });
-    state.modelName = engine.info.name;
+    state.modelName = config.alias || engine.info.name;
     if (!stopping) state.phase = "ready";
     banner(log, config, engine, url);
   } catch (err) {
@@ -182,8 +186,11 @@ async function autoThreads(engine: TunableEngine, candidates: number[], log: Log
   log.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
 }
 
-/** Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it. */
-async function prepareModel(config: Config, log: Logger): Promise<void> {
+/**
+ * Generates the default smoke-test model on first run; checks a given file before llama.cpp sees it.
+ * Returns each slot's context size (--ctx-size 0 takes the model's training context from its header).
+ */
+async function prepareModel(config: Config, log: Logger): Promise<number> {
   if (config.model === DEFAULT_MODEL_PATH) {
     const { ensureModel } = await import("./models/presets.ts");
     const { created } = await ensureModel(DEFAULT_MODEL_PATH, "tiny");
@@ -193,7 +200,21 @@ async function prepareModel(config: Config, log: Logger): Promise<void> {
     );
   }
   const { tensorDataProblem } = await import("./models/gguf-format.ts");
-  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: config.ctxSize, share: config.memoryShare / 100 }, tensorDataProblem);
+  const trainContext = config.ctxSize === 0 ? await trainContextOf(config.model) : undefined;
+  const slotContext = slotContextSize(config, trainContext ?? config.ctxPerSlot * config.parallel);
+  await checkModelFile(config.model, { slots: config.parallel, slotContextSize: slotContext, share: config.memoryShare / 100 }, tensorDataProblem);
+  return slotContext;
+}
+
+/** The model's training context (GGUF `<arch>.context_length`); undefined when the header cannot say (the file check then reports why). */
+async function trainContextOf(path: string): Promise<number | undefined> {
+  try {
+    const { metadata } = await (await import("./inference/llama/gguf-header.ts")).readModelHeader(path);
+    const n = metadata.get(`${String(metadata.get("general.architecture"))}.context_length`);
+    return typeof n === "number" && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */

@@ -13,6 +13,7 @@
 import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
 import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, Sampled } from "./engine.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
+import { checkGbnf } from "./gbnf.ts";
 import type { SamplingParams } from "./types.ts";
 
 const BOS = 1;
@@ -158,7 +159,10 @@ export class FakeEngine implements Engine {
     return `root ::= "{}"`;
   }
 
+  /** Checks the syntax as the real engine does (inference/gbnf.ts), but enforces nothing. */
   async createGrammar(gbnf: string): Promise<unknown> {
+    const problem = checkGbnf(gbnf);
+    if (problem) throw new GrammarError(`line ${problem.line}, column ${problem.column}: ${problem.message}`);
     return { gbnf };
   }
 

@@ -101,7 +101,10 @@ export interface Engine {
   renderChat(input: RenderInput): RenderedChat;
   /** GBNF text for a JSON Schema (the subset json-schema.ts accepts; GrammarError otherwise). */
   jsonSchemaGbnf(schema: object): Promise<string>;
-  /** Compiles GBNF into an opaque grammar handle for InferenceRequest.grammar / lazyGrammar. */
+  /**
+   * Compiles GBNF into an opaque grammar handle for InferenceRequest.grammar / lazyGrammar. Throws
+   * GrammarError when it does not compile; a syntax error's message starts "line L, column C:".
+   */
   createGrammar(gbnf: string): Promise<unknown>;
   /**
    * Puts `grammar` on a live sampler from the next token on. `leftover` is text already generated

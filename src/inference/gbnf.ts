@@ -7,7 +7,7 @@
 // llama.cpp compiles the grammar afterwards, and still refuses what is beyond a syntax check
 // (left recursion, `<token>` texts that are not one token).
 
-export interface GbnfProblem {
+interface GbnfProblem {
   message: string;
   /** 1-based. */
   line: number;

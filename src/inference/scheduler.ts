@@ -13,6 +13,8 @@ import { bestSlot, checkFits } from "./admission.ts";
 import { buildBatch } from "./batch.ts";
 import { copyPrompt, createGroup, reserveFollowers } from "./choices.ts";
 import { newJob, releaseTokens, SlotState, slotView, type ChoiceGroup, type Job, type Slot, type SlotView } from "./jobs.ts";
+
+export type { SlotView };
 import { tokenLogprobs } from "./logprobs.ts";
 import { BoundedQueue } from "./queue.ts";
 import { TextStream } from "./text.ts";

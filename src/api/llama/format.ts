@@ -8,7 +8,7 @@ import { DEFAULT_SAMPLERS } from "./sampling.ts";
 const utf8 = new TextDecoder();
 
 /** The longest prefix of `bytes` that is whole UTF-8 (llama-server's validate_utf8 cut), as text. */
-export function validText(bytes: Uint8Array): string {
+function validText(bytes: Uint8Array): string {
   let end = bytes.length;
   // Back up over an incomplete trailing sequence (at most 3 continuation bytes and its lead).
   for (let i = Math.max(0, end - 4); i < end; i++) {

@@ -3,7 +3,7 @@
 import { Elysia, t } from "elysia";
 import { prepareChat } from "../../inference/chat-pipeline.ts";
 import type { Engine } from "../../inference/engine.ts";
-import type { SlotView } from "../../inference/jobs.ts";
+import type { SlotView } from "../../inference/scheduler.ts";
 import { ApiError } from "../errors.ts";
 import { readyScheduler } from "../generation.ts";
 import { chatRequestOf } from "../openai/chat.ts";

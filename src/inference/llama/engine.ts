@@ -22,6 +22,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { RenderedChat, RenderInput } from "../chat/types.ts";
 import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo, type Sampled } from "../engine.ts";
+import { checkGbnf } from "../gbnf.ts";
 import { checkJsonSchema } from "../json-schema.ts";
 import type { SamplingParams } from "../types.ts";
 import { ChatTemplate } from "./chat-template.ts";
@@ -212,6 +213,9 @@ export class LlamaEngine implements Engine {
   createGrammar(gbnf: string): Promise<unknown> {
     let made = this.gbnfGrammars.get(gbnf);
     if (!made) {
+      // llama.cpp only logs why a grammar does not parse: our own check says where first.
+      const problem = checkGbnf(gbnf);
+      if (problem) return Promise.reject(new GrammarError(`line ${problem.line}, column ${problem.column}: ${problem.message}`));
       made = this.llama.createGrammar({ grammar: gbnf }).catch((err: unknown) => {
         throw new GrammarError(`the grammar does not compile: ${err instanceof Error ? err.message : String(err)}`);
       });
