@@ -42,7 +42,7 @@ export interface Job {
   group?: ChoiceGroup;
   /** Entries of tokens whose text is not sent yet (req.logprobs set). */
   logprobs?: TokenLogprobs[];
-  /** Ids of tokens whose text is not sent yet (req.tokenIds set). */
+  /** Ids of tokens generated since the last text event (req.tokenIds set). */
   ids?: number[];
 }
 
@@ -95,17 +95,14 @@ export function newJob(req: InferenceRequest, index: number, now: number): Job {
 }
 
 /**
- * The per-token records (logprobs, ids) of the first `n` tokens whose text is not sent yet, taken
- * off the job. `dropRest`: the tokens after them lie wholly inside a stop string and are never sent.
+ * What goes out with the next text event: the logprobs entries of the first `n` tokens whose text is
+ * not sent yet (`dropRest`: the tokens after them lie wholly inside a stop string and never are), and
+ * the ids of every token generated since the last event, whatever became of their text.
  */
 export function releaseTokens(job: Job, n: number, dropRest = false): { logprobs?: TokenLogprobs[]; ids?: number[] } {
   const logprobs = job.logprobs?.splice(0, n);
-  const ids = job.ids?.splice(0, n);
-  if (dropRest) {
-    if (job.logprobs) job.logprobs.length = 0;
-    if (job.ids) job.ids.length = 0;
-  }
-  return { logprobs, ids };
+  if (dropRest && job.logprobs) job.logprobs.length = 0;
+  return { logprobs, ids: job.ids?.splice(0) };
 }
 
 /** The choices of one n > 1 request (see choices.ts). */

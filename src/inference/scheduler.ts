@@ -322,10 +322,10 @@ export class Scheduler {
     job.generated++;
     this.counters.generatedTokens++;
     if (job.cancelled) return this.finish(job, slot, "cancelled");
+    if (job.req.tokenIds) (job.ids ??= []).push(token);
     if (!job.req.ignoreEos && this.engine.isEndOfGeneration(token)) return this.finish(job, slot, "stop");
     // An entry per token keeps entries and text in step (an engine always gives probabilities when asked).
     if (job.req.logprobs !== undefined) (job.logprobs ??= []).push(tokenLogprobs(token, probabilities ?? [], job.req.logprobs));
-    if (job.req.tokenIds) (job.ids ??= []).push(token);
     const out = job.text!.push(token);
     let text = out.text;
     if (out.trigger && job.req.lazyGrammar) {

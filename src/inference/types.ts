@@ -73,7 +73,10 @@ export interface InferenceRequest {
    * (llama-server's n_probs). Either way the sampled token is the same.
    */
   logprobsFrom?: "sampler" | "model";
-  /** Text events also carry the ids of the tokens whose text they complete. */
+  /**
+   * Text events also carry token ids: every generated token's, end-of-generation and tokens inside
+   * a stop string included, each on the first event after it was generated (so events come per token).
+   */
   tokenIds?: boolean;
   /** Run in this slot only (llama-server's id_slot): the request waits at the head of the queue until it is free. */
   slot?: number;
@@ -107,8 +110,8 @@ export type TokenEvent =
   /**
    * New text (may be empty when a token is held back as a possible stop-string prefix or partial
    * UTF-8). `index`: the choice (n > 1; absent or 0 otherwise). `tokens`: generated so far in that
-   * choice. `logprobs` (when asked) are the entries of the tokens whose text this event completes,
-   * `ids` (InferenceRequest.tokenIds) those tokens.
+   * choice. `logprobs` (when asked) are the entries of the tokens whose text this event completes;
+   * `ids` (InferenceRequest.tokenIds) the tokens generated since the previous event.
    */
   | { type: "text"; text: string; tokens: number; index?: number; logprobs?: TokenLogprobs[]; ids?: number[] }
   /** One choice of an n > 1 request ended; a "done" with the request's totals follows the last. */
