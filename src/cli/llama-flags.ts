@@ -99,6 +99,10 @@ export function translateLlamaFlags(argv: readonly string[]): Translated {
     } else if (UNSUPPORTED.has(name)) {
       if (inline === undefined && next !== undefined && !next.startsWith("-")) i++;
       out.problems.push(`${name}: llama-server's flag has no Warren equivalent (docs/operations.md lists the flags Warren takes)`);
+    } else if (name.startsWith("--") && inline === undefined && next !== undefined && !next.startsWith("--")) {
+      // Every Warren serve flag takes a value: it passes through as it is, even one like "-c".
+      out.args.push(word, next);
+      i++;
     } else out.args.push(word);
   }
   return out;
