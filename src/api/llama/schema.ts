@@ -5,10 +5,11 @@
 import { t, type TSchema } from "elysia";
 import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STOP_STRINGS } from "../../limits.ts";
 
-const Opt = <T extends TSchema>(schema: T) => t.Optional(t.Union([schema, t.Null()]));
-const Num = Opt(t.Number());
-const Int = Opt(t.Integer());
-const Bool = Opt(t.Boolean());
+/** Optional, null allowed; `error` words the rule for the 400 (TypeBox says only "Expected union value"). */
+const Opt = <T extends TSchema>(schema: T, error?: string) => t.Optional(t.Union([schema, t.Null()], error ? { error } : {}));
+const Num = Opt(t.Number(), "must be a number");
+const Int = Opt(t.Integer(), "must be an integer");
+const Bool = Opt(t.Boolean(), "must be true or false");
 const Text = t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS });
 
 /** Prompts in one request (llama-server answers each with its own result). Threat: slots held by one request. */
