@@ -121,7 +121,7 @@ export class LlamaEngine implements Engine {
       bosToken: bos,
       eosToken: model.tokens.eos ?? undefined,
       chatTemplate: this.chat.capabilities.template,
-      chatTemplateText: opts.chatTemplate ?? ggufTemplate(model),
+      chatTemplateText: this.chat.jinja,
       chat: this.chat.capabilities,
       fim: fimTokens(model),
     };
@@ -353,11 +353,6 @@ function plainTriggers(triggers: readonly (LlamaText | string | readonly unknown
     if (values.length > 0 && values.every((v) => typeof v === "string")) out.push(values.join(""));
   }
   return out.filter((s) => s.length > 0);
-}
-
-function ggufTemplate(model: LlamaModel): string | undefined {
-  const t = model.fileInfo.metadata?.tokenizer?.chat_template;
-  return typeof t === "string" && t.length > 0 ? t : undefined;
 }
 
 function readName(model: LlamaModel): string | undefined {
