@@ -152,6 +152,26 @@ describe("POST /completion: the stream", () => {
     expect(last.completion_probabilities).toBeUndefined();
     expect(r.text).not.toContain("[DONE]");
   });
+
+  test("return_progress: one prompt_progress chunk before the text; timings_per_token: generation timings on each chunk", async () => {
+    const r = await post("/completion", { ...GREEDY, n_predict: 5, stream: true, return_progress: true, timings_per_token: true, cache_prompt: false });
+    const ev = events(r.text);
+    expect(ev[0].prompt_progress).toMatchObject({ total: 5, cache: 0, processed: 5 });
+    expect(ev[0].content).toBe("");
+    const chunks = ev.slice(1, -1);
+    expect(chunks.length).toBe(5);
+    chunks.forEach((c, i) => expect(c.timings.predicted_n).toBe(i + 1));
+  });
+
+  test("t_max_predict_ms: past the time, generation ends at the next newline", async () => {
+    const plain = await post("/completion", { ...GREEDY, n_predict: 120 });
+    const nl = plain.body.content.indexOf("\n");
+    expect(nl).toBeGreaterThan(0);
+    // 1 ms is long past by the first newline (dozens of tokens in).
+    const r = await post("/completion", { ...GREEDY, n_predict: 120, t_max_predict_ms: 1 });
+    expect(r.body.content).toBe(plain.body.content.slice(0, nl + 1));
+    expect(r.body.stop_type).toBe("limit");
+  });
 });
 
 describe("refusals and bad input, in llama-server's error shape", () => {

@@ -25,6 +25,8 @@ interface Piece {
   ids: number[];
   probs: TokenLogprobs[];
   generated: number;
+  /** return_progress: the prompt is evaluated (llama-server reports this per prompt chunk; Warren once, when done). */
+  progress?: { total: number; cache: number; processed: number; time_ms: number };
 }
 
 /** One request's run: its pieces, then its summary. */
@@ -52,10 +54,18 @@ class Run {
 
   /** Pieces as they come; `events` is the scheduler's stream for `req`. */
   async *pieces(events: AsyncIterable<TokenEvent>): AsyncGenerator<Piece> {
+    let started = { at: 0, cached: 0 };
     for await (const ev of events) {
-      if (ev.type === "started") this.slot = ev.slot;
-      else if (ev.type === "done") this.done = ev;
+      if (ev.type === "started") {
+        this.slot = ev.slot;
+        started = { at: performance.now(), cached: ev.cachedTokens };
+      } else if (ev.type === "done") this.done = ev;
       else if (ev.type === "text" && !this.cut) {
+        if (this.options.returnProgress && this.firstTokenAt === 0) {
+          const total = this.req.promptTokens.length;
+          const progress = { total, cache: started.cached, processed: total, time_ms: performance.now() - started.at };
+          yield { index: this.index, text: "", ids: [], probs: [], generated: 0, progress };
+        }
         const text = this.limit(ev.text);
         this.content += text;
         this.ids.push(...(ev.ids ?? []));
@@ -174,6 +184,10 @@ export async function answerLlama(deps: ApiDeps, request: Request, call: LlamaCa
   return results.length === 1 ? results[0]! : results;
 }
 
+function generationTimings(n: number, ms: number) {
+  return { predicted_n: n, predicted_ms: ms, predicted_per_token_ms: n > 0 ? ms / n : 0, predicted_per_second: ms > 0 ? (1000 * n) / ms : 0 };
+}
+
 /** Submits all or none: if one is refused, the ones already admitted are cancelled. */
 function submitAll(scheduler: Scheduler, runs: Run[]): Array<AsyncIterable<TokenEvent>> {
   const streams: Array<AsyncIterable<TokenEvent>> = [];
@@ -194,7 +208,9 @@ async function* frames(deps: ApiDeps, engine: Engine, runs: Run[], streams: Arra
       const opts = run.options;
       if (piece) {
         const chunk = chunkJson(engine, piece, run, opts);
-        if (opts.timingsPerToken) chunk.timings = { predicted_n: piece.generated, predicted_ms: performance.now() - started };
+        if (piece.progress) chunk.prompt_progress = piece.progress;
+        // Warren knows the generation's clock here, not the prompt's: the predicted_* half of timings.
+        else if (opts.timingsPerToken) chunk.timings = generationTimings(piece.generated, performance.now() - started);
         yield sseData(chunk);
       } else if (run.done!.finishReason === "error") {
         yield sseData(llamaErrorBody(new ApiError(500, "generation_failed", run.done!.error ?? "generation failed")));
