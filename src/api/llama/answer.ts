@@ -7,7 +7,7 @@ import type { Engine } from "../../inference/engine.ts";
 import type { Scheduler } from "../../inference/scheduler.ts";
 import type { InferenceRequest, TokenEvent, TokenLogprobs } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
-import { readyScheduler, usageTotals } from "../generation.ts";
+import { readyScheduler } from "../generation.ts";
 import { sseData, sseResponse } from "../sse.ts";
 import type { ApiDeps } from "../state.ts";
 import { modelId } from "../openai/request.ts";
@@ -165,18 +165,15 @@ export async function answerLlama(deps: ApiDeps, request: Request, call: LlamaCa
   const runs = call.requests.map((req, i) => new Run(i, req, o));
   const streams = submitAll(scheduler, runs);
   const note = () => {
-    let prompt = 0;
-    let completion = 0;
-    for (const r of runs) if (r.done) (prompt += r.done.usage.promptTokens), (completion += r.done.usage.completionTokens);
-    deps.noteTokens?.(request, { prompt, completion });
+    const usage = runs.flatMap((r) => (r.done ? [r.done.usage] : []));
+    deps.noteTokens?.(request, { prompt: usage.reduce((n, u) => n + u.promptTokens, 0), completion: usage.reduce((n, u) => n + u.completionTokens, 0) });
   };
   if (o.stream) {
     const ping = o.pingSeconds === undefined ? deps.sseKeepAliveMs : o.pingSeconds < 0 ? 2 ** 31 - 1 : Math.max(1, o.pingSeconds) * 1000;
     return sseResponse(frames(deps, scheduler.engine, runs, streams, note), {}, ping);
   }
-  await Promise.all(runs.map(async (run, i) => {
-    for await (const _ of run.pieces(streams[i]!));
-  }));
+  // Whole answers: each run's pieces are only collected (into the run).
+  await Promise.all(runs.map(async (run, i) => Array.fromAsync(run.pieces(streams[i]!))));
   note();
   const failed = runs.find((r) => r.done?.finishReason === "error");
   if (failed) throw new ApiError(500, "generation_failed", failed.done!.error ?? "generation failed");
