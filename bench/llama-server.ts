@@ -88,7 +88,7 @@ function freePort(): number {
 async function startWarren(logDir: string): Promise<Server> {
   const port = freePort();
   const log = join(logDir, "warren.log");
-  const args = ["serve", "--model", values.model!, "--port", String(port), "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-size", values["ctx-size"]!];
+  const args = ["serve", "--model", values.model!, "--port", String(port), "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-per-slot", values["ctx-size"]!];
   const proc = spawn({ cmd: [process.execPath, join(ROOT, "src", "main.ts"), ...args], cwd: ROOT, stdout: Bun.file(log), stderr: Bun.file(log) });
   const url = `http://127.0.0.1:${port}`;
   await healthy(url, proc, log);
@@ -98,7 +98,7 @@ async function startWarren(logDir: string): Promise<Server> {
 async function startLlamaServer(bin: string, logDir: string): Promise<Server> {
   const port = freePort();
   const log = join(logDir, "llama-server.log");
-  // -c is the whole context: --ctx-size per slot times the slots, as Warren counts it.
+  // -c is the whole context, divided among the slots (Warren's --ctx-size too): per slot times the slots.
   const ctx = String(Number(values["ctx-size"]) * Number(values.parallel));
   const args = ["-m", values.model!, "--host", "127.0.0.1", "--port", String(port), "-t", values.threads!, "-np", values.parallel!, "-c", ctx];
   const proc = spawn({ cmd: [bin, ...args], stdout: Bun.file(log), stderr: Bun.file(log) });

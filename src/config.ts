@@ -5,6 +5,7 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
 import { getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
+import { translateLlamaFlags } from "./cli/llama-flags.ts";
 import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 import * as L from "./limits.ts";
 
@@ -37,7 +38,10 @@ const ConfigSchema = Type.Object({
     description: "auto | a count from 1 to 1024: inference threads (auto: measured at model load, see README)",
   }),
   parallel: Int(1, 256, "Parallel slots (sequences decoded together)"),
-  ctxSize: Int(8, 1 << 20, "Context size per slot, in tokens (prompt + generated)"),
+  ctxSize: Type.Optional(
+    Int(0, 1 << 28, "Context size of all slots together, in tokens, divided evenly among the --parallel slots, as llama-server's -c/--ctx-size (0 = the model's training context); unset: --ctx-per-slot x --parallel"),
+  ),
+  ctxPerSlot: Int(8, 1 << 20, "Context size per slot, in tokens (prompt + generated); used when --ctx-size is not given"),
   batchSize: Int(1, 1 << 16, "Most tokens per decode call across slots"),
   maxQueue: Int(0, 1 << 20, "Requests allowed to wait for a slot; beyond it: 503"),
   flashAttention: Type.Union([Type.Literal("auto"), Type.Literal("on"), Type.Literal("off")], {
@@ -67,7 +71,10 @@ const ConfigSchema = Type.Object({
   }),
   apiKeyFile: Type.String({ description: "File with API keys, one per line (# comments and blank lines ignored); adds to --api-key" }),
   corsOrigin: Type.String({ description: 'Origins browsers may call from, comma-separated ("*" = any; empty = none)' }),
-  webui: Type.Boolean({ description: "Serve the web console (chat playground and dashboard) at /; --no-webui turns it off" }),
+  webui: Type.Boolean({ description: "Serve the web console (chat playground and dashboard) at /; --no-webui turns it off (llama-server's spelling too)" }),
+  alias: Type.String({ description: "The model's name in answers and model lists (llama-server's --alias); empty = the model's own name" }),
+  slots: Type.Union([Type.Literal("on"), Type.Literal("off")], { description: "on | off: llama-server's GET /slots monitoring route" }),
+  props: Type.Union([Type.Literal("on"), Type.Literal("off")], { description: "on | off: llama-server's POST /props (no property can be changed yet; off answers 501, as llama-server without --props)" }),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -88,7 +95,7 @@ export function defaults(): Config {
     port: 8080,
     threads: "auto",
     parallel: 4,
-    ctxSize: 2048,
+    ctxPerSlot: 2048,
     batchSize: 512,
     maxQueue: L.INFERENCE_MAX_QUEUE,
     flashAttention: "auto",
@@ -109,6 +116,9 @@ export function defaults(): Config {
     apiKeyFile: "",
     corsOrigin: "",
     webui: true,
+    alias: "",
+    slots: "on",
+    props: "off",
   };
 }
 
@@ -132,13 +142,15 @@ export function apiKeysFrom(config: Pick<Config, "apiKey" | "apiKeyFile">): stri
 }
 
 /**
- * --chat-template: a file's Jinja text, or a built-in wrapper name (checked when the model loads,
- * where the names are known). Empty: the model's own template. Throws ConfigError for a path that
- * cannot be read.
+ * --chat-template: a file's Jinja text, the Jinja text itself (llama-server's form), or a built-in
+ * wrapper name (checked when the model loads, where the names are known). Empty: the model's own
+ * template. Throws ConfigError for a path that cannot be read.
  */
 export function chatTemplateFrom(config: Pick<Config, "chatTemplate">): { jinja?: string; wrapper?: string } {
   const v = config.chatTemplate.trim();
   if (v === "") return {};
+  // llama-server's --chat-template takes the template's text itself.
+  if (/\{[{%]/.test(v)) return { jinja: config.chatTemplate };
   const looksLikeName = /^[A-Za-z][A-Za-z0-9._-]*$/.test(v) && !/\.(jinja|j2|txt|tmpl)$/i.test(v);
   if (looksLikeName && !existsSync(v)) return { wrapper: v };
   try {
@@ -180,12 +192,17 @@ const FLAG_SPECS: readonly FlagSpec[] = Object.entries(ConfigSchema.properties).
   repeatable: key === "model",
 }));
 
+/** Warren's switches (--offline, --webui): they take no value, so the llama-server rewrite must not give them the next word. */
+const SWITCHES: ReadonlySet<string> = new Set(FLAG_SPECS.filter((s) => s.type === "bool").map((s) => `--${s.name}`));
+
 /**
  * Build the config from `--flag value` / `--flag=value` arguments and the environment.
  * Throws ConfigError with every problem found, one per line.
  */
-export function loadConfig(args: readonly string[], env: Record<string, string | undefined>): Config {
+export function loadConfig(args: readonly string[], env: Record<string, string | undefined>, notes: string[] = []): Config {
   const keys = Object.keys(ConfigSchema.properties) as ConfigKey[];
+  const llama = translateLlamaFlags(args, SWITCHES);
+  notes.push(...llama.notes);
   const raw: Record<string, unknown> = { ...defaults() };
   const source: Record<string, string> = {};
   for (const key of keys) {
@@ -195,8 +212,8 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
       source[key] = envName(key);
     }
   }
-  const problems: string[] = [];
-  const parsed = parseArgs(args, FLAG_SPECS, { problems });
+  const problems: string[] = [...llama.problems];
+  const parsed = parseArgs(llama.args, FLAG_SPECS, { problems });
   for (const key of keys) {
     const many = getStrings(parsed, flagName(key));
     const v = many && many.length === 1 ? many[0] : (many ?? parsed.flags.get(flagName(key)));
@@ -214,8 +231,24 @@ export function loadConfig(args: readonly string[], env: Record<string, string |
   if (parseKeepAlive(String(converted.keepAliveIdle)) === undefined) {
     problems.push(`${source.keepAliveIdle ?? "--keep-alive-idle"}=${JSON.stringify(raw.keepAliveIdle)}: must be ${KEEP_ALIVE_FORMS}`);
   }
+  if (source.ctxSize && source.ctxPerSlot) problems.push(`${source.ctxSize} and ${source.ctxPerSlot}: give the context of all slots (--ctx-size) or of one slot (--ctx-per-slot), not both`);
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   return converted as Config;
+}
+
+/**
+ * Tokens of context each slot gets: --ctx-size divided among the slots (0: the model's training
+ * context, `trainContext`), else --ctx-per-slot. Throws ConfigError when a slot would get fewer
+ * than 8 tokens.
+ */
+export function slotContextSize(config: Pick<Config, "ctxSize" | "ctxPerSlot" | "parallel">, trainContext?: number): number {
+  if (config.ctxSize === undefined) return config.ctxPerSlot;
+  const total = config.ctxSize === 0 ? (trainContext ?? 0) : config.ctxSize;
+  const perSlot = Math.floor(total / config.parallel);
+  if (perSlot < 8 || perSlot > 1 << 20) {
+    throw new ConfigError(`--ctx-size=${config.ctxSize}: ${total} tokens among ${config.parallel} slots is ${perSlot} per slot; each takes 8 to ${1 << 20}`);
+  }
+  return perSlot;
 }
 
 function describeRule(schema: TSchema | undefined, fallback: string): string {
@@ -234,7 +267,8 @@ export function configHelp(): string {
   const lines: string[] = [];
   for (const [key, schema] of Object.entries(ConfigSchema.properties) as Array<[ConfigKey, TSchema]>) {
     const flag = isSwitch(schema) ? `--[no-]${flagName(key)}` : `--${flagName(key)} ${schema.type === "string" || schema.anyOf ? "<text>" : "<n>"}`;
-    lines.push(`  ${flag.padEnd(28)} ${schema.description} [${envName(key)}] (default: ${d[key]})`);
+    lines.push(`  ${flag.padEnd(28)} ${schema.description} [${envName(key)}] (default: ${d[key] === undefined ? "unset" : d[key]})`);
   }
+  lines.push("", "llama-server's spellings are accepted too (-m, -c, -np, -t, -b, -fa, --chat-template-file, --cors-origins, -a, ...): see docs/operations.md.");
   return lines.join("\n");
 }

@@ -16,7 +16,7 @@ import {
 import { formatKeepAlive } from "./duration.ts";
 import { resolveCacheDir } from "./cache-dir.ts";
 import { type HttpServer, listen } from "./http/server.ts";
-import { Catalogue, CatalogueError, modelArgument, nameOfFile, type ModelSettings, type ModelSpec } from "./inference/catalogue.ts";
+import { Catalogue, CatalogueError, modelArgument, nameOfFile, withSlotContext, type ModelSettings, type ModelSpec } from "./inference/catalogue.ts";
 import type { LlamaEngine } from "./inference/llama/engine.ts";
 import { availableMemoryBytes, checkModelFile, gib, modelPlan } from "./inference/model-check.ts";
 import { loadModel } from "./inference/model-load.ts";
@@ -61,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config: Config;
+  /** llama-server flags accepted without effect, logged once the logger exists. */
+  const notes: string[] = [];
   let apiKeys: string[];
   let catalogue: Catalogue;
   const invalid = (err: unknown): number => {
@@ -69,13 +71,14 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   };
   try {
-    config = loadConfig(args, process.env);
+    config = loadConfig(args, process.env, notes);
     apiKeys = apiKeysFrom(config);
     chatTemplateFrom(config);
   } catch (err) {
     return invalid(err);
   }
   const log = createLogger(config.logLevel, undefined, resolveFormat(config.logFormat));
+  for (const note of notes) log.warn(note);
   const models = await modelFiles(config, log);
   if (models === undefined) {
     await log.close();
@@ -115,10 +118,15 @@ async function modelFiles(config: Config, log: Logger): Promise<string[] | undef
   return out;
 }
 
-/** The serve flags' model settings: what every model loads with unless the models file says otherwise. */
+/**
+ * The serve flags' model settings: what every model loads with unless the models file says otherwise.
+ * --ctx-size (all slots together) becomes ctxTotal, divided among each model's own slots by the catalogue.
+ */
 function settingsFrom(config: Config): ModelSettings {
-  const { parallel, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue } = config;
-  return { parallel, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
+  const { parallel, ctxPerSlot, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue } = config;
+  const settings: ModelSettings = { parallel, ctxSize: ctxPerSlot, batchSize, threads, flashAttention, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
+  if (ctxSize !== undefined) settings.ctxTotal = ctxSize;
+  return settings;
 }
 
 /** The models to serve. The generated default model is served only when nothing else names one. */
@@ -145,6 +153,7 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
     maxBodyBytes: config.maxBodyBytes,
     // Bundled on its first request (src/web/bundle.ts): a server nobody opens in a browser pays nothing.
     webConsole: config.webui ? async () => (await import("./web/bundle.ts")).bundleConsole() : undefined,
+    llamaServer: { slots: config.slots === "on", props: config.props === "on" },
   });
   if (apiKeys.length > 0) log.info(`API keys: ${apiKeys.length} (every route but /health needs one)`);
   // app.fetch is what app.handle wraps in an async function: it answers synchronously where the
@@ -235,7 +244,9 @@ function createRegistry(config: Config, catalogue: Catalogue, state: ServiceStat
   const available = availableMemoryBytes();
   const budget = { bytes: available * (config.memoryShare / 100), text: `--memory-share ${config.memoryShare}% of the ${gib(available)} available at start` };
   const first = catalogue.list()[0];
-  const shown = first && catalogue.single && modelArgument(modelsFrom(config)[0]!).name === nameOfFile(first.path) ? undefined : first?.name;
+  // --alias (llama-server's) names a single model; several are named by NAME=FILE or their files.
+  const ownName = first && catalogue.single && modelArgument(modelsFrom(config)[0]!).name === nameOfFile(first.path);
+  const shown = catalogue.single && config.alias ? config.alias : ownName ? undefined : first?.name;
   const engines = new Map<string, LlamaEngine>();
   const registry = new ModelRegistry({
     catalogue,
@@ -249,11 +260,12 @@ function createRegistry(config: Config, catalogue: Catalogue, state: ServiceStat
     },
     async plan(spec) {
       const { tensorDataProblem } = await import("./models/gguf-format.ts");
-      const p = await modelPlan(spec.path, spec.settings.parallel * spec.settings.ctxSize, tensorDataProblem);
+      const s = (await slotSized(spec)).settings;
+      const p = await modelPlan(spec.path, s.parallel * s.ctxSize, tensorDataProblem);
       return p.weightsBytes + (p.kvBytes ?? 0);
     },
     async load(spec) {
-      const loaded = await loadModel(spec, {
+      const loaded = await loadModel(await slotSized(spec), {
         template: (s) => chatTemplateFrom({ chatTemplate: s.settings.chatTemplate }),
         info: (m, f) => log.info(m, f),
         warn: (m) => log.warn(m),
@@ -272,6 +284,7 @@ function createRegistry(config: Config, catalogue: Catalogue, state: ServiceStat
       if (name === first?.name) followFirst(state, registry, name, status, shown);
     },
   });
+  if (!catalogue.single && config.alias) log.warn(`--alias ${config.alias}: has no effect with several models (name each with --model NAME=FILE)`);
   if (!catalogue.single) log.info(`memory budget for loaded models: ${gib(budget.bytes)} (${budget.text}); at most ${config.modelsMax || "any number of"} loaded at once`);
   return registry;
 }
@@ -300,7 +313,26 @@ async function prepareModel(spec: ModelSpec, memoryShare: number, log: Logger): 
     );
   }
   const { tensorDataProblem } = await import("./models/gguf-format.ts");
-  await checkModelFile(spec.path, { slots: spec.settings.parallel, slotContextSize: spec.settings.ctxSize, share: memoryShare / 100 }, tensorDataProblem);
+  const sized = await slotSized(spec);
+  await checkModelFile(spec.path, { slots: sized.settings.parallel, slotContextSize: sized.settings.ctxSize, share: memoryShare / 100 }, tensorDataProblem);
+}
+
+/** `spec` with its context per slot known: ctx-size 0 (the training context) is read from the model's header. */
+async function slotSized(spec: ModelSpec): Promise<ModelSpec> {
+  if (spec.settings.ctxTotal !== 0) return spec;
+  const train = await trainContextOf(spec.path);
+  return train === undefined ? spec : { ...spec, settings: withSlotContext(spec.settings, train, spec.name) };
+}
+
+/** The model's training context (GGUF `<arch>.context_length`); undefined when the header cannot say (the file check then reports why). */
+async function trainContextOf(path: string): Promise<number | undefined> {
+  try {
+    const { metadata } = await (await import("./inference/llama/gguf-header.ts")).readModelHeader(path);
+    const n = metadata.get(`${String(metadata.get("general.architecture"))}.context_length`);
+    return typeof n === "number" && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How long the scheduler gets to drop requests cut at the shutdown timeout (they stop within a token). */

@@ -4,9 +4,12 @@
 //   [models."qwen3-8b"]
 //   path = "/srv/models/Qwen3-8B-Q4_K_M.gguf"   # optional for a model --model or --models-dir names
 //   parallel = 2
-//   ctx-size = 8192
+//   ctx-size = 8192          # all its slots together, as --ctx-size: 4096 tokens per slot here
 //   chat-template = "chatML"
 //
+// ctx-size means what --ctx-size means (llama-server's): the model's whole context, divided evenly
+// among its slots (0: its training context); ctx-per-slot gives one slot's instead. An entry's own
+// ctx-per-slot wins over a --ctx-size flag.
 // Each value is checked against the same TypeBox rule as its flag, once at start; a bad entry stops
 // the process with a line naming the file, the model and the field. Relative paths (the model, a
 // template file) are read from the file's own folder.
@@ -21,6 +24,7 @@ import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 const PER_MODEL = {
   parallel: "parallel",
   "ctx-size": "ctxSize",
+  "ctx-per-slot": "ctxPerSlot",
   "batch-size": "batchSize",
   threads: "threads",
   "flash-attention": "flashAttention",
@@ -30,10 +34,14 @@ const PER_MODEL = {
 
 type PerModelKey = (typeof PER_MODEL)[keyof typeof PER_MODEL];
 
+/** Where a setting goes in the catalogue's model settings, where its name differs from Config's. */
+const SETTING_NAME: Partial<Record<PerModelKey, string>> = { ctxSize: "ctxTotal", ctxPerSlot: "ctxSize" };
+
 interface ModelsFileEntry {
   /** Absolute; undefined when the entry only gives settings to a model found elsewhere. */
   path?: string;
-  settings: Partial<Pick<Config, PerModelKey>> & { keepAliveMs?: number };
+  /** As the catalogue takes them: ctxSize is per slot (ctx-per-slot), ctxTotal all slots together (ctx-size). */
+  settings: Partial<Pick<Config, Exclude<PerModelKey, "ctxSize" | "ctxPerSlot">>> & { ctxSize?: number; ctxTotal?: number; keepAliveMs?: number };
 }
 
 const Entry = Type.Object(
@@ -96,7 +104,12 @@ function fieldProblem(path: string, value: unknown, message: string, schema: TSc
 function entryOf(file: string, raw: Record<string, unknown>, problem: (p: string) => void): ModelsFileEntry | undefined {
   const base = dirname(resolve(file));
   const settings: ModelsFileEntry["settings"] = {};
-  for (const [flag, key] of Object.entries(PER_MODEL)) if (raw[flag] !== undefined) (settings as Record<string, unknown>)[key] = raw[flag];
+  if (raw["ctx-size"] !== undefined && raw["ctx-per-slot"] !== undefined) {
+    return void problem("give ctx-size (all slots together) or ctx-per-slot (one slot), not both");
+  }
+  for (const [flag, key] of Object.entries(PER_MODEL) as Array<[string, PerModelKey]>) {
+    if (raw[flag] !== undefined) (settings as Record<string, unknown>)[SETTING_NAME[key] ?? key] = raw[flag];
+  }
   if (settings.chatTemplate) {
     const local = resolve(base, settings.chatTemplate);
     if (existsSync(local)) settings.chatTemplate = local;

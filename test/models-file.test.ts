@@ -38,8 +38,16 @@ describe("--models-file", () => {
     );
     const m = readModelsFile(path);
     expect([...m.keys()]).toEqual(["qwen3-8b", "other"]);
-    expect(m.get("qwen3-8b")).toEqual({ path: join(dir, "weights/q.gguf"), settings: { parallel: 2, ctxSize: 8192, threads: "auto", chatTemplate: "chatML", keepAliveMs: 600_000 } });
+    expect(m.get("qwen3-8b")).toEqual({ path: join(dir, "weights/q.gguf"), settings: { parallel: 2, ctxTotal: 8192, threads: "auto", chatTemplate: "chatML", keepAliveMs: 600_000 } });
     expect(m.get("other")).toEqual({ path: undefined, settings: { maxQueue: 0 } });
+  });
+
+  test("ctx-size is the model's whole context (ctxTotal), ctx-per-slot one slot's (ctxSize); not both", () => {
+    const m = readModelsFile(file("ctx.toml", ["[models.a]", "ctx-size = 8192", "[models.b]", "ctx-per-slot = 1024"].join("\n")));
+    expect(m.get("a")!.settings).toEqual({ ctxTotal: 8192 });
+    expect(m.get("b")!.settings).toEqual({ ctxSize: 1024 });
+    const path = file("both.toml", ["[models.a]", "ctx-size = 8192", "ctx-per-slot = 1024"].join("\n"));
+    expect(problems(path)).toEqual([`${path}: model "a": give ctx-size (all slots together) or ctx-per-slot (one slot), not both`]);
   });
 
   test("JSON works the same", () => {
@@ -66,7 +74,7 @@ describe("--models-file", () => {
     );
     const p = problems(path);
     expect(p).toContain(`${path}: model "a": parallel=0: must be an integer from 1 to 256`);
-    expect(p).toContain(`${path}: model "a": ctx-size=12.5: must be an integer from 8 to 1048576`);
+    expect(p).toContain(`${path}: model "a": ctx-size=12.5: must be an integer from 0 to 268435456`);
     expect(p.find((l) => l.startsWith(`${path}: model "b": unknown field "slots"`))).toBeDefined();
     expect(p.find((l) => l.startsWith(`${path}: model "c": flash-attention="maybe": must be one of auto | on | off`))).toBeDefined();
     expect(p.find((l) => l.startsWith(`${path}: model "d": keep-alive-idle="soon": must be a duration`))).toBeDefined();

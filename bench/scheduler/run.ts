@@ -28,7 +28,7 @@ const batches = Number(values.batches);
 
 async function startWarren(): Promise<{ proc: Subprocess; url: string }> {
   const proc = spawn({
-    cmd: [process.execPath, resolve(ROOT, "src/main.ts"), "serve", "--model", values.model!, "--port", "0", "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-size", "512", "--log-level", "info"],
+    cmd: [process.execPath, resolve(ROOT, "src/main.ts"), "serve", "--model", values.model!, "--port", "0", "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-per-slot", "512", "--log-level", "info"],
     stdout: "ignore",
     stderr: "pipe",
   });

@@ -1,6 +1,7 @@
 // The Elysia app: all routes plus the single place errors become responses.
 // Native routes answer errors as {"success":false,"error":{code,message}}; /v1/messages* routes in
-// Anthropic's {"type":"error","error":{type,message}}; other /v1/* routes in OpenAI's
+// Anthropic's {"type":"error","error":{type,message}}; llama-server's own routes in its
+// {"error":{code,message,type}}; other /v1/* routes (and their aliases without /v1) in OpenAI's
 // {"error":{message,type,param,code}} shape.
 //
 // Order of work for each request (onRequest): CORS preflight (never needs a key) -> API key ->
@@ -12,6 +13,8 @@ import { chatRoutes } from "./openai/chat.ts";
 import { consoleRoutes, isConsolePath } from "./console.ts";
 import { cors } from "./cors.ts";
 import { embeddingRoutes } from "./embeddings.ts";
+import { isLlamaPath, isOpenAiAlias, llamaErrorBody } from "./llama/errors.ts";
+import { llamaServerRoutes } from "./llama/routes.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
 import { createMetrics, metricsRoutes, UNMATCHED_ROUTE } from "./metrics.ts";
 import { modelRoutes } from "./models.ts";
@@ -27,7 +30,9 @@ import { tokenizeRoutes } from "./tokenize.ts";
 function errorResponse(path: string, err: ApiError, headers: Record<string, string> = {}): Response {
   const body = isAnthropicPath(path)
     ? { type: "error", error: { type: anthropicType(err.status), message: err.message } }
-    : path.startsWith("/v1/")
+    : isLlamaPath(path)
+      ? llamaErrorBody(err)
+      : path.startsWith("/v1/") || isOpenAiAlias(path)
       ? { error: { message: err.message, type: openAiType(err.status), param: err.param ?? null, code: err.code } }
       : { success: false, error: { code: err.code, message: err.message } };
   return new Response(JSON.stringify(body), {
@@ -134,6 +139,7 @@ export function createApp(deps: ApiDeps) {
     .use(anthropicRoutes(deps))
     .use(tokenizeRoutes(deps))
     .use(embeddingRoutes(deps))
+    .use(llamaServerRoutes(deps))
     .use(metricsRoutes(metrics, deps.state))
     .use(statsRoutes(metrics, deps))
     .use(consoleRoutes(deps));

@@ -108,7 +108,9 @@ function loadedObject(id: string, engine: Engine, created: number) {
 function catalogueObject(state: ServiceState, v: ModelView, created: number) {
   const id = shownName(state, v.name);
   const s = v.settings;
-  const base = v.scheduler ? loadedObject(id, v.scheduler.engine, created) : { id, object: "model" as const, created, owned_by: OWNER, max_model_len: s.ctxSize };
+  // ctx-size 0 (the training context) is known per slot only once the model is loaded.
+  const perSlot = v.scheduler ? v.scheduler.engine.slotContextSize : s.ctxTotal === 0 ? null : s.ctxSize;
+  const base = v.scheduler ? loadedObject(id, v.scheduler.engine, created) : { id, object: "model" as const, created, owned_by: OWNER, max_model_len: perSlot };
   return {
     ...base,
     status: {
@@ -120,7 +122,9 @@ function catalogueObject(state: ServiceState, v: ModelView, created: number) {
     },
     settings: {
       parallel: s.parallel,
-      ctx_size: s.ctxSize,
+      // As the flags and the models file give them: ctx_size for all slots together (0: the training context), ctx_per_slot for one.
+      ctx_size: s.ctxTotal ?? s.ctxSize * s.parallel,
+      ctx_per_slot: perSlot,
       batch_size: s.batchSize,
       threads: s.threads,
       flash_attention: s.flashAttention,
@@ -129,6 +133,12 @@ function catalogueObject(state: ServiceState, v: ModelView, created: number) {
       keep_alive: formatKeepAlive(s.keepAliveMs),
     },
   };
+}
+
+/** Every model this server serves, as GET /v1/models lists them (`created`: Unix seconds). */
+export function modelList(state: ServiceState, created: number) {
+  if (!state.models) return [loadedObject(state.modelName ?? "warren", readyScheduler(state).engine, created)];
+  return state.models.list().map((v) => catalogueObject(state, v, created));
 }
 
 /** A model named in a load or unload body. */
@@ -151,10 +161,7 @@ export function modelRoutes(deps: ApiDeps) {
   return new Elysia({ name: "models" })
     .get(
       "/v1/models",
-      () => {
-        if (!state.models) return { object: "list" as const, data: [loadedObject(state.modelName ?? "warren", readyScheduler(state).engine, created)] };
-        return { object: "list" as const, data: state.models.list().map((v) => catalogueObject(state, v, created)) };
-      },
+      () => ({ object: "list" as const, data: modelList(state, created) }),
       { detail: { summary: "Every model this server serves, with its state (unloaded, loading, loaded, failed) and settings", tags: ["openai"] } },
     )
     .get("/v1/models/:model", ({ params }) => one(params.model), {

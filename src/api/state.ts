@@ -48,4 +48,6 @@ export interface ApiDeps {
   sseKeepAliveMs?: number;
   /** The web console's files, asked for on its first request (none: no console, / is a 404). */
   webConsole?: () => Promise<readonly ConsoleFile[]>;
+  /** llama-server's endpoint switches: GET /slots (default on) and POST /props (default off). */
+  llamaServer?: { slots?: boolean; props?: boolean };
 }

@@ -1,7 +1,7 @@
 // One turn's batch: one token per generating slot first, then prompt chunks in admission order, up
 // to the engine's batch size (in tokens, across all slots).
 import type { BatchItem } from "./engine.ts";
-import { SlotState, type Slot } from "./jobs.ts";
+import { SlotState, type Job, type Slot } from "./jobs.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
 /**
@@ -19,7 +19,9 @@ export function buildBatch(slots: readonly Slot[], batchSize: number): BatchItem
       job.paused = true;
       continue;
     }
-    items.push({ slot: slot.id, pos: slot.kv.length, tokens: [job.nextToken], sampler: job.sampler, probabilities: job.req.logprobs !== undefined });
+    const item: BatchItem = { slot: slot.id, pos: slot.kv.length, tokens: [job.nextToken], sampler: job.sampler };
+    askProbabilities(item, job);
+    items.push(item);
     budget--;
   }
   const prompting = slots.filter((s) => s.state === SlotState.Prompt).sort((a, b) => a.job!.startedAt - b.job!.startedAt);
@@ -31,11 +33,18 @@ export function buildBatch(slots: readonly Slot[], batchSize: number): BatchItem
     const item: BatchItem = { slot: slot.id, pos: slot.kv.length, tokens: job.pending.slice(0, n) };
     if (last) {
       item.sampler = job.sampler;
-      item.probabilities = job.req.logprobs !== undefined;
+      askProbabilities(item, job);
       if (job.group) item.forks = job.group.followers.map((f) => f.sampler!);
     }
     items.push(item);
     budget -= n;
   }
   return items;
+}
+
+/** Probabilities only for requests that want logprobs: they cost a sort per token. */
+function askProbabilities(item: BatchItem, job: Job): void {
+  if (job.req.logprobs === undefined) return;
+  item.probabilities = true;
+  if (job.req.logprobsFrom === "model") item.modelProbabilities = true;
 }

@@ -9,7 +9,14 @@ import { INFERENCE_MODELS_DIR_DEPTH, INFERENCE_MODELS_DIR_MAX } from "../limits.
 /** What a model is loaded with: the serve flags' values, or its own from the models file. */
 export interface ModelSettings {
   parallel: number;
+  /** Tokens of context per slot (prompt + generated): what each slot gets (--ctx-per-slot, or ctxTotal divided). */
   ctxSize: number;
+  /**
+   * --ctx-size as llama-server means it: all slots' context together, divided evenly among `parallel`
+   * (0: the model's training context, known once its header is read: withSlotContext). When set, it
+   * decides ctxSize; undefined: ctxSize is as given.
+   */
+  ctxTotal?: number;
   batchSize: number;
   threads: number | "auto";
   flashAttention: "auto" | "on" | "off";
@@ -104,8 +111,31 @@ export class Catalogue {
   }
 
   private spec(name: string, path: string): ModelSpec {
-    return { name, path, settings: { ...this.opts.defaults, ...this.opts.file?.get(name)?.settings } };
+    const own = this.opts.file?.get(name)?.settings ?? {};
+    const settings = { ...this.opts.defaults, ...own };
+    // A model's own ctx-per-slot wins over the flags' --ctx-size.
+    if (own.ctxSize !== undefined && own.ctxTotal === undefined) delete settings.ctxTotal;
+    return { name, path, settings: withSlotContext(settings, undefined, name) };
   }
+}
+
+/** Most tokens of context a slot may get (as --ctx-per-slot takes). */
+const MAX_SLOT_CONTEXT = 1 << 20;
+
+/**
+ * `s` with ctxSize, the context per slot, worked out from ctxTotal (the whole context divided evenly
+ * among the slots). ctxTotal 0 takes `trainContext`, the model's training context; without it `s`
+ * comes back as it is (the caller reads the model's header and asks again). Throws CatalogueError
+ * when a slot would get fewer than 8 tokens or more than MAX_SLOT_CONTEXT.
+ */
+export function withSlotContext(s: ModelSettings, trainContext: number | undefined, name: string): ModelSettings {
+  if (s.ctxTotal === undefined || (s.ctxTotal === 0 && trainContext === undefined)) return s;
+  const total = s.ctxTotal === 0 ? trainContext! : s.ctxTotal;
+  const perSlot = Math.floor(total / s.parallel);
+  if (perSlot < 8 || perSlot > MAX_SLOT_CONTEXT) {
+    throw new CatalogueError(`model "${name}": ctx-size ${s.ctxTotal}: ${total} tokens among ${s.parallel} slots is ${perSlot} per slot; each takes 8 to ${MAX_SLOT_CONTEXT}`);
+  }
+  return { ...s, ctxSize: perSlot };
 }
 
 /** `FILE` or `NAME=FILE`; a value that names an existing file is a file, "=" or not. */

@@ -13,6 +13,7 @@
 import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
 import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, Sampled } from "./engine.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
+import { checkGbnf } from "./gbnf.ts";
 import type { SamplingParams } from "./types.ts";
 
 const BOS = 1;
@@ -37,6 +38,8 @@ export interface FakeEngineOptions {
   reply?: string;
   /** A template with this call/thought syntax: renderChat says so, and lists tools in the prompt. */
   chatSyntax?: ChatSyntax;
+  /** Fill-in-the-middle tokens to report (the fake has none of its own). */
+  fim?: ModelInfo["fim"];
 }
 
 class FakeSampler implements EngineSampler {
@@ -98,6 +101,7 @@ export class FakeEngine implements Engine {
       bosToken: BOS,
       chatTemplate: opts.chatSyntax ? "fake" : PLAIN_CHAT,
       chat: { template: opts.chatSyntax ? "fake" : PLAIN_CHAT, tools: opts.chatSyntax?.calls !== undefined, reasoning: opts.chatSyntax?.thought !== undefined },
+      ...(opts.fim ? { fim: opts.fim } : {}),
     };
   }
 
@@ -147,7 +151,7 @@ export class FakeEngine implements Engine {
     });
     const tools = input.tools && input.tools.length > 0 ? `Tools: ${JSON.stringify(input.tools)}\n` : "";
     const { text, stop } = plainChat(turns);
-    return { tokens: this.tokenize(tools + text, true), stop, template: this.info.chat.template, syntax: this.chatSyntax ?? {}, thoughtOpen: false };
+    return { tokens: this.tokenize(tools + text, true), text: tools + text, stop, template: this.info.chat.template, syntax: this.chatSyntax ?? {}, thoughtOpen: false };
   }
 
   async jsonSchemaGbnf(schema: object): Promise<string> {
@@ -155,7 +159,10 @@ export class FakeEngine implements Engine {
     return `root ::= "{}"`;
   }
 
+  /** Checks the syntax as the real engine does (inference/gbnf.ts), but enforces nothing. */
   async createGrammar(gbnf: string): Promise<unknown> {
+    const problem = checkGbnf(gbnf);
+    if (problem) throw new GrammarError(`line ${problem.line}, column ${problem.column}: ${problem.message}`);
     return { gbnf };
   }
 
@@ -189,7 +196,8 @@ export class FakeEngine implements Engine {
     return items.map((item) => {
       if (!item.sampler) return [];
       const samplers = [item.sampler, ...(item.forks ?? [])];
-      return samplers.map((s) => this.sample(item.slot, s as FakeSampler, item.probabilities === true));
+      const want = item.probabilities !== true ? "none" : item.modelProbabilities ? "model" : "sampler";
+      return samplers.map((s) => this.sample(item.slot, s as FakeSampler, want));
     });
   }
 
@@ -202,7 +210,9 @@ export class FakeEngine implements Engine {
     return out.sort((a, b) => b.logit - a.logit || a.token - b.token);
   }
 
-  private sample(slot: number, s: FakeSampler, probabilities: boolean): Sampled {
+  /** `want` "model": the softmax of every candidate's raw logit, whatever the sampler's settings. */
+  private sample(slot: number, s: FakeSampler, want: "none" | "sampler" | "model"): Sampled {
+    const probabilities = want !== "none";
     if (s.disposed) throw new Error("sampler used after dispose");
     if (this.reply) {
       const i = s.emitted++;
@@ -224,6 +234,7 @@ export class FakeEngine implements Engine {
     }
     const token = cands[pick]!.token;
     if (!probabilities) return { token };
+    if (want === "model") return { token, probabilities: softmax(this.candidates(cells[cells.length - 1]!)) };
     const flat: number[] = [];
     cands.forEach((c, i) => flat.push(c.token, weights[i]! / sum));
     return { token, probabilities: flat };
@@ -248,6 +259,12 @@ export class FakeEngine implements Engine {
   }
 
   async dispose(): Promise<void> {}
+}
+
+function softmax(cands: ReadonlyArray<{ token: number; logit: number }>): number[] {
+  const weights = cands.map((c) => Math.exp(c.logit - cands[0]!.logit));
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return cands.flatMap((c, i) => [c.token, weights[i]! / sum]);
 }
 
 function mix(h: number, v: number): number {

@@ -17,10 +17,15 @@ export interface ModelInfo {
   /** Whether prompts should start with BOS. */
   addBos: boolean;
   bosToken?: number;
+  eosToken?: number;
   /** Chat template renderChat uses: a node-llama-cpp wrapper name, or PLAIN_CHAT. */
   chatTemplate?: string;
+  /** The Jinja text of the template in use (--chat-template's file, else the GGUF's own), when there is one. */
+  chatTemplateText?: string;
   /** What that template supports (tool calls, reasoning). */
   chat: ChatCapabilities;
+  /** Fill-in-the-middle tokens, when the vocabulary has them; repo and separator are optional (repo-level FIM). */
+  fim?: { prefix: number; suffix: number; middle: number; repo?: number; separator?: number };
 }
 
 /** One slot's contribution to a batched decode. */
@@ -38,6 +43,12 @@ export interface BatchItem {
   forks?: readonly EngineSampler[];
   /** Also return the distribution each token was drawn from (a sort and a copy of the candidates per token). */
   probabilities?: boolean;
+  /**
+   * With `probabilities`: return the model's own distribution instead, the softmax of the raw logits
+   * over the whole vocabulary before any sampler (a sort of the vocabulary per token). The token is
+   * then drawn exactly as without probabilities (a grammar is checked after the chain, not forced first).
+   */
+  modelProbabilities?: boolean;
 }
 
 /** One sampled token. */
@@ -90,7 +101,10 @@ export interface Engine {
   renderChat(input: RenderInput): RenderedChat;
   /** GBNF text for a JSON Schema (the subset json-schema.ts accepts; GrammarError otherwise). */
   jsonSchemaGbnf(schema: object): Promise<string>;
-  /** Compiles GBNF into an opaque grammar handle for InferenceRequest.grammar / lazyGrammar. */
+  /**
+   * Compiles GBNF into an opaque grammar handle for InferenceRequest.grammar / lazyGrammar. Throws
+   * GrammarError when it does not compile; a syntax error's message starts "line L, column C:".
+   */
   createGrammar(gbnf: string): Promise<unknown>;
   /**
    * Puts `grammar` on a live sampler from the next token on. `leftover` is text already generated

@@ -42,6 +42,8 @@ export interface Job {
   group?: ChoiceGroup;
   /** Entries of tokens whose text is not sent yet (req.logprobs set). */
   logprobs?: TokenLogprobs[];
+  /** Ids of tokens generated since the last text event (req.tokenIds set). */
+  ids?: number[];
 }
 
 export interface Slot {
@@ -51,6 +53,26 @@ export interface Slot {
   kv: number[];
   lastUsed: number;
   job?: Job;
+}
+
+/** What a slot is doing, for monitoring (llama-server's /slots). */
+export interface SlotView {
+  id: number;
+  state: `${SlotState}`;
+  /** Tokens in the slot's KV cells (a finished request's stay there for prefix reuse). */
+  cells: number;
+  /** The request it holds, if any, and how far it got. */
+  job?: { req: InferenceRequest; cachedTokens: number; promptEvaluated: number; generated: number };
+}
+
+export function slotView(slot: Slot): SlotView {
+  const job = slot.job;
+  const view: SlotView = { id: slot.id, state: slot.state, cells: slot.kv.length };
+  if (job) {
+    const promptEvaluated = slot.state === SlotState.Prompt ? job.req.promptTokens.length - job.pending.length : job.req.promptTokens.length;
+    view.job = { req: job.req, cachedTokens: job.cachedTokens, promptEvaluated, generated: job.generated };
+  }
+  return view;
 }
 
 /** A job not yet admitted; its channel is set by the caller. */
@@ -70,6 +92,17 @@ export function newJob(req: InferenceRequest, index: number, now: number): Job {
     cachedTokens: 0,
     index,
   };
+}
+
+/**
+ * What goes out with the next text event: the logprobs entries of the first `n` tokens whose text is
+ * not sent yet (`dropRest`: the tokens after them lie wholly inside a stop string and never are), and
+ * the ids of every token generated since the last event, whatever became of their text.
+ */
+export function releaseTokens(job: Job, n: number, dropRest = false): { logprobs?: TokenLogprobs[]; ids?: number[] } {
+  const logprobs = job.logprobs?.splice(0, n);
+  if (dropRest && job.logprobs) job.logprobs.length = 0;
+  return { logprobs, ids: job.ids?.splice(0) };
 }
 
 /** The choices of one n > 1 request (see choices.ts). */

@@ -60,9 +60,9 @@ export function contextMemoryProblem(p: ContextPlan): string | undefined {
   const share = p.share ?? CONTEXT_MEMORY_SHARE;
   if (need <= p.availableBytes * share) return undefined;
   return (
-    `--parallel ${p.slots} x --ctx-size ${p.slotContextSize} needs at least ${gib(need)} ` +
+    `--parallel ${p.slots} x ${p.slotContextSize} tokens per slot needs at least ${gib(need)} ` +
     `(KV cache ${gib(p.kvBytes)} + weights ${gib(p.modelBytes)}) but only ${gib(p.availableBytes)} of memory is available ` +
-    `and Warren uses at most ${Math.round(share * 100)}% of it: lower --ctx-size or --parallel, or raise --memory-share`
+    `and Warren uses at most ${Math.round(share * 100)}% of it: lower --ctx-size (or --ctx-per-slot) or --parallel, or raise --memory-share`
   );
 }
 

@@ -12,11 +12,13 @@ import { Channel } from "./channel.ts";
 import { bestSlot, checkFits } from "./admission.ts";
 import { buildBatch } from "./batch.ts";
 import { copyPrompt, createGroup, reserveFollowers } from "./choices.ts";
-import { newJob, SlotState, type ChoiceGroup, type Job, type Slot } from "./jobs.ts";
+import { newJob, releaseTokens, SlotState, slotView, type ChoiceGroup, type Job, type Slot, type SlotView } from "./jobs.ts";
+
+export type { SlotView };
 import { tokenLogprobs } from "./logprobs.ts";
 import { BoundedQueue } from "./queue.ts";
 import { TextStream } from "./text.ts";
-import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent, type TokenLogprobs } from "./types.ts";
+import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent } from "./types.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
 
@@ -100,6 +102,11 @@ export class Scheduler {
     };
   }
 
+  /** Each slot's state and request, in slot order. */
+  slotViews(): SlotView[] {
+    return this.slots.map(slotView);
+  }
+
   /**
    * Admit a request. Throws InferenceError at once (never queues) when the request can't fit a slot,
    * the queue is full or the scheduler is closed. The returned stream ends with one "done" event;
@@ -145,7 +152,8 @@ export class Scheduler {
   /** The head of the queue fits in the free slots (a request with n choices needs n). */
   private canAdmit(): boolean {
     const head = this.queue.peek();
-    return head !== undefined && this.freeSlots() >= (head.group?.jobs.length ?? 1);
+    if (head === undefined || this.freeSlots() < (head.group?.jobs.length ?? 1)) return false;
+    return head.req.slot === undefined || this.slots[head.req.slot]!.job === undefined;
   }
 
   private freeSlots(): number {
@@ -216,7 +224,7 @@ export class Scheduler {
       const job = this.queue.shift()!;
       if (job.queueTimer) clearTimeout(job.queueTimer);
       // canAdmit saw a free slot for every choice.
-      const { slot, common } = bestSlot(this.slots, job.req.promptTokens)!;
+      const { slot, common } = bestSlot(this.slots, job.req)!;
       this.start(job, slot, common);
       if (job.group) reserveFollowers(this.engine, this.slots, job.group);
     }
@@ -266,6 +274,11 @@ export class Scheduler {
         job.pending = job.pending.slice(item.tokens.length);
         if (job.pending.length > 0) continue;
         slot.state = SlotState.Generating;
+        // max_tokens 0: the prompt is in the cache now; its first token is not wanted.
+        if (job.req.maxTokens === 0) {
+          this.finish(job, slot, "length");
+          continue;
+        }
       }
       // The leader's first token waits until its cells are copied: finishing it first could clear them.
       if (job.group && item.forks) forked.push({ job, slot, sampled: sampled[i]! });
@@ -309,6 +322,7 @@ export class Scheduler {
     job.generated++;
     this.counters.generatedTokens++;
     if (job.cancelled) return this.finish(job, slot, "cancelled");
+    if (job.req.tokenIds) (job.ids ??= []).push(token);
     if (!job.req.ignoreEos && this.engine.isEndOfGeneration(token)) return this.finish(job, slot, "stop");
     // An entry per token keeps entries and text in step (an engine always gives probabilities when asked).
     if (job.req.logprobs !== undefined) (job.logprobs ??= []).push(tokenLogprobs(token, probabilities ?? [], job.req.logprobs));
@@ -319,10 +333,9 @@ export class Scheduler {
       const took = this.engine.engageGrammar(job.sampler!, job.req.lazyGrammar.grammar, out.trigger.leftover);
       text += out.trigger.leftover.slice(0, took);
     }
-    const logprobs = job.logprobs?.splice(0, out.released);
-    // Tokens wholly inside a stop string are never sent, so their entries are dropped with them.
-    if (out.stopped && job.logprobs) job.logprobs.length = 0;
-    if (text.length > 0 || out.stopped || logprobs?.length) job.channel.push(this.textEvent(job, text, logprobs));
+    // Tokens wholly inside a stop string are never sent, so their records are dropped with them.
+    const released = releaseTokens(job, out.released, out.stopped);
+    if (text.length > 0 || out.stopped || released.logprobs?.length || released.ids?.length) job.channel.push(this.textEvent(job, text, released));
     if (out.stopped) return this.finish(job, slot, "stop", undefined, out.stop);
     if (job.generated >= job.req.maxTokens) return this.finish(job, slot, "length");
     job.nextToken = token;
@@ -332,8 +345,8 @@ export class Scheduler {
     if (job.queueTimer) clearTimeout(job.queueTimer);
     if (reason === "length" || reason === "stop") {
       const rest = job.text?.flush() ?? "";
-      const logprobs = job.logprobs?.splice(0);
-      if (rest.length > 0 || logprobs?.length) job.channel.push(this.textEvent(job, rest, logprobs));
+      const released = releaseTokens(job, Infinity);
+      if (rest.length > 0 || released.logprobs?.length || released.ids?.length) job.channel.push(this.textEvent(job, rest, released));
     }
     job.sampler?.dispose();
     job.sampler = undefined;
@@ -376,9 +389,10 @@ export class Scheduler {
     job.channel.close();
   }
 
-  private textEvent(job: Job, text: string, logprobs: TokenLogprobs[] | undefined): TokenEvent {
+  private textEvent(job: Job, text: string, released: ReturnType<typeof releaseTokens>): TokenEvent {
     const ev: TokenEvent = { type: "text", text, tokens: job.generated, index: job.index };
-    if (logprobs?.length) ev.logprobs = logprobs;
+    if (released.logprobs?.length) ev.logprobs = released.logprobs;
+    if (released.ids?.length) ev.ids = released.ids;
     return ev;
   }
 }

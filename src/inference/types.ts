@@ -21,6 +21,15 @@ export interface SamplingParams {
   frequencyPenalty: number;
   /** How many of the last tokens penalties look at. */
   penaltyLastN: number;
+  /**
+   * XTC ("exclude top choices"): with this chance per token, every candidate above `xtcThreshold`
+   * but the least probable of them is removed. 0 (or undefined) = disabled; a threshold above 0.5
+   * disables it too (llama.cpp's rule).
+   */
+  xtcProbability?: number;
+  xtcThreshold?: number;
+  /** Added to these tokens' logits before any other sampler; -Infinity bans a token. */
+  logitBias?: ReadonlyArray<readonly [token: number, bias: number]>;
 }
 
 export interface InferenceRequest {
@@ -28,7 +37,7 @@ export interface InferenceRequest {
   id: string;
   /** Already tokenized prompt (including BOS when the model wants one). */
   promptTokens: number[];
-  /** Exact upper bound of generated tokens. */
+  /** Exact upper bound of generated tokens. 0: the prompt is only evaluated (into the slot's cache). */
   maxTokens: number;
   sampling: SamplingParams;
   /** Generation ends before any of these strings; they are never emitted. */
@@ -58,6 +67,21 @@ export interface InferenceRequest {
    * sampled token's own only). Undefined: none (they cost a sort over the candidates per token).
    */
   logprobs?: number;
+  /**
+   * Which distribution `logprobs` describe: "sampler" (default), the one the token was drawn from;
+   * "model", the softmax of the model's raw logits over the whole vocabulary, before any sampler
+   * (llama-server's n_probs). Either way the sampled token is the same.
+   */
+  logprobsFrom?: "sampler" | "model";
+  /**
+   * Text events also carry token ids: every generated token's, end-of-generation and tokens inside
+   * a stop string included, each on the first event after it was generated (so events come per token).
+   */
+  tokenIds?: boolean;
+  /** Run in this slot only (llama-server's id_slot): the request waits at the head of the queue until it is free. */
+  slot?: number;
+  /** false: start from an empty slot instead of reusing a cached prefix (the whole prompt is evaluated). */
+  cachePrompt?: boolean;
 }
 
 /** A token and the natural log of its probability. */
@@ -86,9 +110,10 @@ export type TokenEvent =
   /**
    * New text (may be empty when a token is held back as a possible stop-string prefix or partial
    * UTF-8). `index`: the choice (n > 1; absent or 0 otherwise). `tokens`: generated so far in that
-   * choice. `logprobs` (when asked) are the entries of the tokens whose text this event completes.
+   * choice. `logprobs` (when asked) are the entries of the tokens whose text this event completes;
+   * `ids` (InferenceRequest.tokenIds) the tokens generated since the previous event.
    */
-  | { type: "text"; text: string; tokens: number; index?: number; logprobs?: TokenLogprobs[] }
+  | { type: "text"; text: string; tokens: number; index?: number; logprobs?: TokenLogprobs[]; ids?: number[] }
   /** One choice of an n > 1 request ended; a "done" with the request's totals follows the last. */
   | { type: "finish"; index: number; finishReason: FinishReason; completionTokens: number }
   /**

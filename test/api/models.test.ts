@@ -40,6 +40,25 @@ describe("routing by model", () => {
     expect((await post("/generate", { prompt: "x", max_tokens: 40 })).body.data.text).toBe("alpha says hi.");
   });
 
+  test("llama-server's routes route by model too: /completion, /infill's refusal, /apply-template, the /v1-less aliases, /props and /slots by ?model=", async () => {
+    const c = await post("/completion", { model: "gamma", prompt: "x", n_predict: 40 });
+    expect([c.status, c.body.model, c.body.content]).toEqual([200, "gamma", "gamma says hi."]);
+    const first = await post("/completion", { prompt: "x", n_predict: 40 });
+    expect([first.body.model, first.body.content]).toEqual(["alpha", "alpha says hi."]);
+    const alias = await post("/chat/completions", { model: "beta", messages: [{ role: "user", content: "hi" }], max_tokens: 40 });
+    expect([alias.body.model, alias.body.choices[0].message.content]).toEqual(["beta", "beta says hi."]);
+    expect((await post("/completion", { model: "nope", prompt: "x" })).status).toBe(404);
+    expect((await post("/apply-template", { model: "beta", messages: [{ role: "user", content: "hi" }] })).status).toBe(200);
+    const props = async (q: string) => (await (await s.served.fetch(`${s.served.url}/props${q}`)).json()) as any;
+    expect((await props("?model=beta")).model_alias).toBe("beta");
+    expect((await props("")).model_alias).toBe("alpha");
+    const slots = (await (await s.served.fetch(`${s.served.url}/slots?model=gamma`)).json()) as unknown[];
+    expect(slots).toHaveLength(2);
+    expect((await s.served.fetch(`${s.served.url}/slots?model=nope`)).status).toBe(404);
+    const list = (await (await s.served.fetch(`${s.served.url}/models`)).json()) as any;
+    expect(list.models.map((m: { name: string }) => m.name)).toEqual(["alpha", "beta", "gamma", "broken", "huge"]);
+  });
+
   test("an unknown name is a 404 in each API's own shape, listing the models", async () => {
     const names = "alpha, beta, gamma, broken, huge";
     const openai = await apiError(chat("gpt-4o"));
@@ -89,7 +108,7 @@ describe("the model list and the model operations", () => {
     await chat("alpha");
     const alpha = await byId("alpha");
     expect(alpha.status).toMatchObject({ value: "loaded", in_flight: 0, memory_bytes: 10 });
-    expect(alpha.settings).toEqual({ parallel: 2, ctx_size: 256, batch_size: 64, threads: 1, flash_attention: "auto", chat_template: null, max_queue: 8, keep_alive: "forever" });
+    expect(alpha.settings).toEqual({ parallel: 2, ctx_size: 512, ctx_per_slot: 256, batch_size: 64, threads: 1, flash_attention: "auto", chat_template: null, max_queue: 8, keep_alive: "forever" });
     expect(alpha.meta.n_ctx).toBe(256);
     expect(alpha.capabilities).toEqual(["completion", "chat"]);
     const one = await (await s.served.fetch(`${s.served.url}/v1/models/alpha`)).json();

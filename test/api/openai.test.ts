@@ -265,11 +265,11 @@ describe("tokenize / detokenize", () => {
     ]);
   });
 
-  test("ids outside the vocabulary: 400", async () => {
-    for (const bad of [[-1], [259], [5, 100000]]) {
+  test("ids outside the vocabulary: 400 in llama-server's error shape, naming the id", async () => {
+    for (const [bad, at] of [[[-1], 0], [[259], 0], [[5, 100000], 1]] as const) {
       const r = await post("/detokenize", { tokens: bad });
       expect(r.status).toBe(400);
-      expect(r.body.error.code).toBe("invalid_token");
+      expect(r.body.error).toEqual({ code: 400, type: "invalid_request_error", message: `tokens[${at}]: ${bad[at]} is not a token id of this model (0 to 258)` });
     }
   });
 });

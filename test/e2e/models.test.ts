@@ -18,7 +18,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "folder", "broken.gguf"), "GGUF this is not a model");
   writeFileSync(
     join(dir, "models.toml"),
-    ["[models.gamma]", "parallel = 1", "ctx-size = 128", "", "[models.big]", 'path = "folder/alpha.gguf"', "parallel = 256", "ctx-size = 1048576", ""].join("\n"),
+    ["[models.gamma]", "parallel = 1", "ctx-size = 128", "", "[models.big]", 'path = "folder/alpha.gguf"', "parallel = 256", "ctx-per-slot = 1048576", ""].join("\n"),
   );
   const args = ["--models-dir", join(dir, "folder"), "--models-file", join(dir, "models.toml"), "--models-max", "2", "--memory-share", "10"];
   w = await startWarren([...args, "--threads", "1", "--parallel", "2", "--ctx-size", "256", "--max-queue", "32"]);
@@ -53,7 +53,7 @@ describe("warren serve --models-dir: three generated models in one process", () 
     expect(await states()).toEqual({ alpha: "unloaded", beta: "unloaded", big: "unloaded", broken: "unloaded", gamma: "unloaded" });
     const list = (await (await fetch(`${w.url}/v1/models`)).json()) as { data: Array<{ id: string; settings: Record<string, unknown> }> };
     expect(list.data.find((m) => m.id === "gamma")!.settings).toMatchObject({ parallel: 1, ctx_size: 128 });
-    expect(list.data.find((m) => m.id === "beta")!.settings).toMatchObject({ parallel: 2, ctx_size: 256 });
+    expect(list.data.find((m) => m.id === "beta")!.settings).toMatchObject({ parallel: 2, ctx_size: 256, ctx_per_slot: 128 });
   });
 
   test("routing by name: each model answers with its own weights, the same way every time", async () => {

@@ -187,6 +187,6 @@ describe("warren pull, the command", () => {
   test("warren --help lists the store commands", async () => {
     const r = await cli(["--help"]);
     expect(r.code).toBe(0);
-    for (const line of ["warren pull URI", "warren models", "warren rm NAME", "--models-dir", "--hf-endpoint", "--offline"]) expect(r.out).toContain(line);
+    for (const line of ["warren pull URI", "warren models", "warren rm NAME", "--models-dir", "--hf-endpoint", "--[no-]offline"]) expect(r.out).toContain(line);
   });
 });

@@ -98,7 +98,7 @@ describe("warren serve with the default generated model", () => {
 describe("warren serve --model stories260K (real trained model)", () => {
   let w: WarrenProcess;
   beforeAll(async () => {
-    w = await startWarren(["--model", requireStories(), "--threads", "1", "--parallel", "2", "--ctx-size", "256"]);
+    w = await startWarren(["--model", requireStories(), "--threads", "1", "--parallel", "2", "--ctx-per-slot", "256"]);
   });
   afterAll(async () => {
     await w?.stop("SIGKILL");

@@ -49,9 +49,10 @@ const BAD: Array<[string, string]> = [
 ];
 
 function expectRefused(r: { status: number; headers: Record<string, string>; json: unknown }, what: string): void {
-  // A HEAD answer has no body to carry the code; Anthropic's shape (/v1/messages*) has only its type.
-  const error = (r.json as { error?: { code?: string; type?: string } } | undefined)?.error;
-  const code = what.startsWith("HEAD ") ? "missing_api_key" : (error?.code ?? error?.type);
+  // A HEAD answer has no body to carry the code; Anthropic's shape (/v1/messages*) has only its type,
+  // llama-server's (/tokenize, /completion, ...) a numeric code beside its type.
+  const error = (r.json as { error?: { code?: string | number; type?: string } } | undefined)?.error;
+  const code = what.startsWith("HEAD ") ? "missing_api_key" : typeof error?.code === "string" ? error.code : error?.type;
   expect(`${what}: ${r.status} ${code}`).toMatch(/: 401 (missing_api_key|invalid_api_key|invalid_authorization|authentication_error)$/);
   expect(r.headers["www-authenticate"]).toBe('Bearer realm="warren"');
 }

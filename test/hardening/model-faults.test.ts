@@ -68,10 +68,10 @@ describe("warren serve refuses a bad model with one line and exit code 1", () =>
     ["a directory", () => ["--model", "a-directory.gguf"], /: not a regular file$/],
     ["a GGUF cut inside its tensor data", () => ["--model", "cut-data.gguf"], /: the file is truncated: its tensor data should end at byte \d+ but the file has \d+ bytes/],
     ["a GGUF cut inside its header", () => ["--model", "cut-header.gguf"], /: the GGUF header is unreadable \(truncated GGUF header\)/],
-    ["a context far beyond memory (tiny model, 256 slots x 1M tokens: 64 GiB of KV cache)", () => ["--model", tiny, "--ctx-size", "1048576", "--parallel", "256"],
-      /: --parallel 256 x --ctx-size 1048576 needs at least 64\.0 GiB .* lower --ctx-size or --parallel, or raise --memory-share$/],
-    ["a context no host has (70B-shaped header, 64 slots x 1M tokens)", () => ["--model", "big-shape.gguf", "--ctx-size", "1000000", "--parallel", "64"],
-      /: --parallel 64 x --ctx-size 1000000 needs at least \d+\.\d GiB \(KV cache/],
+    ["a context far beyond memory (tiny model, 256 slots x 1M tokens: 64 GiB of KV cache)", () => ["--model", tiny, "--ctx-per-slot", "1048576", "--parallel", "256"],
+      /: --parallel 256 x 1048576 tokens per slot needs at least 64\.0 GiB .* lower --ctx-size \(or --ctx-per-slot\) or --parallel, or raise --memory-share$/],
+    ["a context no host has (70B-shaped header, 64 slots x 1M tokens)", () => ["--model", "big-shape.gguf", "--ctx-size", "64000000", "--parallel", "64"],
+      /: --parallel 64 x 1000000 tokens per slot needs at least \d+\.\d GiB \(KV cache/],
   ];
   for (const [name, args, reason] of CASES) {
     test(name, async () => expectOneLineError(await serve(args()), reason), 30_000);
@@ -80,10 +80,10 @@ describe("warren serve refuses a bad model with one line and exit code 1", () =>
   test("--memory-share lowers the limit: a plan needing ~4% of available memory is refused at 1%", async () => {
     // tiny's KV cache is 256 bytes per cell (see the KV cache size test below).
     const cells = Math.floor((availableMemoryBytes() * 0.04) / 256);
-    // Enough slots that --ctx-size stays within its own limit (2^20) on hosts with up to ~100 GiB free.
+    // Enough slots that --ctx-per-slot stays within its own limit (2^20) on hosts with up to ~100 GiB free.
     const parallel = 16;
-    const args = ["--model", tiny, "--parallel", String(parallel), "--ctx-size", String(Math.floor(cells / parallel)), "--memory-share", "1"];
-    expectOneLineError(await serve(args), /Warren uses at most 1% of it: lower --ctx-size or --parallel, or raise --memory-share$/);
+    const args = ["--model", tiny, "--parallel", String(parallel), "--ctx-per-slot", String(Math.floor(cells / parallel)), "--memory-share", "1"];
+    expectOneLineError(await serve(args), /Warren uses at most 1% of it: lower --ctx-size \(or --ctx-per-slot\) or --parallel, or raise --memory-share$/);
   }, 30_000);
 });
 

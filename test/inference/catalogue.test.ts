@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Catalogue, CatalogueError, modelArgument, nameOfFile } from "../../src/inference/catalogue.ts";
+import { Catalogue, CatalogueError, modelArgument, nameOfFile, withSlotContext } from "../../src/inference/catalogue.ts";
 import { SETTINGS } from "../helpers/registry.ts";
 
 let dir: string;
@@ -86,6 +86,29 @@ describe("--models-dir", () => {
 });
 
 describe("settings", () => {
+  test("ctx-size is all of a model's slots together: divided among its own parallel; its own ctx-per-slot wins over the flag's ctx-size", () => {
+    touch("a.gguf");
+    touch("b.gguf");
+    touch("c.gguf");
+    const file = new Map([
+      ["a", { settings: { parallel: 4 } }],
+      ["b", { settings: { ctxSize: 300 } }],
+      ["c", { settings: { ctxTotal: 1000, parallel: 3 } }],
+    ]);
+    const c = new Catalogue({ models: [], dir, file, defaults: { ...SETTINGS, parallel: 2, ctxTotal: 4096 } });
+    expect(c.find("a")!.settings).toMatchObject({ parallel: 4, ctxSize: 1024, ctxTotal: 4096 });
+    expect(c.find("b")!.settings).toMatchObject({ parallel: 2, ctxSize: 300 });
+    expect(c.find("b")!.settings.ctxTotal).toBeUndefined();
+    expect(c.find("c")!.settings).toMatchObject({ parallel: 3, ctxSize: 333 });
+  });
+
+  test("ctx-size 0 waits for the model's training context; a slot of fewer than 8 tokens is refused", () => {
+    const zero = { ...SETTINGS, parallel: 4, ctxTotal: 0 };
+    expect(withSlotContext(zero, undefined, "m")).toBe(zero);
+    expect(withSlotContext(zero, 8192, "m").ctxSize).toBe(2048);
+    expect(() => withSlotContext({ ...SETTINGS, parallel: 4, ctxTotal: 16 }, undefined, "m")).toThrow(/model "m": ctx-size 16: 16 tokens among 4 slots is 4 per slot/);
+  });
+
   test("each model gets the flags' settings, overridden by its models-file entry; an entry with a path adds a model", () => {
     touch("a.gguf");
     const file = new Map([

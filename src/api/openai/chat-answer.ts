@@ -11,6 +11,7 @@ import { ApiError } from "../errors.ts";
 import { newId } from "../generation.ts";
 import type { ModelUse } from "../models.ts";
 import { sseData, sseResponse } from "../sse.ts";
+import { BUILD_INFO, timingsJson } from "../timings.ts";
 import type { ApiDeps } from "../state.ts";
 import { logprobsWriter, type Logprobs } from "./logprobs.ts";
 import { usageOf, type CallInfo } from "./request.ts";
@@ -74,20 +75,25 @@ function chatBody(call: CallInfo, choices: readonly ChatChoice[], done: Done, lo
     object: "chat.completion",
     created: call.created,
     model: call.model,
+    system_fingerprint: BUILD_INFO,
     choices: choices.map((c, i) => ({ index: i, message: message(c), logprobs: logprobs?.(i, c.logprobs) ?? null, finish_reason: finishOf(c.finishReason) })),
     usage: usageOf(done.usage),
+    timings: timingsJson(done.timings, done.usage),
   };
 }
 
-function chunk(call: CallInfo, delta: Record<string, unknown>, finish: Finish | null, index = 0, logprobs: object | null = null): string {
+/** `timings` (llama-server's) go on the chunk that ends the answer. */
+function chunk(call: CallInfo, delta: Record<string, unknown>, finish: Finish | null, index = 0, logprobs: object | null = null, timings?: object): string {
   return sseData({
     id: call.id,
     object: "chat.completion.chunk",
     created: call.created,
     model: call.model,
+    system_fingerprint: BUILD_INFO,
     choices: [{ index, delta, logprobs, finish_reason: finish }],
     // With include_usage every chunk carries usage: null and one last chunk the totals.
     ...(call.includeUsage ? { usage: null } : {}),
+    ...(timings ? { timings } : {}),
   });
 }
 
@@ -115,9 +121,10 @@ async function* chatFrames(call: CallInfo, events: AsyncIterable<ChatEvent>, not
         // The status line is long gone; the SDKs turn an `error` payload into an APIError.
         yield sseData({ error: { message: ev.error ?? "generation failed", type: "server_error", param: null, code: "generation_failed" } });
       } else {
-        if (n === 1) yield chunk(call, {}, finishOf(ev.finishReason));
+        const timings = timingsJson(ev.timings, ev.usage);
+        if (n === 1) yield chunk(call, {}, finishOf(ev.finishReason), 0, null, timings);
         if (call.includeUsage) {
-          yield sseData({ id: call.id, object: "chat.completion.chunk", created: call.created, model: call.model, choices: [], usage: usageOf(ev.usage) });
+          yield sseData({ id: call.id, object: "chat.completion.chunk", created: call.created, model: call.model, system_fingerprint: BUILD_INFO, choices: [], usage: usageOf(ev.usage), ...(n > 1 ? { timings } : {}) });
         }
       }
     }

@@ -60,7 +60,7 @@ function toolChoiceOf(b: ChatBodyT): ToolChoice | undefined {
 }
 
 /** The chat pipeline's request for an OpenAI chat body. */
-function chatRequestOf(b: ChatBodyT): ChatRequest {
+export function chatRequestOf(b: ChatBodyT): ChatRequest {
   const tools: ToolSpec[] = (b.tools ?? []).map((tool, i) => ({
     name: tool.function.name,
     description: tool.function.description ?? undefined,
@@ -77,9 +77,10 @@ function chatRequestOf(b: ChatBodyT): ChatRequest {
   };
 }
 
-export function chatRoutes(deps: ApiDeps) {
-  return new Elysia({ name: "chat" }).post(
-    "/v1/chat/completions",
+/** `prefix` "" serves llama-server's alias /chat/completions. */
+export function chatRoutes(deps: ApiDeps, prefix = "/v1") {
+  return new Elysia({ name: `chat${prefix}` }).post(
+    `${prefix}/chat/completions`,
     ({ body, request }) => {
       refuseUnsupported(body);
       const req = chatRequestOf(body);
@@ -87,6 +88,7 @@ export function chatRoutes(deps: ApiDeps) {
       if (usesTools && body.response_format && body.response_format.type !== "text") {
         throw invalid("response_format", 'cannot be combined with tools (send tool_choice "none", or give the schema as a tool\'s parameters)');
       }
+      if (usesTools && body.grammar) throw invalid("grammar", 'cannot be combined with tools (send tool_choice "none")');
       return withModel(deps, body, async (model) => {
         const prepared = await prepareChat(model.engine, req);
         const id = `chatcmpl-${newId()}`;
@@ -103,6 +105,6 @@ export function chatRoutes(deps: ApiDeps) {
         return answerChat(deps, request, model, callInfo(model.name, id, body), inference, prepared);
       });
     },
-    { body: ChatBody, parse: "json", detail: { summary: "Chat completion with the model's chat template: tools, reasoning", tags: ["openai"] } },
+    { body: ChatBody, parse: "json", detail: { summary: "Chat completion with the model's chat template: tools, reasoning", tags: ["openai"], hide: prefix !== "/v1" } },
   );
 }

@@ -6,6 +6,7 @@ import type { FinishReason, InferenceRequest, TokenEvent, Usage } from "../../in
 import { ApiError } from "../errors.ts";
 import type { ModelUse } from "../models.ts";
 import { sseData, sseResponse } from "../sse.ts";
+import { BUILD_INFO, timingsJson } from "../timings.ts";
 import type { ApiDeps } from "../state.ts";
 import { runChoices, type ChoiceResult } from "./choices.ts";
 import { logprobsWriter, type Logprobs } from "./logprobs.ts";
@@ -23,20 +24,25 @@ function completionBody(call: CallInfo, choices: readonly ChoiceResult[], done: 
     object: "text_completion",
     created: call.created,
     model: call.model,
+    system_fingerprint: BUILD_INFO,
     choices: choices.map((c, i) => ({ index: i, text: c.text, logprobs: logprobs?.(i, c.logprobs) ?? null, finish_reason: finishReason(c.finishReason) })),
     usage: usageOf(done.usage),
+    timings: timingsJson(done.timings, done.usage),
   };
 }
 
-function chunk(call: CallInfo, text: string, finish: "stop" | "length" | null, index = 0, logprobs: object | null = null): string {
+/** `timings` (llama-server's) go on the chunk that ends the answer. */
+function chunk(call: CallInfo, text: string, finish: "stop" | "length" | null, index = 0, logprobs: object | null = null, timings?: object): string {
   return sseData({
     id: call.id,
     object: "text_completion",
     created: call.created,
     model: call.model,
+    system_fingerprint: BUILD_INFO,
     choices: [{ index, text, logprobs, finish_reason: finish }],
     // With include_usage every chunk carries usage: null and one last chunk the totals.
     ...(call.includeUsage ? { usage: null } : {}),
+    ...(timings ? { timings } : {}),
   });
 }
 
@@ -57,8 +63,11 @@ async function* frames(call: CallInfo, events: AsyncIterable<TokenEvent>, note: 
         // The status line is long gone; the SDKs turn an `error` payload into an APIError.
         yield sseData({ error: { message: ev.error ?? "generation failed", type: "server_error", param: null, code: "generation_failed" } });
       } else {
-        if (n === 1) yield chunk(call, "", finishReason(ev.finishReason));
-        if (call.includeUsage) yield sseData({ id: call.id, object: "text_completion", created: call.created, model: call.model, choices: [], usage: usageOf(ev.usage) });
+        const timings = timingsJson(ev.timings, ev.usage);
+        if (n === 1) yield chunk(call, "", finishReason(ev.finishReason), 0, null, timings);
+        if (call.includeUsage) {
+          yield sseData({ id: call.id, object: "text_completion", created: call.created, model: call.model, system_fingerprint: BUILD_INFO, choices: [], usage: usageOf(ev.usage), ...(n > 1 ? { timings } : {}) });
+        }
       }
     }
   }

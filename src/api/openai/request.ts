@@ -5,6 +5,7 @@ import { GrammarError, type Engine, type JsonGrammar } from "../../inference/eng
 import type { InferenceRequest, SamplingParams, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
 import { samplingFrom, toInferenceRequest } from "../generation.ts";
+import { userGrammar } from "../grammar.ts";
 import { logprobsRequest } from "./logprobs.ts";
 import type { CommonBody, Kind, ResponseFormat } from "./schemas.ts";
 
@@ -131,7 +132,8 @@ export async function openAiInference(
 ): Promise<InferenceRequest> {
   const choices = choicesOf(engine, b.n);
   const logprobs = logprobsRequest(call.kind, b);
-  const grammar = await grammarFor(engine, b.response_format);
+  if (b.grammar && b.response_format && b.response_format.type !== "text") throw bad("grammar", "cannot be combined with response_format (send one of them)");
+  const grammar = b.grammar ? { grammar: await userGrammar(engine, b.grammar), stop: [] } : await grammarFor(engine, b.response_format);
   return toInferenceRequest(
     {
       id: call.id,

@@ -60,6 +60,7 @@ const common = {
   top_logprobs: Opt(t.Integer({ minimum: 0, maximum: API_MAX_TOP_LOGPROBS, description: "Chat: alternatives per token (needs logprobs: true)" })),
   // Accepted so that a non-default value can be refused by name instead of silently ignored.
   logit_bias: Opt(t.Record(t.String(), t.Number())),
+  grammar: Opt(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS, description: "llama-server's GBNF grammar: the output follows it" })),
 };
 
 export const CompletionBody = t.Object({

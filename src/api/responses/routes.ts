@@ -63,13 +63,14 @@ function settingsOf(b: ResponsesBodyT, sampling: SamplingParams): Record<string,
   };
 }
 
-export function responsesRoutes(deps: ApiDeps) {
+/** `prefix` "" serves llama-server's alias /responses. */
+export function responsesRoutes(deps: ApiDeps, prefix = "/v1") {
   const notStored = ({ params }: { params: { id: string } }) => {
     throw new ApiError(404, "not_found", `no response '${params.id}': ${STATELESS} (responses are created with store: false)`, "id");
   };
-  return new Elysia({ name: "responses" })
+  return new Elysia({ name: `responses${prefix}` })
     .post(
-      "/v1/responses",
+      `${prefix}/responses`,
       ({ body, request }) => {
         refuseUnsupported(body);
         const req = chatRequestOf(body);
@@ -100,8 +101,8 @@ export function responsesRoutes(deps: ApiDeps) {
           return answerResponse(deps, request, head, body.stream === true, events);
         });
       },
-      { body: ResponsesBody, parse: "json", detail: { summary: "Create a model response (OpenAI Responses API; stateless)", tags: ["openai"] } },
+      { body: ResponsesBody, parse: "json", detail: { summary: "Create a model response (OpenAI Responses API; stateless)", tags: ["openai"], hide: prefix !== "/v1" } },
     )
-    .get("/v1/responses/:id", notStored, { params: t.Object({ id: t.String() }), detail: { summary: "Always 404: no response is stored", tags: ["openai"] } })
-    .delete("/v1/responses/:id", notStored, { params: t.Object({ id: t.String() }), detail: { summary: "Always 404: no response is stored", tags: ["openai"] } });
+    .get(`${prefix}/responses/:id`, notStored, { params: t.Object({ id: t.String() }), detail: { summary: "Always 404: no response is stored", tags: ["openai"], hide: prefix !== "/v1" } })
+    .delete(`${prefix}/responses/:id`, notStored, { params: t.Object({ id: t.String() }), detail: { summary: "Always 404: no response is stored", tags: ["openai"], hide: prefix !== "/v1" } });
 }

@@ -84,6 +84,8 @@ export interface RenderInput {
 /** Rendered prompt plus what is needed to read the answer. */
 export interface RenderedChat {
   tokens: number[];
+  /** The prompt as text, as the template wrote it (control tokens as their text, no BOS). */
+  text: string;
   /** Stop strings the template needs besides the model's end-of-generation tokens. */
   stop: string[];
   template: string;

@@ -40,7 +40,7 @@ export class ChatTemplate {
   readonly capabilities: ChatCapabilities;
   readonly syntax: ChatSyntax;
   /** The Jinja text in force (given or the GGUF's), unless a built-in wrapper was named. */
-  private readonly jinja?: string;
+  readonly jinja?: string;
 
   constructor(
     private readonly model: LlamaModel,
@@ -65,7 +65,7 @@ export class ChatTemplate {
     if (!wrapper) {
       const turns = input.messages.map((m) => ({ role: m.role, text: m.text }));
       const { text, stop } = plainChat(turns);
-      return { tokens: this.tokenizePlain(text), stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
+      return { tokens: this.tokenizePlain(text), text, stop, template: PLAIN_CHAT, syntax: {}, thoughtOpen: false };
     }
     const history = toHistory(input.messages, wrapper instanceof JinjaTemplateChatWrapper);
     const functions = input.tools && input.tools.length > 0 ? toFunctions(input.tools) : undefined;
@@ -85,6 +85,7 @@ export class ChatTemplate {
     const rendered = context.toString().trimEnd();
     return {
       tokens: withBos(this.tokenize(context), bos),
+      text: promptText(this.model, context),
       stop: plainText(state.stopGenerationTriggers),
       template: wrapper.wrapperName,
       syntax,
@@ -284,4 +285,19 @@ function syntaxOf(w: ChatWrapper): ChatSyntax {
     if (close) syntax.thought = { open, close };
   }
   return syntax;
+}
+
+/**
+ * The rendered prompt as text, as llama-server's /apply-template returns it: special tokens as their
+ * text, less the BOS that node-llama-cpp puts first (the engine adds BOS to prompts by itself).
+ */
+function promptText(model: LlamaModel, context: LlamaText): string {
+  return context.values
+    .map((v, i) => {
+      if (typeof v === "string") return v;
+      if (v instanceof SpecialTokensText) return v.value;
+      if (v instanceof SpecialToken) return i === 0 && v.value === "BOS" ? "" : model.detokenize(model.tokenize(v.value, "builtin"), true);
+      return "";
+    })
+    .join("");
 }

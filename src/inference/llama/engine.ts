@@ -22,9 +22,12 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { RenderedChat, RenderInput } from "../chat/types.ts";
 import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo, type Sampled } from "../engine.ts";
+import { checkGbnf } from "../gbnf.ts";
 import { checkJsonSchema } from "../json-schema.ts";
 import type { SamplingParams } from "../types.ts";
 import { ChatTemplate } from "./chat-template.ts";
+import { fimTokens } from "./fim.ts";
+import { LlamaSampler, penalized, sampleOne, samplerConfig, type AddonSampler, type AddonSampling, type AddonSamplerClass } from "./sampler.ts";
 import { TokenBytes, type AddonModel } from "./token-bytes.ts";
 
 interface LlamaEngineOptions {
@@ -42,43 +45,14 @@ interface LlamaEngineOptions {
   chatWrapper?: string;
 }
 
-interface AddonContext {
+interface AddonContext extends AddonSampling {
   initBatch(size: number): void;
   addToBatch(seq: number, firstPos: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
   decodeBatch(): Promise<void>;
-  sampleToken(batchLogitIndex: number, sampler: AddonSampler): Promise<number>;
-  /** Resolves to [token, [token, p, ...] sorted by logit, descending, confidence]. */
-  sampleToken(batchLogitIndex: number, sampler: AddonSampler, probabilities: true): Promise<[number, number[] | undefined, number | undefined]>;
   removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
   setThreads(threads: number): void;
   saveSequenceStateToFile(path: string, seq: number, tokens: Uint32Array): Promise<number>;
   loadSequenceStateFromFile(path: string, seq: number, maxTokens: number): Promise<Uint32Array>;
-}
-interface AddonSampler {
-  applyConfig(config: Record<string, unknown>): void;
-  dispose(): void;
-}
-interface AddonSamplerClass {
-  new (model: unknown): AddonSampler;
-  acceptGrammarEvaluationStateToken(state: unknown, token: number): void;
-  canBeNextTokenForGrammarEvaluationState(state: unknown, token: number): boolean;
-}
-
-class LlamaSampler implements EngineSampler {
-  /** The last tokens sampled (at least penaltyLastN): re-applying the config with them keeps the penalty history intact. */
-  readonly sampled: number[] = [];
-  constructor(
-    readonly native: AddonSampler,
-    /** As applied, grammar aside; a grammar engaged later re-applies it. */
-    readonly config: Record<string, unknown>,
-    readonly history: readonly number[],
-    readonly penaltyLastN: number,
-    /** Held so the grammar state's JS wrapper lives as long as the native sampler that uses it. */
-    public grammarState?: LlamaGrammarEvaluationState,
-  ) {}
-  dispose(): void {
-    this.native.dispose();
-  }
 }
 
 const NO_LOGITS = new Uint32Array(0);
@@ -102,6 +76,7 @@ export class LlamaEngine implements Engine {
   /** Compiled GBNF (tool-call grammars), by text. */
   private readonly gbnfGrammars = new Map<string, Promise<unknown>>();
   private readonly bytes: TokenBytes;
+  private readonly addonModel: AddonModel;
   /** Private directory for copySlot's state files (made on first copy, removed on dispose). */
   private stateDir?: string;
   private copies = 0;
@@ -124,6 +99,7 @@ export class LlamaEngine implements Engine {
       throw new Error("node-llama-cpp internals changed: this Warren build needs node-llama-cpp 3.21.1");
     }
     this.native = internals._ctx;
+    this.addonModel = addonModel;
     this.bytes = new TokenBytes(model, addonModel);
     this.SamplerClass = bindings.AddonSampler;
     const bos = model.tokens.bos ?? undefined;
@@ -143,10 +119,20 @@ export class LlamaEngine implements Engine {
       sizeBytes: model.size,
       addBos: model.tokens.shouldPrependBosToken && bos != null,
       bosToken: bos,
+      eosToken: model.tokens.eos ?? undefined,
       chatTemplate: this.chat.capabilities.template,
+      chatTemplateText: this.chat.jinja,
       chat: this.chat.capabilities,
+      fim: fimTokens(model),
     };
   }
+
+  /** A sampler whose chain is greedy alone: with probabilities it returns the softmax of the raw logits. */
+  private readonly makeProbe = (): AddonSampler => {
+    const probe = new this.SamplerClass(this.addonModel);
+    probe.applyConfig({});
+    return probe;
+  };
 
   static async load(opts: LlamaEngineOptions): Promise<LlamaEngine> {
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
@@ -185,26 +171,11 @@ export class LlamaEngine implements Engine {
   }
 
   createSampler(p: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler {
-    const native = new this.SamplerClass((this.model as unknown as { _model: unknown })._model);
+    const native = new this.SamplerClass(this.addonModel);
     let grammarState: LlamaGrammarEvaluationState | undefined;
     if (grammar) grammarState = new LlamaGrammarEvaluationState({ model: this.model, grammar: grammar as LlamaGrammar });
-    const penalties = p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0;
-    const config: Record<string, unknown> = {
-      temperature: p.temperature,
-      minP: p.minP,
-      topK: p.topK,
-      topP: p.topP,
-      // Unseeded requests still need a seed for the native RNG; time-based like llama.cpp's default.
-      seed: p.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0,
-    };
-    if (penalties) {
-      config.repeatPenalty = p.repeatPenalty;
-      config.repeatPenaltyMaxTokens = p.penaltyLastN;
-      config.repeatPenaltyTokens = Uint32Array.from(history.slice(-p.penaltyLastN));
-      config.repeatPenaltyPresencePenalty = p.presencePenalty;
-      config.repeatPenaltyFrequencyPenalty = p.frequencyPenalty;
-    }
-    const sampler = new LlamaSampler(native, config, penalties ? history.slice(-p.penaltyLastN) : [], p.penaltyLastN, grammarState);
+    const config = samplerConfig(p, history);
+    const sampler = new LlamaSampler(native, config, penalized(p) ? history.slice(-p.penaltyLastN) : [], p.penaltyLastN, grammarState);
     native.applyConfig(grammarState ? { ...config, grammarEvaluationState: internalState(grammarState) } : config);
     return sampler;
   }
@@ -242,8 +213,11 @@ export class LlamaEngine implements Engine {
   createGrammar(gbnf: string): Promise<unknown> {
     let made = this.gbnfGrammars.get(gbnf);
     if (!made) {
+      // llama.cpp only logs why a grammar does not parse: our own check says where first.
+      const problem = checkGbnf(gbnf);
+      if (problem) return Promise.reject(new GrammarError(`line ${problem.line}, column ${problem.column}: ${problem.message}`));
       made = this.llama.createGrammar({ grammar: gbnf }).catch((err: unknown) => {
-        throw new GrammarError(`the tool-call grammar does not compile: ${err instanceof Error ? err.message : String(err)}`);
+        throw new GrammarError(`the grammar does not compile: ${err instanceof Error ? err.message : String(err)}`);
       });
       made.catch(() => this.gbnfGrammars.delete(gbnf));
       if (this.gbnfGrammars.size >= GRAMMAR_CACHE_ENTRIES) this.gbnfGrammars.delete(this.gbnfGrammars.keys().next().value!);
@@ -304,34 +278,13 @@ export class LlamaEngine implements Engine {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       if (!item.sampler) continue;
-      pending.push(this.sample(logitIndex[i]!, item.sampler, item.probabilities === true));
-      if (item.forks) for (const f of item.forks) pending.push(this.sample(logitIndex[i]!, f, item.probabilities === true));
+      const want = { probabilities: item.probabilities === true, model: item.modelProbabilities === true, makeProbe: this.makeProbe };
+      pending.push(sampleOne(this.native, logitIndex[i]!, item.sampler as LlamaSampler, want));
+      if (item.forks) for (const f of item.forks) pending.push(sampleOne(this.native, logitIndex[i]!, f as LlamaSampler, want));
     }
     const flat = await Promise.all(pending);
     let next = 0;
     return items.map((item) => (item.sampler ? flat.slice(next, (next += 1 + (item.forks?.length ?? 0))) : NOT_SAMPLED));
-  }
-
-  /**
-   * With probabilities, node-llama-cpp applies the grammar before the chain (not only when the chain's
-   * pick breaks it), sorts the candidates left after the chain by logit and returns their softmax:
-   * the distribution the token was drawn from. It costs a sort and 2 numbers per candidate, and a
-   * greedy sampler keeps the whole vocabulary, so only requests that ask for logprobs pay for it.
-   */
-  private async sample(logitIndex: number, sampler: EngineSampler, probabilities: boolean): Promise<Sampled> {
-    const s = sampler as LlamaSampler;
-    let out: Sampled;
-    if (!probabilities) out = { token: await this.native.sampleToken(logitIndex, s.native) };
-    else {
-      const [token, probs] = await this.native.sampleToken(logitIndex, s.native, true);
-      out = { token, probabilities: probs ?? [] };
-    }
-    if (s.config.repeatPenaltyTokens) {
-      s.sampled.push(out.token);
-      // Only the last penaltyLastN count (engageGrammar re-applies them): keep the record bounded.
-      if (s.sampled.length > 2 * s.penaltyLastN) s.sampled.splice(0, s.sampled.length - s.penaltyLastN);
-    }
-    return out;
   }
 
   /**
