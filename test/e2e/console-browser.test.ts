@@ -50,7 +50,7 @@ describe.skipIf(skipUnlessCi(chromiumBin.bin !== undefined))("web console in Chr
     const model = join(dir, "tiny.gguf");
     await ensureModel(model, "tiny");
     [warren, browser] = await Promise.all([
-      startWarren(["--model", model, "--threads", "1", "--parallel", "2", "--ctx-size", String(CTX_SIZE), "--access-log", "off"]),
+      startWarren(["--model", model, "--threads", "1", "--parallel", "2", "--ctx-per-slot", String(CTX_SIZE), "--access-log", "off"]),
       launchChromium(chromiumBin.bin),
     ]);
     context = await browser.newContext({ viewport: VIEWPORT });
