@@ -64,7 +64,7 @@ export function createLogger(level: LogLevel, write?: (line: string) => void, fo
   // After close (the process is exiting) a late line is written at once rather than lost.
   const out = (line: string, later: boolean): void => {
     if (write) write(line);
-    else if (closing) writeSync(2, line + "\n");
+    else if (closing) writeLate(line);
     else batch!.write(line + "\n", later);
   };
   const json =
@@ -95,6 +95,15 @@ export function createLogger(level: LogLevel, write?: (line: string) => void, fo
     out(line, false);
   }
   return logger;
+}
+
+/** A line after close, written at once; a stderr that is gone (EPIPE) drops it. */
+function writeLate(line: string): void {
+  try {
+    writeSync(2, line + "\n");
+  } catch {
+    // Nothing to tell it to.
+  }
 }
 
 /** Date.now() as ISO 8601, rebuilt only when the millisecond changes (many lines share one). */
@@ -146,6 +155,7 @@ class Batch {
   private parts: string[] = [];
   private chars = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private broken = false;
   constructor(readonly sink: Sink) {}
 
   /** `later`: may wait for more lines; otherwise it goes now, with whatever is queued before it. */
@@ -159,16 +169,38 @@ class Batch {
     }
   }
 
-  /** Hands what is queued to the sink; the promise (if any) settles once the sink has written it. */
+  /**
+   * Hands what is queued to the sink; the promise (if any) settles once the sink has written it.
+   * A stderr whose reader has gone (EPIPE) must not take the server down: from the first failure
+   * on, lines are dropped.
+   */
   flush(): number | Promise<number> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.parts.length > 0) {
-      this.sink.write(this.parts.length === 1 ? this.parts[0]! : this.parts.join(""));
+    if (this.broken) {
       this.parts = [];
       this.chars = 0;
+      return 0;
     }
-    return this.sink.flush();
+    try {
+      if (this.parts.length > 0) {
+        const wrote = this.sink.write(this.parts.length === 1 ? this.parts[0]! : this.parts.join(""));
+        if (wrote instanceof Promise) wrote.catch(() => this.fail());
+        this.parts = [];
+        this.chars = 0;
+      }
+      const done = this.sink.flush();
+      return done instanceof Promise ? done.catch(() => this.fail()) : done;
+    } catch {
+      return this.fail();
+    }
+  }
+
+  private fail(): number {
+    this.broken = true;
+    this.parts = [];
+    this.chars = 0;
+    return 0;
   }
 }
 

@@ -30,7 +30,28 @@ function checkLines(text: string): void {
   expect(lines.slice(1).map((l) => l.request_id)).toEqual(Array.from({ length: 5000 }, (_, i) => `r-${i}`));
 }
 
+// Logs for a while after its stderr's reader has gone, then says whether it is still alive.
+const SURVIVOR = `
+import { createLogger } from ${JSON.stringify(join(import.meta.dir, "../src/log.ts"))};
+const log = createLogger("info", undefined, "json");
+let i = 0;
+const t = setInterval(() => {
+  for (let k = 0; k < 200; k++) log.access({ method: "GET", path: "/x", status: 200, ms: 0, requestId: "r" + i++ });
+  log.info("tick");
+}, 5);
+setTimeout(async () => { clearInterval(t); await log.close(); console.log("survived"); process.exit(0); }, 1000);
+`;
+
 describe("the stderr sink: every line written, in order, before exit", () => {
+  test("a stderr whose reader goes away (EPIPE) does not take the process down", async () => {
+    const proc = Bun.spawn({ cmd: [process.execPath, "-e", SURVIVOR], stdout: "pipe", stderr: "pipe" });
+    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(await new Response(proc.stdout as ReadableStream).text()).toBe("survived\n");
+    expect(await proc.exited).toBe(0);
+  });
+
   test("to a pipe", async () => checkLines(await runWriter("pipe")));
   test("to a file", async () => {
     const path = join(mkdtempSync(join(tmpdir(), "warren-log-")), "err.log");
