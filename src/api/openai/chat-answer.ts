@@ -14,7 +14,7 @@ import { sseData, sseResponse } from "../sse.ts";
 import { BUILD_INFO, timingsJson } from "../timings.ts";
 import type { ApiDeps } from "../state.ts";
 import { logprobsWriter, type Logprobs } from "./logprobs.ts";
-import { usageOf, type CallInfo } from "./request.ts";
+import { streamChunk, usageOf, type CallInfo } from "./request.ts";
 
 type Finish = "stop" | "length" | "tool_calls";
 type Done = Extract<ChatEvent, { type: "done" }>;
@@ -82,19 +82,8 @@ function chatBody(call: CallInfo, choices: readonly ChatChoice[], done: Done, lo
   };
 }
 
-/** `timings` (llama-server's) go on the chunk that ends the answer. */
 function chunk(call: CallInfo, delta: Record<string, unknown>, finish: Finish | null, index = 0, logprobs: object | null = null, timings?: object): string {
-  return sseData({
-    id: call.id,
-    object: "chat.completion.chunk",
-    created: call.created,
-    model: call.model,
-    system_fingerprint: BUILD_INFO,
-    choices: [{ index, delta, logprobs, finish_reason: finish }],
-    // With include_usage every chunk carries usage: null and one last chunk the totals.
-    ...(call.includeUsage ? { usage: null } : {}),
-    ...(timings ? { timings } : {}),
-  });
+  return streamChunk(call, "chat.completion.chunk", { index, delta, logprobs, finish_reason: finish }, timings);
 }
 
 type Note = (u: Usage) => void;

@@ -10,7 +10,7 @@ import { BUILD_INFO, timingsJson } from "../timings.ts";
 import type { ApiDeps } from "../state.ts";
 import { runChoices, type ChoiceResult } from "./choices.ts";
 import { logprobsWriter, type Logprobs } from "./logprobs.ts";
-import { usageOf, type CallInfo } from "./request.ts";
+import { streamChunk, usageOf, type CallInfo } from "./request.ts";
 
 type Done = Extract<TokenEvent, { type: "done" }>;
 
@@ -31,19 +31,8 @@ function completionBody(call: CallInfo, choices: readonly ChoiceResult[], done: 
   };
 }
 
-/** `timings` (llama-server's) go on the chunk that ends the answer. */
 function chunk(call: CallInfo, text: string, finish: "stop" | "length" | null, index = 0, logprobs: object | null = null, timings?: object): string {
-  return sseData({
-    id: call.id,
-    object: "text_completion",
-    created: call.created,
-    model: call.model,
-    system_fingerprint: BUILD_INFO,
-    choices: [{ index, text, logprobs, finish_reason: finish }],
-    // With include_usage every chunk carries usage: null and one last chunk the totals.
-    ...(call.includeUsage ? { usage: null } : {}),
-    ...(timings ? { timings } : {}),
-  });
+  return streamChunk(call, "text_completion", { index, text, logprobs, finish_reason: finish }, timings);
 }
 
 type Note = (u: Usage) => void;

@@ -1,6 +1,8 @@
 // OpenAI request fields -> what the inference layer takes: sampling, stops, grammar, limits.
 // Fields Warren cannot honour are refused by name (400) rather than silently ignored, so a client
 // never believes it got a logit bias or an echoed prompt it did not get.
+import { sseData } from "../sse.ts";
+import { BUILD_INFO } from "../timings.ts";
 import { GrammarError, type Engine, type JsonGrammar } from "../../inference/engine.ts";
 import type { InferenceRequest, SamplingParams, Usage } from "../../inference/types.ts";
 import { ApiError } from "../errors.ts";
@@ -45,6 +47,24 @@ export function callInfo(shown: string, id: string, b: CommonBody): CallInfo {
     stream: b.stream === true,
     includeUsage: b.stream_options?.include_usage === true,
   };
+}
+
+/**
+ * One SSE chunk of a streamed answer (`object`: "text_completion" or "chat.completion.chunk").
+ * `timings` (llama-server's) go on the chunk that ends the answer.
+ */
+export function streamChunk(call: CallInfo, object: string, choice: object, timings?: object): string {
+  return sseData({
+    id: call.id,
+    object,
+    created: call.created,
+    model: call.model,
+    system_fingerprint: BUILD_INFO,
+    choices: [choice],
+    // With include_usage every chunk carries usage: null and one last chunk the totals.
+    ...(call.includeUsage ? { usage: null } : {}),
+    ...(timings ? { timings } : {}),
+  });
 }
 
 interface Refusable extends CommonBody {
