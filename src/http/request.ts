@@ -11,6 +11,7 @@
 // native Request: its constructor is LazyRequest, and native code that takes a Request by identity
 // rather than by its members (`new Request(req)`, `fetch(req)`) rejects it with a TypeError;
 // `new Request(url, req)` (init form, as Elysia's mount uses) works.
+import { LazyHeaders } from "./lazy-headers.ts";
 import type { RequestHead } from "./parser.ts";
 
 /** Methods a native Request keeps as sent; others are probed each time (see nativeMethod). */
@@ -41,21 +42,6 @@ function fieldRecord(head: RequestHead): Record<string, string> {
     fields[name] = prior === undefined ? h[k + 1]! : prior + (name === "cookie" ? "; " : ", ") + h[k + 1]!;
   }
   return fields;
-}
-
-/**
- * The fields as a Headers object, appended one by one: cheaper than building it from a record.
- * A Cookie field that repeats is joined with "; " as
- * fieldRecord joins it, where appending would use ", ".
- */
-function headersOf(head: RequestHead): Headers {
-  const h = head.headers;
-  const out = new Headers();
-  for (let k = 0; k < h.length; k += 2) {
-    if (h[k] === "cookie" && out.has("cookie")) return new Headers(fieldRecord(head));
-    out.append(h[k]!, h[k + 1]!);
-  }
-  return out;
 }
 
 /** The last URL built and its path (see LazyRequest.url). */
@@ -101,9 +87,9 @@ export class LazyRequest implements Request {
   get headers(): Headers {
     if (this.#headers !== null) return this.#headers;
     // With a body the native Request will be needed anyway; its Headers is then the only one, so the
-    // two can never disagree. Without one, a Headers of our own is far cheaper than the Request.
+    // two can never disagree. Without one, headers read from the parsed fields are far cheaper.
     if (this.#hasBody() || this.#native !== null) return (this.#headers = this.#materialize().headers);
-    return (this.#headers = headersOf(this.#head));
+    return (this.#headers = new LazyHeaders(this.#head.headers));
   }
 
   // Everything else is the native Request's.
@@ -175,8 +161,10 @@ export class LazyRequest implements Request {
 
   #materialize(): Request {
     if (this.#native !== null) return this.#native;
-    // Headers made before this point are copied in: later changes to them stay local to this object.
-    const init: RequestInit = { method: this.#method, headers: this.#headers ?? fieldRecord(this.#head), signal: this.#signal };
+    // Headers handed out before this point are copied in: later changes to them stay local to them.
+    // Untouched lazy ones are the parsed fields, which the record gives without building a Headers.
+    const h = this.#headers;
+    const init: RequestInit = { method: this.#method, headers: h === null || (h instanceof LazyHeaders && !h.built) ? fieldRecord(this.#head) : h, signal: this.#signal };
     if (this.#hasBody()) init.body = this.#body;
     return (this.#native = new Request(this.url, init));
   }

@@ -121,3 +121,16 @@ describe("settings", () => {
     expect(() => apiKeysFrom(loadConfig(["--api-key-file", join(dir, "missing")], {}))).toThrow(/api-key-file/);
   });
 });
+
+describe("X-Request-Id", () => {
+  test("a sane id sent is kept; a missing or unsafe one is replaced by a fresh 32-hex id, distinct per request", async () => {
+    expect((await get("/health", { "x-request-id": "abc.1:2-3_4" })).headers.get("x-request-id")).toBe("abc.1:2-3_4");
+    const ids: (string | null)[] = [];
+    for (const h of [{}, { "x-request-id": "bad id" } as Record<string, string>, { "x-request-id": "x".repeat(129) }, {}]) {
+      const r = await get("/health", h);
+      ids.push(r.headers.get("x-request-id"));
+    }
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
