@@ -73,7 +73,7 @@ export class Connection implements RequestSink, StreamOwner {
   /** A flush was asked for while batching. */
   private flushDeferred = false;
 
-  constructor(readonly host: ConnectionHost, readonly opts: ConnectionOptions, now: number) {
+  constructor(private host: ConnectionHost, readonly opts: ConnectionOptions, now: number) {
     this.now = now;
     this.sinceMs = now;
     this.reader = new RequestReader(opts);
@@ -83,6 +83,26 @@ export class Connection implements RequestSink, StreamOwner {
   /** Changed only by to(). */
   get state(): ConnState {
     return this.current;
+  }
+
+  /** Idle and holding nothing (no input, answers, queued bytes, pauses or closing flags): the object
+   *  may be put aside and later serve another socket (the server keeps idle ones that way). */
+  get reusable(): boolean {
+    return this.current === ConnState.Idle && this.paused === 0 && !this.batching && !this.flushDeferred && this.reader.reusable && this.writer.reusable;
+  }
+
+  /** Since when it has been idle (its keep-alive timer). */
+  get idleSinceMs(): number {
+    return this.sinceMs;
+  }
+
+  /** A reusable connection takes on another socket, idle since `idleSinceMs` (its keep-alive timer). */
+  rebind(host: ConnectionHost, idleSinceMs: number): void {
+    if (!this.reusable) throw new Error("connection: rebind of a connection in use");
+    this.host = host;
+    this.writer.rebind(host);
+    this.sinceMs = idleSinceMs;
+    this.now = idleSinceMs;
   }
 
   /** Requests parsed and not yet fully answered. */

@@ -56,6 +56,11 @@ export class RequestReader {
     return this.mode === Mode.Body;
   }
 
+  /** Between requests, holding nothing (see Connection.reusable). */
+  get reusable(): boolean {
+    return this.mode === Mode.Head && this.input === null && this.head === null && this.headStartMs < 0;
+  }
+
   get stopped(): boolean {
     return this.mode === Mode.Stopped;
   }

@@ -42,8 +42,17 @@ export class ResponseWriter {
   /** Since when the socket has taken none of the bytes queued (the write timer), or -1. */
   private stallSinceMs = -1;
 
-  constructor(private readonly host: ConnectionHost, private readonly owner: StreamOwner, private readonly highWaterBytes: number, coalesceMaxBytes: number) {
+  constructor(private host: ConnectionHost, private readonly owner: StreamOwner, private readonly highWaterBytes: number, coalesceMaxBytes: number) {
     this.out = new Outbound(coalesceMaxBytes);
+  }
+
+  /** Nothing queued, owed, streaming or flagged (see Connection.reusable). */
+  get reusable(): boolean {
+    return this.queue.length === 0 && this.source === null && this.out.empty && this.unanswered === 0 && !this.stopping && !this.closeNext && this.stallSinceMs < 0;
+  }
+
+  rebind(host: ConnectionHost): void {
+    this.host = host;
   }
 
   /** Requests queued and not yet fully answered. */

@@ -1,12 +1,13 @@
-// Bun.listen wiring: sockets and the clock <-> Connection <-> handler(Request) => Response.
+// Bun.listen wiring: sockets and the clock <-> Link (link.ts) <-> Connection <-> handler(Request) => Response.
 // The only file of the HTTP engine that touches Bun. One periodic sweep enforces every timeout,
 // so ten thousand idle connections cost no timers of their own.
 import type { Socket, TCPSocketListener } from "bun";
 import * as L from "../limits.ts";
 import { type Peek, toParts, toRequest } from "./bridge.ts";
-import { ConnState, Connection } from "./connection.ts";
+import { Connection } from "./connection.ts";
 import { HttpError } from "./errors.ts";
-import type { ConnectionHost, ConnectionOptions, Exchange, ResponseParts } from "./exchange.ts";
+import type { ConnectionOptions, Exchange, ResponseParts } from "./exchange.ts";
+import { Link, type LinkOwner } from "./link.ts";
 import { DateCache } from "./serialize.ts";
 
 export type Handler = (req: Request) => Response | Promise<Response>;
@@ -54,6 +55,8 @@ interface HttpStats {
   peakQueuedBytes: number;
   /** socket.write calls so far: pipelined answers ready together should share one. */
   socketWrites: number;
+  /** Open connections holding a Connection object: idle keep-alive ones hold none (see link.ts). */
+  heldConnections: number;
 }
 
 export interface HttpServer {
@@ -69,47 +72,8 @@ export interface HttpServer {
 type Sock = Socket<Link | undefined>;
 
 const SIGNAL_REUSE = 64;
-
-/** One accepted socket: Bun's handle, the connection it feeds, and the abort signal its requests
- *  share. It is that connection's host: what the connection asks of the socket goes through it. */
-class Link implements ConnectionHost {
-  readonly conn: Connection;
-  readonly dates: DateCache;
-  /** Aborts the requests in flight when the peer goes away (see dispatch). */
-  aborter: AbortController | null = null;
-  aborterUses = 0;
-
-  constructor(readonly sock: Sock, private readonly server: SocketServer, opts: ConnectionOptions, now: number) {
-    this.dates = server.dates;
-    this.conn = new Connection(this, opts, now);
-  }
-
-  write(data: Uint8Array, length: number): number {
-    this.server.noteWrite(this.conn.queuedBytes);
-    return this.sock.write(data, 0, length);
-  }
-  end(): void {
-    this.sock.end();
-  }
-  destroy(): void {
-    this.sock.terminate();
-  }
-  pauseReading(): void {
-    this.sock.pause();
-  }
-  resumeReading(): void {
-    this.sock.resume();
-  }
-  dispatch(ex: Exchange): void {
-    this.server.dispatch(this, ex);
-  }
-  requestDone(ex: Exchange, aborted: boolean): void {
-    this.server.requestDone(this, ex, aborted);
-  }
-  scheduleFlush(): void {
-    this.server.scheduleFlush(this.conn);
-  }
-}
+/** Idle connection objects kept for reuse, per server (they carry its options). */
+const MAX_SPARE_CONNECTIONS = 256;
 
 // Peer address for handlers: remoteAddress(request) below (also RequestDoneInfo.remote). Requests
 // carry their connection's AbortSignal (shared by a run of requests, see dispatch), so one map entry
@@ -161,7 +125,7 @@ export function listen(handler: Handler, options: HttpServerOptions): HttpServer
 
 /** The server on Bun.listen: owns the listener, the sweep clock and the counters; runs the handler
  *  for every connection's requests. */
-class SocketServer implements HttpServer {
+class SocketServer implements HttpServer, LinkOwner {
   readonly hostname: string;
   readonly port: number;
   readonly dates = new DateCache();
@@ -169,7 +133,8 @@ class SocketServer implements HttpServer {
   private readonly maxConnections: number;
   private readonly onDone: HttpServerOptions["onRequestDone"];
   private readonly links = new Set<Link>();
-  private readonly flushQueue = new Set<Connection>();
+  private readonly flushQueue = new Set<Link>();
+  private readonly spareConnections: Connection[] = [];
   private readonly counters = { active: 0, totalConnections: 0, totalRequests: 0, peakQueued: 0, writes: 0 };
   private readonly listener: TCPSocketListener<Link | undefined>;
   private readonly sweep: ReturnType<typeof setInterval>;
@@ -197,8 +162,18 @@ class SocketServer implements HttpServer {
       ...(options.reusePort ? { reusePort: true } : {}),
       socket: {
         open: (sock) => this.accept(sock),
-        data: (sock, chunk) => sock.data?.conn.onData(chunk, Date.now()),
-        drain: (sock) => sock.data?.conn.onDrain(Date.now()),
+        data: (sock, chunk) => {
+          const link = sock.data;
+          if (link === undefined) return;
+          link.conn.onData(chunk, Date.now());
+          link.settle();
+        },
+        drain: (sock) => {
+          const link = sock.data;
+          if (link === undefined) return;
+          link.conn.onDrain(Date.now());
+          link.settle();
+        },
         close: (sock) => this.closed(sock),
         error: (sock) => sock.data?.conn.destroy(),
       },
@@ -212,7 +187,7 @@ class SocketServer implements HttpServer {
       sock.terminate();
       return;
     }
-    const link = new Link(sock, this, this.opts, Date.now());
+    const link = new Link(sock, this, Date.now());
     sock.data = link;
     this.links.add(link);
     this.counters.totalConnections++;
@@ -222,7 +197,7 @@ class SocketServer implements HttpServer {
     const link = sock.data;
     if (link === undefined) return;
     const aborter = link.aborter;
-    link.conn.onClose(Date.now());
+    link.closed(Date.now());
     aborter?.abort();
     this.links.delete(link);
     if (this.links.size === 0) this.allClosed?.();
@@ -231,9 +206,10 @@ class SocketServer implements HttpServer {
   private tick(): void {
     const now = Date.now();
     for (const link of this.links) {
-      link.conn.tick(now);
+      link.tick(now, this.opts.keepAliveTimeoutMs);
       // An idle keep-alive connection should cost little: its signal is rebuilt on next use.
-      if (link.aborter !== null && link.conn.state === ConnState.Idle) link.aborter = null;
+      if (link.aborter !== null && link.idle) link.aborter = null;
+      link.settle();
     }
   }
 
@@ -245,14 +221,34 @@ class SocketServer implements HttpServer {
     this.counters.writes++;
   }
 
-  scheduleFlush(conn: Connection): void {
+  /** A connection for `link`, idle since `idleSinceMs`: a spare one when there is one. */
+  takeConnection(link: Link, idleSinceMs: number): Connection {
+    const spare = this.spareConnections.pop();
+    if (spare === undefined) return new Connection(link, this.opts, idleSinceMs);
+    spare.rebind(link, idleSinceMs);
+    return spare;
+  }
+
+  spareConnection(conn: Connection): void {
+    if (this.spareConnections.length < MAX_SPARE_CONNECTIONS) this.spareConnections.push(conn);
+  }
+
+  flushPending(link: Link): boolean {
+    return this.flushQueue.has(link);
+  }
+
+  scheduleFlush(link: Link): void {
     if (this.flushQueue.size === 0) setImmediate(() => this.flushScheduled());
-    this.flushQueue.add(conn);
+    this.flushQueue.add(link);
   }
 
   private flushScheduled(): void {
-    for (const conn of this.flushQueue) conn.flush();
+    const links = [...this.flushQueue];
     this.flushQueue.clear();
+    for (const link of links) {
+      link.conn.flush();
+      link.settle();
+    }
   }
 
   dispatch(link: Link, ex: Exchange): void {
@@ -280,14 +276,22 @@ class SocketServer implements HttpServer {
       return conn.respondError(ex, HttpError.InternalError, Date.now());
     }
     const settled = result instanceof Promise ? peek(result) : result;
-    if (!(settled instanceof Promise)) return this.deliver(conn, ex, settled);
+    if (!(settled instanceof Promise)) return this.deliver(link, ex, settled);
+    // Answers that come later end an event of their own: the connection may be idle after them.
     settled.then(
-      (res) => this.deliver(conn, ex, res),
-      () => conn.respondError(ex, HttpError.InternalError, Date.now()),
+      (res) => {
+        this.deliver(link, ex, res);
+        link.settle();
+      },
+      () => {
+        conn.respondError(ex, HttpError.InternalError, Date.now());
+        link.settle();
+      },
     );
   }
 
-  private deliver(conn: Connection, ex: Exchange, res: unknown): void {
+  private deliver(link: Link, ex: Exchange, res: unknown): void {
+    const conn = link.conn;
     if (!(res instanceof Response)) return conn.respondError(ex, HttpError.InternalError, Date.now());
     let parts: ResponseParts | Promise<ResponseParts>;
     try {
@@ -298,8 +302,14 @@ class SocketServer implements HttpServer {
     }
     if (!(parts instanceof Promise)) return conn.respond(ex, parts, Date.now());
     parts.then(
-      (p: ResponseParts) => conn.respond(ex, p, Date.now()),
-      () => conn.respondError(ex, HttpError.InternalError, Date.now()),
+      (p: ResponseParts) => {
+        conn.respond(ex, p, Date.now());
+        link.settle();
+      },
+      () => {
+        conn.respondError(ex, HttpError.InternalError, Date.now());
+        link.settle();
+      },
     );
   }
 
@@ -315,12 +325,15 @@ class SocketServer implements HttpServer {
   // ---- HttpServer ----
 
   stats(): HttpStats {
-    let queued = 0;
-    for (const link of this.links) queued += link.conn.queuedBytes;
+    let queued = 0, held = 0;
+    for (const link of this.links) {
+      queued += link.queuedBytes;
+      if (link.holding) held++;
+    }
     const c = this.counters;
     return {
       openConnections: this.links.size, activeRequests: c.active, totalConnections: c.totalConnections,
-      totalRequests: c.totalRequests, queuedBytes: queued, peakQueuedBytes: c.peakQueued, socketWrites: c.writes,
+      totalRequests: c.totalRequests, queuedBytes: queued, peakQueuedBytes: c.peakQueued, socketWrites: c.writes, heldConnections: held,
     };
   }
 

@@ -170,6 +170,39 @@ describe("keep-alive and pipelining", () => {
   });
 });
 
+describe("idle connections hold no connection state", () => {
+  test("idle keep-alive sockets give their Connection back; the next request takes one; keep-alive still times them out", async () => {
+    const s = start({ keepAliveTimeoutMs: 400 });
+    try {
+      const clients = await Promise.all(Array.from({ length: 40 }, () => RawClient.connect(s.port)));
+      await Promise.all(clients.map(async (c, i) => {
+        c.send(GET(`/n/${i}`));
+        expect((await c.readResponse()).json).toEqual({ i });
+      }));
+      expect(s.stats().openConnections).toBe(40);
+      expect(s.stats().heldConnections).toBe(0);
+      // A pipelined pair, a body in two pieces and a slow head all work on a socket that held nothing.
+      const [a, b, c] = clients as [RawClient, RawClient, RawClient];
+      a.send(GET("/n/1") + GET("/n/2"));
+      expect([(await a.readResponse()).json, (await a.readResponse()).json]).toEqual([{ i: 1 }, { i: 2 }]);
+      b.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\"");
+      await Bun.sleep(30);
+      expect(s.stats().heldConnections).toBe(1);
+      b.send(":5}");
+      expect((await b.readResponse()).json).toEqual({ got: { a: 5 } });
+      c.send("GET /n/7 HTTP/1.1\r\n");
+      await Bun.sleep(30);
+      c.send("Host: x\r\n\r\n");
+      expect((await c.readResponse()).json).toEqual({ i: 7 });
+      expect(s.stats().heldConnections).toBe(0);
+      // Idle past the keep-alive timeout, each is closed, detached or not.
+      await until(() => s.stats().openConnections === 0 && clients.every((cl) => cl.isClosed), 3000);
+    } finally {
+      await s.stop({ graceful: false });
+    }
+  });
+});
+
 describe("streaming", () => {
   test("a 200 KiB stream to a slowly reading client arrives intact, queue bounded", async () => {
     const c = await RawClient.connect(server.port);

@@ -214,6 +214,46 @@ describe("connection fed whole, split at every offset, and byte by byte", () => 
   }
 });
 
+describe("reuse of idle connections", () => {
+  test("reusable only when idle and holding nothing: not mid-head, mid-body, with answers owed, or told to close", () => {
+    const { conn, send, answer } = setup();
+    expect(conn.reusable).toBe(true);
+    send("GET / HTTP/1.1\r\n");
+    expect(conn.reusable).toBe(false);
+    send("Host: t\r\n\r\n");
+    expect(conn.reusable).toBe(false);
+    answer(0);
+    expect(conn.reusable).toBe(true);
+    send(POST("abc").slice(0, -1));
+    expect(conn.reusable).toBe(false);
+    send("c");
+    answer(1);
+    expect(conn.reusable).toBe(true);
+    conn.closeAfterNextResponse();
+    expect(conn.reusable).toBe(false);
+  });
+
+  test("rebind moves a reusable connection to another socket with the idle time given; in use, it refuses", () => {
+    const { host, conn, send, answer } = setup({ keepAliveTimeoutMs: 100 });
+    send(GET("/a"));
+    expect(() => conn.rebind(new FakeHost(), 0)).toThrow(/in use/);
+    answer(0, text("a"), 10);
+    const other = new FakeHost();
+    other.conn = conn;
+    conn.rebind(other, 50);
+    expect(conn.idleSinceMs).toBe(50);
+    conn.onData(bytes(GET("/b")), 60);
+    conn.respond(other.dispatched[0]!, text("b"), 60);
+    expect(other.sent).toContain("\r\n\r\nb");
+    expect(host.sent).not.toContain("\r\n\r\nb");
+    // The keep-alive timer runs from the last answer, on the new socket.
+    conn.tick(150);
+    expect(other.ended).toBe(false);
+    conn.tick(160);
+    expect([other.ended, host.ended]).toEqual([true, false]);
+  });
+});
+
 describe("connection behaviour", () => {
   test("pipelined requests answered out of order are written in order, together", () => {
     const { host, send, answer } = setup();
