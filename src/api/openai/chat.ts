@@ -45,6 +45,7 @@ function historyOf(messages: readonly ChatMessageT[]): HistoryItem[] {
       id: c.id ?? undefined,
       name: c.function.name,
       arguments: parseToolArguments(c.function.arguments, `${param}.tool_calls[${j}].function.arguments`),
+      param: `${param}.tool_calls[${j}].id`,
     }));
     return { role: "assistant", text, reasoning: m.reasoning_content ?? m.reasoning ?? undefined, toolCalls };
   });
