@@ -83,7 +83,7 @@ export function embeddingRoutes(deps: ApiDeps) {
   const rerank = ({ body, request }: { body: typeof RerankBody.static; request: Request }) => {
     if (body.query.length === 0) throw invalid("query", "must not be empty");
     if (body.documents.length === 0) throw invalid("documents", "must not be an empty list");
-    return withModel(deps, body, (model) => rankWith(deps, model, body, request));
+    return withModel(deps, body, request.signal, (model) => rankWith(deps, model, body, request));
   };
   const rerankHook = { body: RerankBody, parse: "json" as const, detail: { summary: "Score documents against a query (Jina/Cohere rerank shape)", tags: ["rerank"] } };
   return new Elysia({ name: "embeddings" })
@@ -91,7 +91,7 @@ export function embeddingRoutes(deps: ApiDeps) {
       "/v1/embeddings",
       ({ body, request }) => {
         const list = inputList(body.input);
-        return withModel(deps, body, (model) => embedWith(deps, model, body, request, list));
+        return withModel(deps, body, request.signal, (model) => embedWith(deps, model, body, request, list));
       },
       { body: EmbeddingBody, parse: "json", detail: { summary: "Embed text or token ids (OpenAI embeddings)", tags: ["openai"] } },
     )

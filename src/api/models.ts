@@ -56,9 +56,10 @@ const shownName = (state: ServiceState, name: string): string => (state.models?.
 
 /**
  * Runs `fn` on the model `ask` names, loading it first if it must (the request waits meanwhile).
- * The model is held until `fn` settles; streams `fn` submitted hold it until they end.
+ * The model is held until `fn` settles; streams `fn` submitted hold it until they end. `signal`
+ * is the client's: one that leaves while the model loads gives up its hold and its place at once.
  */
-export async function withModel<T>(deps: ApiDeps, ask: ModelAsk, fn: (model: ModelUse) => T | Promise<T>): Promise<T> {
+export async function withModel<T>(deps: ApiDeps, ask: ModelAsk, signal: AbortSignal | undefined, fn: (model: ModelUse) => T | Promise<T>): Promise<T> {
   const { state } = deps;
   const keepAliveMs = keepAliveOf(ask.keep_alive);
   if (state.phase === "loading") throw new ApiError(503, "loading", "the model is still loading");
@@ -66,7 +67,7 @@ export async function withModel<T>(deps: ApiDeps, ask: ModelAsk, fn: (model: Mod
     const scheduler = readyScheduler(state);
     return fn({ name: state.modelName ?? "warren", engine: scheduler.engine, scheduler, embedder: state.embedder, submit: (r) => scheduler.submit(r) });
   }
-  const lease = await state.models.acquire(ask.model ?? undefined, keepAliveMs);
+  const lease = await state.models.acquire(ask.model ?? undefined, keepAliveMs, signal);
   try {
     const scheduler = lease.scheduler;
     return await fn({ name: shownName(state, lease.name), engine: scheduler.engine, scheduler, embedder: lease.embedder, submit: lease.submit });

@@ -64,7 +64,7 @@ export function nativeRoutes(deps: ApiDeps) {
     .post(
       "/generate",
       ({ body, request }) =>
-        withModel(deps, body, async (model) => {
+        withModel(deps, body, request.signal, async (model) => {
           const engine = model.engine;
           const id = newId();
           const promptTokens = engine.tokenize(body.prompt, true);

@@ -35,8 +35,8 @@ export function tokenizeRoutes(deps: ApiDeps) {
   return new Elysia({ name: "tokenize" })
     .post(
       "/tokenize",
-      ({ body }) =>
-        withModel(deps, body, ({ engine }) => {
+      ({ body, request }) =>
+        withModel(deps, body, request.signal, ({ engine }) => {
           const ids = engine.tokenize(body.content, body.add_special ?? false, body.parse_special ?? true);
           if (!body.with_pieces) return { tokens: ids };
           // Each piece decoded after the ids before it, so SentencePiece's leading spaces come out right.
@@ -46,8 +46,8 @@ export function tokenizeRoutes(deps: ApiDeps) {
     )
     .post(
       "/detokenize",
-      ({ body }) =>
-        withModel(deps, body, ({ engine }) => {
+      ({ body, request }) =>
+        withModel(deps, body, request.signal, ({ engine }) => {
           checkTokenIds(engine, body.tokens, "tokens");
           return { content: engine.detokenize(body.tokens) };
         }),

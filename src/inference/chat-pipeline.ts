@@ -48,6 +48,9 @@ export async function prepareChat(engine: Engine, req: ChatRequest): Promise<Pre
     called = tools.filter((t) => t.name === choice.name);
     if (called.length === 0) throw bad("tool_choice", `names the function "${choice.name}", which is not among the tools (${tools.map((t) => t.name).join(", ")})`);
   }
+  // Before rendering: a schema that cannot be enforced is refused at once, not after a large
+  // schema has been rendered and tokenized into the prompt.
+  const grammarTools = active ? await argumentGrammars(engine, called) : [];
   const rendered = engine.renderChat({ messages: req.messages, tools: active ? tools : undefined, templateKwargs: req.templateKwargs });
   const syntax = trimSyntax(rendered.syntax, rendered.stop);
   const prepared: PreparedChat = {
@@ -60,17 +63,6 @@ export async function prepareChat(engine: Engine, req: ChatRequest): Promise<Pre
   };
   if (!active) return prepared;
   if (!syntax.calls) throw bad("tools", `the chat template (${rendered.template}) has no tool-call syntax`);
-  const grammarTools = await Promise.all(
-    called.map(async (t) => {
-      if (t.parameters === undefined) return { name: t.name };
-      try {
-        return { name: t.name, argsGbnf: await engine.jsonSchemaGbnf(t.parameters) };
-      } catch (err) {
-        if (err instanceof GrammarError) throw bad(t.param ?? "tools", `the parameters of "${t.name}" cannot be enforced: ${err.message}`);
-        throw err;
-      }
-    }),
-  );
   const forced = choice.type !== "auto";
   const gbnf = callGrammar({
     syntax,
@@ -85,13 +77,44 @@ export async function prepareChat(engine: Engine, req: ChatRequest): Promise<Pre
   return prepared;
 }
 
+/** Each callable tool's arguments as GBNF (its JSON Schema's grammar); a schema outside the subset is a 400 naming the tool. */
+function argumentGrammars(engine: Engine, called: readonly ToolSpec[]): Promise<Array<{ name: string; argsGbnf?: string }>> {
+  return Promise.all(
+    called.map(async (t) => {
+      if (t.parameters === undefined) return { name: t.name };
+      try {
+        // checkTools made sure it is an object.
+        return { name: t.name, argsGbnf: await engine.jsonSchemaGbnf(t.parameters as object) };
+      } catch (err) {
+        if (err instanceof GrammarError) throw bad(t.param ?? "tools", `the parameters of "${t.name}" cannot be enforced: ${err.message}`);
+        throw err;
+      }
+    }),
+  );
+}
+
 function checkTools(tools: readonly ToolSpec[]): void {
   const seen = new Set<string>();
   for (const t of tools) {
     if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(t.name)) throw bad(t.param ?? "tools", `the tool name "${t.name}" must be 1 to 128 letters, digits, _ . : or -`);
     if (seen.has(t.name)) throw bad(t.param ?? "tools", `two tools are named "${t.name}"`);
     seen.add(t.name);
+    const problem = parametersProblem(t.parameters);
+    if (problem) throw bad(t.param ?? "tools", `the parameters of "${t.name}" ${problem}`);
   }
+}
+
+/**
+ * A call's arguments are a JSON object (OpenAI and Anthropic refuse other tool schemas too), so a
+ * schema of another type would make calls that no client, template or later request takes back.
+ * A schema without `type` (anyOf, $ref) is left to the JSON Schema check.
+ */
+function parametersProblem(p: unknown): string | undefined {
+  if (p === undefined) return undefined;
+  if (typeof p !== "object" || p === null || Array.isArray(p)) return `must be a JSON Schema object; got ${Array.isArray(p) ? "a list" : p === null ? "null" : `a ${typeof p}`}`;
+  const type = (p as { type?: unknown }).type;
+  if (type !== undefined && type !== "object") return `must describe an object (type "object"), since a call's arguments are one; got type ${JSON.stringify(type)}`;
+  return undefined;
 }
 
 /**

@@ -36,7 +36,13 @@ function refuse(keyword: string, path: string, detail = ""): GrammarError {
  * what anyOf means; Pydantic writes anyOf for every Optional field). Throws GrammarError naming
  * the first keyword that would not be enforced.
  */
-export function checkJsonSchema(schema: unknown, path = "#", defs: ReadonlySet<string> = new Set(), depth = 0): Json {
+export function checkJsonSchema(schema: unknown): Json {
+  const checked = checkSchema(schema, "#", new Set(), 0);
+  refuseEmptyLoops(checked);
+  return checked;
+}
+
+function checkSchema(schema: unknown, path: string, defs: ReadonlySet<string>, depth: number): Json {
   if (depth > MAX_SCHEMA_DEPTH) throw new GrammarError(`JSON Schema nested deeper than ${MAX_SCHEMA_DEPTH} levels at ${path}`);
   if (!isObject(schema)) throw new GrammarError(`a JSON Schema must be an object at ${path} (boolean schemas are not supported)`);
   const s: Json = { ...schema };
@@ -52,7 +58,7 @@ export function checkJsonSchema(schema: unknown, path = "#", defs: ReadonlySet<s
   }
   const kind = schemaKind(s, path);
   for (const key of Object.keys(s)) if (!ANNOTATIONS.has(key) && !KEYWORDS[kind].has(key)) throw refuse(key, path);
-  const sub = (v: unknown, p: string) => checkJsonSchema(v, p, scope, depth + 1);
+  const sub = (v: unknown, p: string) => checkSchema(v, p, scope, depth + 1);
   if (isObject(s.$defs)) s.$defs = mapValues(s.$defs, (v, k) => sub(v, `${path}/$defs/${k}`));
   checkChildren(s, kind, path, scope, sub);
   return s;
@@ -88,9 +94,12 @@ function checkChildren(s: Json, kind: SchemaKind, path: string, defs: ReadonlySe
     throw refuse("const", path, "only string, number, boolean or null values");
   } else if (kind === "enum" && (!Array.isArray(s.enum) || s.enum.length === 0 || !s.enum.every(isLiteral))) {
     throw refuse("enum", path, "must be a non-empty list of string, number, boolean or null values");
-  } else if (kind === "string" && s.format !== undefined && !STRING_FORMATS.has(s.format as string)) {
-    throw refuse("format", path, `${JSON.stringify(s.format)} (supported: date-time, time, date)`);
+  } else if (kind === "string") {
+    checkCounts(s, path, "minLength", "maxLength");
+    if (s.format !== undefined && !STRING_FORMATS.has(s.format as string)) throw refuse("format", path, `${JSON.stringify(s.format)} (supported: date-time, time, date)`);
   } else if (kind === "object") {
+    checkCounts(s, path, "minProperties", "maxProperties");
+    if (s.required !== undefined && (!Array.isArray(s.required) || !s.required.every((r) => typeof r === "string"))) throw refuse("required", path, "must be a list of property names");
     if (s.properties !== undefined) {
       if (!isObject(s.properties)) throw refuse("properties", path, "must be an object");
       s.properties = mapValues(s.properties, (v, k) => sub(v, `${path}/properties/${k}`));
@@ -98,6 +107,7 @@ function checkChildren(s: Json, kind: SchemaKind, path: string, defs: ReadonlySe
     if (isObject(s.additionalProperties)) s.additionalProperties = sub(s.additionalProperties, `${path}/additionalProperties`);
     else if (s.additionalProperties !== undefined && typeof s.additionalProperties !== "boolean") throw refuse("additionalProperties", path);
   } else if (kind === "array") {
+    checkCounts(s, path, "minItems", "maxItems");
     if (s.items !== undefined) s.items = sub(s.items, `${path}/items`);
     if (s.prefixItems !== undefined) {
       if (!Array.isArray(s.prefixItems)) throw refuse("prefixItems", path, "must be a list");
@@ -108,4 +118,46 @@ function checkChildren(s: Json, kind: SchemaKind, path: string, defs: ReadonlySe
 
 function mapValues(o: Json, f: (v: unknown, k: string) => unknown): Json {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v, k)]));
+}
+
+/** A bound pair (minLength/maxLength, ...): whole numbers, the least no more than the most (else nothing matches). */
+function checkCounts(s: Json, path: string, least: string, most: string): void {
+  for (const key of [least, most]) {
+    const v = s[key];
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 0)) throw refuse(key, path, `${JSON.stringify(v)} (must be a whole number, 0 or more)`);
+  }
+  if (typeof s[least] === "number" && typeof s[most] === "number" && (s[least] as number) > (s[most] as number)) {
+    throw refuse(least, path, `${s[least]} is more than ${most} ${s[most]}: nothing can match`);
+  }
+}
+
+/**
+ * Refuses a definition that leads back to itself through $ref and oneOf alone, before any JSON is
+ * written ({"a": {"$ref": "#/$defs/a"}}): its grammar would be left-recursive, which llama.cpp
+ * refuses with nothing but a log line. A definition reached again inside an object or an array
+ * (a tree) is fine. Definitions are matched by name across scopes, which can only refuse more.
+ */
+function refuseEmptyLoops(root: Json): void {
+  const defs = new Map<string, Json[]>();
+  const collect = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(collect);
+    if (!isObject(v)) return;
+    if (isObject(v.$defs)) for (const [name, d] of Object.entries(v.$defs)) defs.set(name, [...(defs.get(name) ?? []), d as Json]);
+    Object.values(v).forEach(collect);
+  };
+  collect(root);
+  /** Definitions a schema may start with, before writing anything. */
+  const first = (s: Json): string[] =>
+    typeof s.$ref === "string" ? [s.$ref.slice("#/$defs/".length)] : Array.isArray(s.oneOf) ? (s.oneOf as Json[]).flatMap(first) : [];
+  for (const name of defs.keys()) {
+    const seen = new Set<string>();
+    const todo = defs.get(name)!.flatMap(first);
+    while (todo.length > 0) {
+      const next = todo.pop()!;
+      if (next === name) throw refuse("$ref", `#/$defs/${name}`, "leads back to this definition before any JSON is written: an endless loop");
+      if (seen.has(next)) continue;
+      seen.add(next);
+      todo.push(...(defs.get(next) ?? []).flatMap(first));
+    }
+  }
 }

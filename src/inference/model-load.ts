@@ -1,6 +1,7 @@
 // One catalogue model into memory, for the registry: its llama.cpp engine (with --threads auto, the
 // thread count measured on it), a scheduler of its own, and its embedding side, made on the first
 // embeddings or rerank request.
+import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { ModelSpec } from "./catalogue.ts";
 import { createEmbedder } from "./embedding-service.ts";
@@ -25,6 +26,7 @@ export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<Loaded
   // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
   const { LlamaEngine } = await import("./llama/engine.ts");
   const candidates = s.threads === "auto" ? threadCandidates(availableParallelism()) : [s.threads];
+  const before = fileState(spec.path);
   const engine = await LlamaEngine.load({
     modelPath: spec.path,
     slots: s.parallel,
@@ -34,6 +36,8 @@ export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<Loaded
     flashAttention: s.flashAttention,
     chatTemplate: template.jinja,
     chatWrapper: template.wrapper,
+  }).catch((err: unknown) => {
+    throw changedWhileLoading(spec.path, before) ?? err;
   });
   try {
     if (s.threads === "auto") await autoThreads(engine, candidates, deps);
@@ -74,4 +78,26 @@ async function autoThreads(engine: LlamaEngine, candidates: number[], deps: Load
   const r = await tuneThreads(engine, candidates);
   const rates = r.rates.map((x) => `${x.threads}: ${Math.round(x.single)} tok/s alone, ${Math.round(x.batch)} with ${engine.slots} slots`).join("; ");
   deps.info(`threads auto: ${r.threads} (measured in ${Math.round(r.ms)} ms; threads ${rates})`);
+}
+
+/** Size and modification time of a file, or undefined when it is gone. */
+function fileState(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.size} bytes, modified ${st.mtime.toISOString()}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why a load failed when the file was removed or rewritten while it loaded (it was checked just
+ * before): llama.cpp's own errors then say only "Failed to load model", or ENOENT with the path.
+ * Undefined when the file is there as it was.
+ */
+function changedWhileLoading(path: string, before: string | undefined): Error | undefined {
+  const now = fileState(path);
+  if (now === undefined) return new Error("the file was removed while it loaded");
+  if (now === before) return undefined;
+  return new Error(`the file changed while it loaded (now ${now}; it was ${before ?? "missing"}): load it again once it is complete`);
 }

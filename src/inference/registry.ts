@@ -110,10 +110,13 @@ export class ModelRegistry {
   /**
    * Holds the model named (the catalogue's first when no name is given), loading it first if need
    * be: the request waits in the model's own queue meanwhile. `keepAliveMs` replaces the model's
-   * keep-alive from now on (Ollama's keep_alive). Throws InferenceError: model_not_found,
-   * model_load_failed, model_over_budget, queue_full, shutting_down.
+   * keep-alive from now on (Ollama's keep_alive). `signal` aborting while the model loads ends the
+   * wait: the request gives up its hold and its place in the loading queue at once (a client that
+   * left must not keep others out), and the load goes on for whoever asks next. Throws
+   * InferenceError: model_not_found, model_load_failed, model_over_budget, queue_full,
+   * shutting_down, invalid_request (aborted).
    */
-  async acquire(name: string | undefined, keepAliveMs?: number): Promise<ModelLease> {
+  async acquire(name: string | undefined, keepAliveMs?: number, signal?: AbortSignal): Promise<ModelLease> {
     if (this.closed) throw new InferenceError("shutting_down", "the server is shutting down");
     const e = this.entryFor(name);
     if (keepAliveMs !== undefined) e.keepAliveMs = keepAliveMs;
@@ -126,7 +129,7 @@ export class ModelRegistry {
     if (!ready) {
       e.waiting++;
       try {
-        while (e.status !== "loaded") await this.ensureLoaded(e);
+        while (e.status !== "loaded") await unlessAborted(this.ensureLoaded(e), signal);
       } catch (err) {
         this.unhold(e);
         throw err;
@@ -381,4 +384,17 @@ export class ModelRegistry {
     this.opts.onChange?.(e.spec.name, status, detail);
   }
 
+}
+
+/** `work`, or an InferenceError as soon as `signal` aborts; work left behind may fail unobserved. */
+function unlessAborted(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return work;
+  const aborted = () => new InferenceError("invalid_request", "the request was aborted while its model loaded");
+  if (signal.aborted) return Promise.reject(aborted());
+  work.catch(() => {});
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

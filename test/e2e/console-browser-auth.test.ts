@@ -1,6 +1,7 @@
 // The web console in headless Chromium against a server with an API key and a scripted model
 // (Qwen-style template) that thinks first and then answers with markup: the page asks for the key
-// and works once given it; the answer's <script>, <img onerror> and <b> show as text and never run;
+// and works once given it; the answer's <script>, <img onerror> and <b> show as text and never run,
+// and so do control characters, a model-written SSE frame and a 256 KiB line (streamed to the page);
 // the reasoning shows apart from the answer; Copy copies the answer. The chat screenshot is saved
 // under a temporary directory and checked; WARREN_DOCS_SCREENSHOTS=1 also writes docs/console-chat.png.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -133,6 +134,49 @@ describe.skipIf(skipUnlessCi(chromiumBin.bin !== undefined))("web console in Chr
     const docs = new Uint8Array(readFileSync(join(REPO_ROOT, "docs/console-chat.png")));
     expect(pngSize(docs)).toEqual(VIEWPORT);
     expect(docs.byteLength).toBeLessThan(300_000);
+    expect(problems).toEqual([]);
+  });
+
+  test("hostile output (control characters, an SSE frame in the text, a bidi override, a 256 KiB line) stays text and the page stays usable", async () => {
+    // The server's side (these bytes reach the console's reader exactly) is test/hardening/console-faults.test.ts;
+    // here the browser gets them as the server streams them, and renders them.
+    const line = "x".repeat(256 * 1024);
+    const hostile = [
+      "a\u0000b\u0007\u001b[2J\u001b]0;owned\u0007\r\n",
+      'data: {"choices":[{"delta":{"content":"INJECTED"}}]}\n\n',
+      '</script><script>window.__xss = 3</script><img src=x onerror="window.__xss = 4">',
+      "\u202egnp.exe\u2028\u2029 ",
+      line,
+      " end",
+    ];
+    const chunk = (delta: object, finish: string | null = null) =>
+      `data: ${JSON.stringify({ object: "chat.completion.chunk", model: "scripted", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const body = [chunk({ role: "assistant", content: "" }), ...hostile.map((c) => chunk({ content: c })), chunk({}, "stop"), "data: [DONE]\n\n"].join("");
+    await page.route("**/v1/chat/completions", (route) => route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body }), { times: 1 });
+    const before = await page.locator(".msg.assistant").count();
+    await page.fill("#chat-input", "Hostile");
+    await page.click("#chat-send");
+    await page.waitForFunction((n) => {
+      const el = document.querySelectorAll(".msg.assistant")[n];
+      return el !== undefined && !el.classList.contains("streaming") && /finish: stop/.test(el.querySelector(".figures")!.textContent);
+    }, before);
+    const answer = page.locator(".msg.assistant").nth(before);
+    expect(await answer.locator("> .text").textContent()).toBe(hostile.join(""));
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.locator("#chat-messages script, #chat-messages img, #chat-messages b").count()).toBe(0);
+    // The long line wraps inside the conversation: nothing is pushed out sideways.
+    const overflow = await page.evaluate(() => {
+      const list = document.getElementById("chat-messages")!;
+      return [list.scrollWidth <= list.clientWidth, document.documentElement.scrollWidth <= document.documentElement.clientWidth];
+    });
+    expect(overflow).toEqual([true, true]);
+    // And the page still works: cleared (the long answer would not fit a prompt), the next answer comes from the server.
+    await page.click("#chat-clear");
+    await page.fill("#chat-input", "Hello again");
+    await page.click("#chat-send");
+    await page.waitForSelector(".msg.assistant:not(.streaming) .figures:text-matches('finish: stop')");
+    expect(await page.locator(".msg.assistant").count()).toBe(1);
+    expect(await page.locator(".msg.assistant > .text").textContent()).toContain("Markup comes out as text");
     expect(problems).toEqual([]);
   });
 });

@@ -28,14 +28,17 @@ export const QWEN_SYNTAX: ChatSyntax = {
   thought: { open: "<think>", close: "</think>" },
 };
 
-export const WEATHER_TOOL: ToolSpec = {
+/** A tool with its schema typed as the object it is (ToolSpec takes any JSON, as requests send it). */
+type SchemaTool = ToolSpec & { parameters: Record<string, unknown> };
+
+export const WEATHER_TOOL: SchemaTool = {
   name: "get_weather",
   description: "Current weather in a city",
   parameters: { type: "object", properties: { city: { type: "string", maxLength: 40 } }, required: ["city"] },
 };
 
 /** A schema with room to go wrong: the grammar must hold a forced call to it. */
-export const ALARM_TOOL: ToolSpec = {
+export const ALARM_TOOL: SchemaTool = {
   name: "set_alarm",
   description: "Set an alarm",
   parameters: {

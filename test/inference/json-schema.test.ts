@@ -25,6 +25,13 @@ const refused: Array<[string, unknown, string]> = [
   ["nullable (OpenAPI, not JSON Schema)", { type: "string", nullable: true }, "nullable"],
   ["no type at all", {}, "type"],
   ["an empty property schema", { type: "object", properties: { a: {} } }, "type"],
+  ["a length that is not a whole number", { type: "string", maxLength: 2.5 }, "maxLength"],
+  ["a length as text", { type: "string", minLength: "3" }, "minLength"],
+  ["minItems above maxItems (nothing matches)", { type: "array", minItems: 2, maxItems: 1 }, "minItems"],
+  ["a negative property count", { type: "object", maxProperties: -1 }, "maxProperties"],
+  ["required that is not a list of names", { type: "object", required: [1] }, "required"],
+  ["a $ref to itself", { $defs: { a: { $ref: "#/$defs/a" } }, $ref: "#/$defs/a" }, "$ref"],
+  ["a $ref loop through anyOf", { $defs: { a: { anyOf: [{ type: "null" }, { $ref: "#/$defs/b" }] }, b: { oneOf: [{ $ref: "#/$defs/a" }] } }, $ref: "#/$defs/a" }, "$ref"],
 ];
 
 const accepted: Array<[string, unknown]> = [
@@ -35,6 +42,8 @@ const accepted: Array<[string, unknown]> = [
   ["$defs and $ref", { $defs: { p: { type: "object", properties: { n: { $ref: "#/$defs/p" } } } }, $ref: "#/$defs/p" }],
   ["date formats", { type: "string", format: "date-time" }],
   ["additionalProperties schema", { type: "object", additionalProperties: { type: "integer" } }],
+  ["a $ref cycle through an array (a list of lists)", { $defs: { l: { type: "array", items: { anyOf: [{ type: "integer" }, { $ref: "#/$defs/l" }] } } }, $ref: "#/$defs/l" }],
+  ["equal bounds", { type: "string", minLength: 2, maxLength: 2 }],
 ];
 
 describe("checkJsonSchema", () => {

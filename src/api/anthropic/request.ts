@@ -79,7 +79,7 @@ function assistantItem(m: MessageParamT, param: string): HistoryItem {
   if (typeof m.content === "string") return { role: "assistant", text: m.content };
   const texts: string[] = [];
   const thoughts: string[] = [];
-  const toolCalls: Array<{ id: string; name: string; arguments: unknown }> = [];
+  const toolCalls: Array<{ id: string; name: string; arguments: unknown; param: string }> = [];
   m.content.forEach((block, j) => {
     const p = `${param}.content[${j}]`;
     if (block.type === "text") texts.push(textOf(block, p, "an assistant message"));
@@ -90,7 +90,7 @@ function assistantItem(m: MessageParamT, param: string): HistoryItem {
       if (block.id === undefined || block.name === undefined) throw invalid(p, "a tool_use block needs its id and name");
       const input = block.input ?? {};
       if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalid(`${p}.input`, "must be an object (the tool's input)");
-      toolCalls.push({ id: block.id, name: block.name, arguments: input });
+      toolCalls.push({ id: block.id, name: block.name, arguments: input, param: `${p}.id` });
     } else refuseBlock(block, p, "assistant");
   });
   const reasoning = thoughts.length > 0 ? thoughts.join(BLOCK_JOIN) : undefined;

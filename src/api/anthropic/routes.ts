@@ -17,7 +17,7 @@ export function anthropicRoutes(deps: ApiDeps) {
       "/v1/messages",
       ({ body, request }) => {
         checkThinking(body);
-        return withModel(deps, body, async (model) => {
+        return withModel(deps, body, request.signal, async (model) => {
           const engine = model.engine;
           const prepared = await prepareChat(engine, chatRequestOf(body, engine));
           const id = `msg_${newId().slice(0, 24)}`;
@@ -38,8 +38,8 @@ export function anthropicRoutes(deps: ApiDeps) {
     )
     .post(
       "/v1/messages/count_tokens",
-      ({ body }) =>
-        withModel(deps, body, async ({ engine }) => {
+      ({ body, request }) =>
+        withModel(deps, body, request.signal, async ({ engine }) => {
           // The same preparation as a real request, so the count is its input_tokens exactly.
           const prepared = await prepareChat(engine, chatRequestOf(body, engine));
           return { input_tokens: prepared.promptTokens.length };

@@ -58,7 +58,8 @@ const MessageParam = t.Object({
 const Tool = t.Object({
   name: t.String({ minLength: 1, maxLength: 128 }),
   description: t.Optional(Text),
-  input_schema: t.Optional(t.Record(t.String(), t.Unknown(), { description: "JSON Schema of the tool's input (an object)" })),
+  // Any JSON, checked by prepareChat as sent: Elysia would turn a string or list sent for a t.Record into an object.
+  input_schema: t.Optional(t.Unknown({ description: "JSON Schema of the tool's input (type \"object\")" })),
   // Anthropic's server tools (web_search_..., bash_...) carry a type; request.ts refuses them by name.
   type: t.Optional(t.Union([t.String(), t.Null()])),
   cache_control: CacheControl,

@@ -18,7 +18,7 @@ const invalid = (param: string, message: string) => new ApiError(400, "invalid_r
 
 export function llamaServerRoutes(deps: ApiDeps) {
   const completion = ({ body, request }: { body: CompletionBodyT; request: Request }) =>
-    withModel(deps, body, async (model) => {
+    withModel(deps, body, request.signal, async (model) => {
       const prompts = promptsOf(model.engine, body.prompt);
       return answerLlama(deps, request, model, await llamaCall(model.engine, body, prompts, request.signal));
     });
@@ -26,13 +26,13 @@ export function llamaServerRoutes(deps: ApiDeps) {
   return new Elysia({ name: "llama-server" })
     .post("/completion", completion, completionHook)
     .post("/completions", completion, { ...completionHook, detail: { ...completionHook.detail, hide: true } })
-    .post("/infill", ({ body, request }) => withModel(deps, body, (model) => infill(deps, model, body, request)), {
+    .post("/infill", ({ body, request }) => withModel(deps, body, request.signal, (model) => infill(deps, model, body, request)), {
       body: InfillBody,
       parse: "json",
       detail: { summary: "Fill in the middle, for models with FIM tokens (llama-server shape)", tags: ["llama-server"] },
     })
-    .post("/embedding", ({ body, request }) => withModel(deps, body, (model) => nativeEmbedding(deps, model, body, request)), { body: NativeEmbeddingBody, parse: "json", detail: { summary: "Embeddings in llama-server's native shape", tags: ["llama-server"] } })
-    .post("/embeddings", ({ body, request }) => withModel(deps, body, (model) => nativeEmbedding(deps, model, body, request)), { body: NativeEmbeddingBody, parse: "json", detail: { hide: true } })
+    .post("/embedding", ({ body, request }) => withModel(deps, body, request.signal, (model) => nativeEmbedding(deps, model, body, request)), { body: NativeEmbeddingBody, parse: "json", detail: { summary: "Embeddings in llama-server's native shape", tags: ["llama-server"] } })
+    .post("/embeddings", ({ body, request }) => withModel(deps, body, request.signal, (model) => nativeEmbedding(deps, model, body, request)), { body: NativeEmbeddingBody, parse: "json", detail: { hide: true } })
     .use(serverInfoRoutes(deps))
     .use(chatRoutes(deps, ""))
     .use(responsesRoutes(deps, ""));

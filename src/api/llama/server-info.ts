@@ -67,7 +67,7 @@ const ModelQuery = { model: t.Optional(t.String({ maxLength: 256 })) };
 export function serverInfoRoutes(deps: ApiDeps) {
   const { state } = deps;
   return new Elysia({ name: "llama-server-info" })
-    .get("/props", ({ query }) => withModel(deps, query, (model) => propsJson(deps, model)), {
+    .get("/props", ({ query, request }) => withModel(deps, query, request.signal, (model) => propsJson(deps, model)), {
       query: t.Object(ModelQuery),
       detail: { summary: "Server properties (llama-server shape); ?model= names one model of several", tags: ["llama-server"] },
     })
@@ -81,9 +81,9 @@ export function serverInfoRoutes(deps: ApiDeps) {
     )
     .get(
       "/slots",
-      ({ query }) => {
+      ({ query, request }) => {
         if (deps.llamaServer?.slots === false) throw notSupported("This server does not support slots endpoint. Start it with `--slots`");
-        return withModel(deps, query, ({ scheduler }) => {
+        return withModel(deps, query, request.signal, ({ scheduler }) => {
           const views = scheduler.slotViews();
           if (query.fail_on_no_slot && views.every((v) => v.job)) throw new ApiError(503, "no_slot", "no slot available");
           return views.map((v) => slotJson(scheduler.engine, v));
@@ -111,8 +111,8 @@ export function serverInfoRoutes(deps: ApiDeps) {
     })
     .post(
       "/apply-template",
-      ({ body }) =>
-        withModel(deps, body, async (model) => {
+      ({ body, request }) =>
+        withModel(deps, body, request.signal, async (model) => {
           const prepared = await prepareChat(model.engine, chatRequestOf(body));
           return { prompt: prepared.rendered.text };
         }),

@@ -45,6 +45,7 @@ function historyOf(messages: readonly ChatMessageT[]): HistoryItem[] {
       id: c.id ?? undefined,
       name: c.function.name,
       arguments: parseToolArguments(c.function.arguments, `${param}.tool_calls[${j}].function.arguments`),
+      param: `${param}.tool_calls[${j}].id`,
     }));
     return { role: "assistant", text, reasoning: m.reasoning_content ?? m.reasoning ?? undefined, toolCalls };
   });
@@ -89,7 +90,7 @@ export function chatRoutes(deps: ApiDeps, prefix = "/v1") {
         throw invalid("response_format", 'cannot be combined with tools (send tool_choice "none", or give the schema as a tool\'s parameters)');
       }
       if (usesTools && body.grammar) throw invalid("grammar", 'cannot be combined with tools (send tool_choice "none")');
-      return withModel(deps, body, async (model) => {
+      return withModel(deps, body, request.signal, async (model) => {
         const prepared = await prepareChat(model.engine, req);
         const id = `chatcmpl-${newId()}`;
         const inference = await openAiInference(model.engine, body, {

@@ -84,14 +84,21 @@ export function refuseUnsupported(b: Refusable): void {
 
 /**
  * An earlier call's arguments (OpenAI sends them as JSON text, chat and Responses alike), as the
- * template renders them; "" is a call without arguments. Not JSON: a 400 naming `param`.
+ * template renders them; "" is a call without arguments. Not JSON, or JSON that is not an object
+ * (templates walk the arguments as a mapping; tools take objects, see prepareChat): a 400 naming `param`.
  */
 export function parseToolArguments(text: string, param: string): unknown {
+  let args: unknown;
   try {
-    return JSON.parse(text === "" ? "{}" : text);
+    args = JSON.parse(text === "" ? "{}" : text);
   } catch {
     throw new ApiError(400, "invalid_request", `${param}: must be a JSON text (the arguments of an earlier call)`, param);
   }
+  if (typeof args !== "object" || args === null || Array.isArray(args)) {
+    const got = args === null ? "null" : Array.isArray(args) ? "a list" : `a ${typeof args}`;
+    throw new ApiError(400, "invalid_request", `${param}: must be a JSON object (the arguments of an earlier call); got ${got}`, param);
+  }
+  return args;
 }
 
 function stopList(stop: string | string[] | null | undefined): string[] {

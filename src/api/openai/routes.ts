@@ -27,7 +27,7 @@ export function openAiRoutes(deps: ApiDeps) {
     "/v1/completions",
     ({ body, request }) => {
       refuseUnsupported(body);
-      return withModel(deps, body, async (model) => {
+      return withModel(deps, body, request.signal, async (model) => {
         const tokens = promptTokens(model.engine, body.prompt);
         const id = `cmpl-${newId()}`;
         const inference = await openAiInference(model.engine, body, { id, promptTokens: tokens, maxTokens: body.max_tokens ?? undefined, signal: request.signal, kind: "text" });

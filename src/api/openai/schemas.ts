@@ -107,7 +107,9 @@ const Tool = t.Object({
   function: t.Object({
     name: t.String({ minLength: 1, maxLength: 128 }),
     description: Opt(t.String({ maxLength: INFERENCE_MAX_PROMPT_CHARS })),
-    parameters: Opt(t.Record(t.String(), t.Unknown())),
+    // Any JSON here: Elysia would turn a string or list sent for a t.Record into an object
+    // ("ab" -> {"0": "a", "1": "b"}); prepareChat refuses what is not an object schema, as sent.
+    parameters: Opt(t.Unknown({ description: "JSON Schema of the arguments (type \"object\")" })),
     strict: Opt(t.Boolean()),
   }),
 });

@@ -80,7 +80,7 @@ function addItem(h: History, it: InputItemT, param: string): void {
       const name = required(it.name, `${param}.name`, "a function call's name");
       const callId = required(it.call_id, `${param}.call_id`, "a function call's call_id");
       const args = parseToolArguments(it.arguments ?? "", `${param}.arguments`);
-      h.assistant(param, () => true).toolCalls.push({ id: callId, name, arguments: args });
+      h.assistant(param, () => true).toolCalls.push({ id: callId, name, arguments: args, param: `${param}.call_id` });
       return;
     }
     case "function_call_output": {

@@ -77,7 +77,7 @@ export function responsesRoutes(deps: ApiDeps, prefix = "/v1") {
         const rf = responseFormatOf(body.text?.format);
         const usesTools = (req.tools?.length ?? 0) > 0 && req.toolChoice?.type !== "none";
         if (usesTools && rf && rf.type !== "text") throw refuse("text.format", 'cannot be combined with tools (send tool_choice "none", or give the schema as a tool\'s parameters)');
-        return withModel(deps, body, async (model) => {
+        return withModel(deps, body, request.signal, async (model) => {
           const engine = model.engine;
           const prepared = await prepareChat(engine, req);
           const grammar = await grammarFor(engine, rf, "text.format");

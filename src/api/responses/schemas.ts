@@ -33,7 +33,8 @@ const Tool = t.Object({
   type: Opt(t.String({ maxLength: 64 })),
   name: Opt(t.String({ maxLength: 128 })),
   description: Opt(Text),
-  parameters: Opt(t.Record(t.String(), t.Unknown())),
+  // Any JSON, checked by prepareChat as sent (see the chat schema's tools).
+  parameters: Opt(t.Unknown({ description: "JSON Schema of the arguments (type \"object\")" })),
   strict: Opt(t.Boolean()),
 });
 

@@ -18,8 +18,8 @@ export type ChatMessage =
 export interface ToolSpec {
   name: string;
   description?: string;
-  /** JSON Schema of the arguments; undefined for a tool that takes none. */
-  parameters?: Record<string, unknown>;
+  /** JSON Schema of the arguments, as the request sent it (prepareChat refuses all but object schemas); undefined for a tool that takes none. */
+  parameters?: unknown;
   /** Where the API request had it ("tools[2]"), for error messages. */
   param?: string;
 }

@@ -8,9 +8,9 @@
 // that key for every architecture. Files that name cls, last or mean (embedding models) keep it.
 // test/inference/llama-embedding.test.ts checks that the mean really is the mean of the token states.
 //
-// Memory. The weights are mmap'ed (node-llama-cpp's default on CPU), so both instances read the
-// same page-cache pages: RSS counts the file twice, physical memory does not (docs/benchmarks.md
-// has what the second instance added on the 100M `bench` preset).
+// Memory. The weights are read into memory, not mmap'ed, as the generation engine's are (a file
+// truncated in place under a mapping would kill the process with SIGBUS): this second instance
+// holds a copy of its own, so embeddings on a generation model take its weights' size again.
 //
 // Batching. node-llama-cpp's native getEmbedding reads the pooled vector of sequence 0 only
 // (llama_get_embeddings_seq(ctx, 0)); there is no call for other sequences. Several inputs in one
@@ -41,6 +41,7 @@ export async function loadLlamaEmbedding(opts: LlamaEmbeddingOptions): Promise<E
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
   const model = await llama.loadModel({
     modelPath: opts.modelPath,
+    useMmap: false,
     metadataOverrides: pooling !== declared ? ({ [arch]: { pooling_type: POOLING_MEAN_ID } } as never) : undefined,
   });
   try {

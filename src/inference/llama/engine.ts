@@ -136,7 +136,10 @@ export class LlamaEngine implements Engine {
 
   static async load(opts: LlamaEngineOptions): Promise<LlamaEngine> {
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
-    const model = await llama.loadModel({ modelPath: opts.modelPath });
+    // Read into memory, not mmap'ed: a mapped file that is truncated or rewritten in place while
+    // loaded (cp over it, a download into the same name) kills the process with SIGBUS on the next
+    // decode. The cost is a read of the file at load instead of page faults on first use.
+    const model = await llama.loadModel({ modelPath: opts.modelPath, useMmap: false });
     const batchSize = opts.batchSize ?? Math.min(opts.slotContextSize * opts.slots, 512);
     try {
       const context = await model.createContext({
