@@ -31,6 +31,9 @@ const ConfigSchema = Type.Object({
     pattern: "^(https?://.+)?$",
     description: "The Hugging Face hub or a mirror, for hf: URIs; empty = MODEL_ENDPOINT or HF_ENDPOINT, else https://huggingface.co",
   }),
+  mmap: Type.Boolean({
+    description: "Map model weights from their files (pages shared between processes, loaded on first use) instead of reading them into memory; a mapped file truncated or rewritten in place kills the process (SIGBUS). --no-mmap is the default",
+  }),
   offline: Type.Boolean({ description: "Never touch the network: a --model URI must already be in the store" }),
   host: Type.String({ minLength: 1, description: "Address to listen on" }),
   port: Int(0, 65535, "TCP port (0 = pick a free one)"),
@@ -91,6 +94,7 @@ export function defaults(): Config {
     keepAliveIdle: "forever",
     hfEndpoint: "",
     offline: false,
+    mmap: false,
     host: "127.0.0.1",
     port: 8080,
     threads: "auto",

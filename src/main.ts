@@ -123,8 +123,8 @@ async function modelFiles(config: Config, log: Logger): Promise<string[] | undef
  * --ctx-size (all slots together) becomes ctxTotal, divided among each model's own slots by the catalogue.
  */
 function settingsFrom(config: Config): ModelSettings {
-  const { parallel, ctxPerSlot, ctxSize, batchSize, threads, flashAttention, chatTemplate, maxQueue } = config;
-  const settings: ModelSettings = { parallel, ctxSize: ctxPerSlot, batchSize, threads, flashAttention, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
+  const { parallel, ctxPerSlot, ctxSize, batchSize, threads, flashAttention, mmap, chatTemplate, maxQueue } = config;
+  const settings: ModelSettings = { parallel, ctxSize: ctxPerSlot, batchSize, threads, flashAttention, mmap, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
   if (ctxSize !== undefined) settings.ctxTotal = ctxSize;
   return settings;
 }

@@ -54,7 +54,7 @@ const REWRITES: Record<string, Rewrite> = {
 };
 
 /** Accepted and noted: hardware placement and tuning Warren does not use, or what Warren always does. */
-const IGNORED_SWITCHES = new Set(["--mlock", "--no-mmap", "--mmap", "--jinja", "-cb", "--cont-batching", "--metrics", "--cache-prompt", "--embedding", "--embeddings", "--rerank", "--reranking", "--warmup", "--no-warmup", "--no-kv-offload", "-nkvo", "--kv-unified", "-kvu", "--swa-full"]);
+const IGNORED_SWITCHES = new Set(["--mlock", "--jinja", "-cb", "--cont-batching", "--metrics", "--cache-prompt", "--embedding", "--embeddings", "--rerank", "--reranking", "--warmup", "--no-warmup", "--no-kv-offload", "-nkvo", "--kv-unified", "-kvu", "--swa-full"]);
 const IGNORED_WITH_VALUE = new Set(["-ngl", "--gpu-layers", "--n-gpu-layers", "-ub", "--ubatch-size", "-tb", "--threads-batch", "--threads-http", "--prio", "--poll", "--cache-reuse", "-sps", "--slot-prompt-similarity", "-dev", "--device", "-sm", "--split-mode", "-mg", "--main-gpu", "--numa", "--cache-ram", "-cram", "-fit", "--fit", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v"]);
 /** llama-server flags that change answers and that Warren does not have. */
 const UNSUPPORTED = new Set([

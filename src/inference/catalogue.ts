@@ -20,6 +20,8 @@ export interface ModelSettings {
   batchSize: number;
   threads: number | "auto";
   flashAttention: "auto" | "on" | "off";
+  /** --mmap: weights mapped from the file rather than read into memory. */
+  mmap: boolean;
   /** As --chat-template takes it: a built-in name or a Jinja file; "" = the model's own. */
   chatTemplate: string;
   maxQueue: number;

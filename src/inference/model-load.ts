@@ -34,6 +34,7 @@ export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<Loaded
     threads: Math.max(...candidates),
     batchSize: Math.max(s.batchSize, s.parallel),
     flashAttention: s.flashAttention,
+    mmap: s.mmap,
     chatTemplate: template.jinja,
     chatWrapper: template.wrapper,
   }).catch((err: unknown) => {
@@ -51,7 +52,7 @@ export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<Loaded
   const scheduler = new Scheduler({ engine, maxQueue: s.maxQueue });
   // Nothing is loaded until the first embeddings or rerank request. An input must fit one batch
   // (llama.cpp pools one micro-batch), as with llama-server's --ubatch-size.
-  const embedding = { modelPath: spec.path, threads: engine.threads, maxInputTokens: Math.min(s.batchSize, s.ctxSize) };
+  const embedding = { modelPath: spec.path, mmap: s.mmap, threads: engine.threads, maxInputTokens: Math.min(s.batchSize, s.ctxSize) };
   const embedder = createEmbedder(async () => {
     const started = performance.now();
     const backend = await (await import("./llama/embedding.ts")).loadLlamaEmbedding(embedding);

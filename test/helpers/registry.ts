@@ -28,6 +28,7 @@ export const SETTINGS: ModelSettings = {
   ctxSize: 256,
   batchSize: 64,
   threads: 1,
+  mmap: false,
   flashAttention: "auto",
   chatTemplate: "",
   maxQueue: 8,

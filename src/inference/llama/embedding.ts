@@ -22,6 +22,8 @@ import type { EmbeddingBackend, EmbeddingInfo, EmbeddingInput, Pooling, Prepared
 
 interface LlamaEmbeddingOptions {
   modelPath: string;
+  /** Map the weights from the file instead of reading them into memory (the engine's --mmap). */
+  mmap?: boolean;
   threads: number;
   /** Most tokens one input may evaluate to (capped by the model's training context). */
   maxInputTokens: number;
@@ -41,7 +43,7 @@ export async function loadLlamaEmbedding(opts: LlamaEmbeddingOptions): Promise<E
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
   const model = await llama.loadModel({
     modelPath: opts.modelPath,
-    useMmap: false,
+    useMmap: opts.mmap === true,
     metadataOverrides: pooling !== declared ? ({ [arch]: { pooling_type: POOLING_MEAN_ID } } as never) : undefined,
   });
   try {

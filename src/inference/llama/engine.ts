@@ -37,6 +37,8 @@ interface LlamaEngineOptions {
   slotContextSize: number;
   threads: number;
   batchSize?: number;
+  /** Map the weights from the file instead of reading them into memory (see load). */
+  mmap?: boolean;
   /** llama.cpp's flash attention; "auto" (default) turns it on where supported. */
   flashAttention?: "auto" | "on" | "off";
   /** A Jinja chat template to use instead of the GGUF's own (for models that lack one or ship a broken one). */
@@ -136,10 +138,11 @@ export class LlamaEngine implements Engine {
 
   static async load(opts: LlamaEngineOptions): Promise<LlamaEngine> {
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
-    // Read into memory, not mmap'ed: a mapped file that is truncated or rewritten in place while
+    // Read into memory unless --mmap: a mapped file that is truncated or rewritten in place while
     // loaded (cp over it, a download into the same name) kills the process with SIGBUS on the next
-    // decode. The cost is a read of the file at load instead of page faults on first use.
-    const model = await llama.loadModel({ modelPath: opts.modelPath, useMmap: false });
+    // decode. The cost is a read of the file at load instead of page faults on first use, and no
+    // pages shared with other processes serving the same file.
+    const model = await llama.loadModel({ modelPath: opts.modelPath, useMmap: opts.mmap === true });
     const batchSize = opts.batchSize ?? Math.min(opts.slotContextSize * opts.slots, 512);
     try {
       const context = await model.createContext({
