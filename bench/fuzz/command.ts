@@ -35,7 +35,7 @@ export async function runFuzzCommand(argv: readonly string[], io: Io, commandLin
     const r = runParserFuzz({ cases: Math.min(CHUNK, cases - done), seed: seed + chunk });
     done += r.cases;
     ms += r.ms;
-    for (const f of r.findings) findings.push(`parser seed ${f.seed} case ${f.index}: ${f.problem}\n    ${f.input}`);
+    for (const f of r.findings) findings.push(`parser seed ${f.seed} case ${f.index}: ${f.problem}\n    input  ${f.input}\n    shrunk ${f.shrunk}`);
     io.err(`  parser: ${done}/${cases} cases, ${findings.length} findings\n`);
   }
   if (cases > 0) io.out(`parser: ${done} cases in ${(ms / 1000).toFixed(1)} s (${Math.round(done / (ms / 1000))}/s), profiles ${PROFILES.length}\n`);
@@ -45,7 +45,7 @@ export async function runFuzzCommand(argv: readonly string[], io: Io, commandLin
     const r = await runLiveFuzz({ port: server.port, connections: live, concurrency, seed, limits: LIVE_LIMITS, oracle: "exact" });
     const s = server.stats();
     await server.stop({ graceful: false });
-    for (const f of r.findings) findings.push(`echo server case ${f.index}: ${f.problem}\n    ${f.input}`);
+    for (const f of r.findings) findings.push(`echo server case ${f.index}: ${f.problem}\n    input  ${f.input}${f.shrunk === undefined ? "" : `\n    shrunk ${f.shrunk}`}`);
     io.out(`echo server (exact oracle): ${r.connections} connections in ${(r.ms / 1000).toFixed(1)} s, ${r.answered} answered, ` +
       `${s.totalRequests} requests handled, peak queue ${s.peakQueuedBytes} B\n`);
   }
@@ -59,7 +59,7 @@ export async function runFuzzCommand(argv: readonly string[], io: Io, commandLin
       const r = await runLiveFuzz({ port: w.port, connections: cli, concurrency: Math.min(concurrency, 50), seed: seed + 1, limits, oracle: "weak" });
       const alive = await fetch(`${w.url}/health`).then((res) => res.status === 200, () => false);
       if (!alive) findings.push("warren serve stopped answering /health after the fuzz run");
-      for (const f of r.findings) findings.push(`warren serve case ${f.index}: ${f.problem}\n    ${f.input}`);
+      for (const f of r.findings) findings.push(`warren serve case ${f.index}: ${f.problem}\n    input  ${f.input}`);
       const after = rssOf(w.pid);
       io.out(`warren serve (weak oracle): ${r.connections} connections in ${(r.ms / 1000).toFixed(1)} s; RSS ` +
         `${((before ?? 0) / 2 ** 20).toFixed(1)} -> ${((after ?? 0) / 2 ** 20).toFixed(1)} MiB\n`);
