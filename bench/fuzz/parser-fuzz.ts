@@ -4,17 +4,21 @@
 //   2. feeding the same bytes in pieces (the buffer growing, prevLen passed as a connection does)
 //      gives the same result and the same head, and so does parsing it at an offset;
 //   3. the result agrees with the reference reading (reference.ts): complete with the same length and
-//      fields, incomplete, or invalid.
-import { HttpError } from "../../src/http/errors.ts";
+//      fields, incomplete, or invalid with the same status (which rule comes first decides it).
+import { ERROR_SPECS, HttpError } from "../../src/http/errors.ts";
 import { type HeadLimits, NEED_MORE, type RequestHead, emptyHead, parseHead } from "../../src/http/parser.ts";
 import { type Bytes, Rng, caseSeed, mutatedCase, show, splitPoints } from "./mutate.ts";
-import { type RefLimits, refHead, text } from "./reference.ts";
+import { type RefLimits, refHead, text, webMethod } from "./reference.ts";
 import { showPieces, shrink } from "./shrink.ts";
 
-/** Two profiles: the engine's defaults, and small limits so the limit paths are reached often. */
+/** A few methods, so that known ones are refused too. */
+const FEW_METHODS = new Set(["GET", "HEAD", "POST", "OPTIONS"]);
+
+/** Two profiles: the engine's defaults (with the methods a Web Request carries), and small limits
+ *  and few methods, so the limit paths and the method rule are reached often. */
 export const PROFILES: readonly RefLimits[] = [
-  { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxHeaderCount: 100, maxBodyBytes: 1 << 20, maxChunkLineBytes: 4096, maxTrailerBytes: 16 * 1024 },
-  { maxHeadBytes: 256, maxTargetBytes: 64, maxHeaderCount: 6, maxBodyBytes: 64, maxChunkLineBytes: 16, maxTrailerBytes: 32 },
+  { maxHeadBytes: 16 * 1024, maxTargetBytes: 8 * 1024, maxHeaderCount: 100, maxBodyBytes: 1 << 20, maxChunkLineBytes: 4096, maxTrailerBytes: 16 * 1024, knownMethod: webMethod },
+  { maxHeadBytes: 256, maxTargetBytes: 64, maxHeaderCount: 6, maxBodyBytes: 64, maxChunkLineBytes: 16, maxTrailerBytes: 32, knownMethod: (m) => FEW_METHODS.has(m) },
 ];
 
 interface Finding {
@@ -97,6 +101,10 @@ function checkParserCase(bytes: Bytes, limits: RefLimits, cuts: number[]): Probl
     if (fields(ref) !== fields(whole)) return problem("fields differ", `fields differ: parser ${fields(whole)}, reference ${fields(ref)}`);
   } else if (ref.kind === "incomplete" && r0 !== NEED_MORE) return problem(`reference incomplete, parser ${outcome(r0)}`, `reference says incomplete, parser says ${describe(r0)}`);
   else if (ref.kind === "invalid" && r0 >= 0) return problem(`reference invalid, parser ${outcome(r0)}`, `reference says invalid (${ref.why}), parser says ${describe(r0)}`);
+  else if (ref.kind === "invalid" && ERROR_SPECS[-r0 as HttpError].status !== ref.status) {
+    // The kind names the rule without the bytes it quotes, so the shrinking keeps to that rule.
+    return problem(`reference ${ref.status} (${ref.why.replace(/ ".*$/, "")}), parser ${describe(r0)}`, `reference says ${ref.status} (${ref.why}), parser says ${describe(r0)} (${ERROR_SPECS[-r0 as HttpError].status})`);
+  }
   return undefined;
 }
 
