@@ -161,6 +161,8 @@ interface LiveFuzzResult {
   answered: number;
   /** `shrunk`: with the exact oracle, the case reduced to the fewest bytes that give the same kind of finding. */
   findings: Array<{ index: number; input: string; problem: string; shrunk?: string }>;
+  /** Problems the case did not show again when replayed alone (timing under load); reported, not findings. */
+  unconfirmed: Array<{ index: number; input: string; problem: string }>;
   ms: number;
 }
 
@@ -199,9 +201,15 @@ async function trial(o: LiveFuzzOptions, c: Pieces): Promise<{ answered: boolean
   return { answered: raw.length > 0, problem: found };
 }
 
+/** Replays one case (its bytes, sent in its pieces) against an echo server with the exact oracle:
+ *  what went wrong, or undefined. For the rows findings become. */
+export async function replayLive(port: number, c: Pieces, limits: RefLimits = LIVE_LIMITS): Promise<string | undefined> {
+  return (await trial({ port, connections: 1, concurrency: 1, seed: 0, limits, oracle: "exact" }, c)).problem?.detail;
+}
+
 export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzResult> {
   const t0 = performance.now();
-  const res: LiveFuzzResult = { connections: 0, answered: 0, findings: [], ms: 0 };
+  const res: LiveFuzzResult = { connections: 0, answered: 0, findings: [], unconfirmed: [], ms: 0 };
   const found: Array<{ index: number; c: Pieces; problem: Problem }> = [];
   let next = 0;
   const worker = async () => {
@@ -218,9 +226,17 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzResult> {
   };
   await Promise.all(Array.from({ length: o.concurrency }, worker));
   found.sort((a, b) => a.index - b.index);
-  for (const [k, f] of found.entries()) {
+  for (const f of found) {
+    // Replayed alone first: on a loaded machine a timer can fire or a connection reset under the
+    // fuzz's own hundred connections; a finding is one the case shows again when sent by itself.
+    const again = await trial(o, f.c);
+    if (again.problem?.kind !== f.problem.kind) {
+      res.unconfirmed.push({ index: f.index, input: show(f.c.bytes), problem: f.problem.detail });
+      continue;
+    }
     // Shrinking costs a connection per candidate (up to a header timeout each): the first few only.
-    const shrunk = o.oracle === "exact" && k < (o.shrinkFindings ?? 3) ? showPieces(await shrinkLive(o, f.c, f.problem.kind)) : undefined;
+    const shrink = o.oracle === "exact" && res.findings.length < (o.shrinkFindings ?? 3);
+    const shrunk = shrink ? showPieces(await shrinkLive(o, f.c, f.problem.kind)) : undefined;
     res.findings.push({ index: f.index, input: show(f.c.bytes), problem: f.problem.detail, ...(shrunk === undefined ? {} : { shrunk }) });
   }
   res.ms = performance.now() - t0;

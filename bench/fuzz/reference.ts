@@ -1,7 +1,8 @@
 // A second, deliberately plain reading of the request rules Warren's HTTP engine enforces (RFC 9112
 // strict profile: see src/http/parser.ts and body.ts). Written over strings and regular expressions,
 // not byte loops, so that it shares no code and few habits with the engine: the fuzzers compare the
-// two, and any disagreement is a finding in one of them.
+// two, and any disagreement is a finding in one of them. Where a stream breaks a rule it names the
+// status the engine must answer, for the rule broken first (docs/architecture.md, "Which error wins").
 
 export interface RefLimits {
   maxHeadBytes: number;
