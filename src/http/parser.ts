@@ -205,6 +205,12 @@ const VERSION = "HTTP/#.#\r\n";
 /** "HTTP/d.d" CRLF at i, within stop: the offset after it, 0 while it is a prefix of one, or -HttpError
  *  (a major version other than 1 is 505 once the line is complete). 1.x (x >= 1) reads as 1.1. */
 function scanVersion(buf: Uint8Array, i: number, stop: number, sc: HeadScan): number {
+  // The usual case, "HTTP/1.1" CRLF, without the loop.
+  if (stop - i >= 10 && buf[i] === 72 && buf[i + 1] === 84 && buf[i + 2] === 84 && buf[i + 3] === 80 && buf[i + 4] === 47 &&
+    buf[i + 5] === 49 && buf[i + 6] === 46 && buf[i + 7]! >= 48 && buf[i + 7]! <= 57 && buf[i + 8] === CR && buf[i + 9] === LF) {
+    sc.minor = buf[i + 7] === 48 ? 0 : 1;
+    return i + 10;
+  }
   const n = Math.min(stop - i, VERSION.length);
   for (let k = 0; k < n; k++) {
     const b = buf[i + k]!, want = VERSION.charCodeAt(k);
