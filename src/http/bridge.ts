@@ -12,6 +12,20 @@ export type Peek = <T>(p: Promise<T>) => T | Promise<T>;
 const noPeek: Peek = (p) => p;
 
 /**
+ * The methods the engine serves: those a Web Request carries unchanged, so the application sees the
+ * method the client sent (Bun's Request turns one it does not know, or a known one in odd case, into
+ * GET). The server hands this to the parser, which answers any other method 501 as soon as its token
+ * ends (CONNECT too: no tunnels).
+ */
+export function carriesMethod(method: string): boolean {
+  try {
+    return nativeMethod(method) === method;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A Web Request for the handler (lazy: see request.ts). The URL is always http://localhost +
  * origin-form path: Elysia finds the path by position after "http://localhost".
  * The Host header is kept. Throws where a native Request would (its method probe).

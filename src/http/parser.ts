@@ -8,14 +8,25 @@
 //
 // Strict on purpose (request smuggling): every line ends in CRLF, no obs-fold, no whitespace
 // before a colon, no control characters in values, one unambiguous body framing.
+//
+// Precedence (docs/architecture.md): a head that breaks several rules is answered for the one its
+// bytes break first. The request line is judged as it arrives; field lines once the head is
+// complete, a bare LF ends a line, or the head outgrows its limit; in each case every byte before
+// that point is judged in order by one scan (scanHead), so how the bytes are split across reads
+// never changes the answer. The framing of the complete head comes last.
 import { HttpError } from "./errors.ts";
+import { resolveFraming, validHost } from "./framing.ts";
 
 export const NEED_MORE = 0;
 
 export interface HeadLimits {
+  /** From the request line's first byte (empty lines before it are not part of the head). */
   maxHeadBytes: number;
   maxTargetBytes: number;
   maxHeaderCount: number;
+  /** The methods the server implements; absent: every method token. Any other method, and CONNECT
+   *  always (no tunnels: authority-form is not served), is 501 as soon as its token ends. */
+  knownMethod?: (method: string) => boolean;
 }
 
 export interface RequestHead {
@@ -43,7 +54,7 @@ export function emptyHead(): RequestHead {
 /** Until a head is decoded it has no fields; decoding gives it an array of its own. */
 const NO_FIELDS: string[] = Object.freeze([]) as unknown as string[];
 
-const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58;
+const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58, SLASH = 47, QUESTION = 63;
 
 /** tchar (RFC 9110 §5.6.2): method and field-name bytes. */
 const TCHAR = new Uint8Array(256);
@@ -65,11 +76,16 @@ for (const name of [
   "x-request-id", "if-none-match", "if-modified-since", "sec-fetch-mode", "keep-alive",
 ]) (KNOWN_BY_LENGTH[name.length] ??= []).push(name);
 
-/** What the scan of a complete head found, handed from parseComplete to decode. Parsing is
- *  synchronous, so one record serves every parse and a request allocates nothing for it. */
+// Methods, interned the same way (compared exactly: method names are case-sensitive).
+const METHODS_BY_LENGTH: string[][] = [];
+for (const name of ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]) (METHODS_BY_LENGTH[name.length] ??= []).push(name);
+
+/** What the scan of a head found, handed from scanHead to decode. Parsing is synchronous, so one
+ *  record serves every parse and a request allocates nothing for it. */
 class HeadScan {
-  /** Buffer offsets: the head's first byte, the byte after its blank line, the method's end, the request-target. */
-  start = 0; end = 0; methodEnd = 0; targetStart = 0; targetEnd = 0;
+  /** Buffer offsets: the head's first byte, the byte after its blank line, the request-target, its path. */
+  start = 0; end = 0; targetStart = 0; targetEnd = 0; pathStart = 0;
+  method = "";
   minor = 1;
   /** Field lines found, and [nameStart, nameEnd, valueStart, valueEnd] for each (grown for heads with more). */
   count = 0; marks = new Int32Array(4 * 128);
@@ -84,25 +100,29 @@ export function parseHead(buf: Uint8Array, start: number, end: number, prevLen: 
   let s = start;
   // RFC 9112 §2.2: ignore empty lines before the request line (some clients send CRLF after a body).
   while (s + 1 < end && buf[s] === CR && buf[s + 1] === LF) s += 2;
-  const limit = Math.min(end, start + limits.maxHeadBytes);
+  const limit = Math.min(end, s + limits.maxHeadBytes);
   // Bytes before prevLen were scanned already; the end test below looks back from each new LF.
   let from = Math.max(s, start + prevLen);
   for (;;) {
     const lf = findLF(buf, from, limit);
     if (lf < 0) break;
-    if (lf === s || buf[lf - 1] !== CR) return lf - s > limits.maxTargetBytes && oversize(buf, s, lf, limits) === HttpError.TargetTooLong ? -HttpError.TargetTooLong : -HttpError.InvalidLineEnding;
+    if (lf === s || buf[lf - 1] !== CR) return judged(buf, s, lf, limits, HttpError.InvalidLineEnding);
     if (lf - 3 >= s && buf[lf - 2] === LF && buf[lf - 3] === CR) {
       SCAN.start = s;
       SCAN.end = lf + 1;
-      const err = parseComplete(buf, SCAN, limits, out);
-      return err < 0 ? err : lf + 1 - start;
+      const err = scanHead(buf, s, lf + 1, SCAN, limits);
+      if (err < 0) return err;
+      const bad = decode(buf, SCAN, out);
+      return bad < 0 ? bad : lf + 1 - start;
     }
     from = lf + 1;
   }
-  // Judged on the bytes up to the limit only, as they were when the limit was first passed.
-  if (end - start > limits.maxHeadBytes) return -oversize(buf, s, start + limits.maxHeadBytes + 1, limits);
-  if (end - s > limits.maxTargetBytes && oversize(buf, s, end, limits) === HttpError.TargetTooLong) return -HttpError.TargetTooLong;
-  return NEED_MORE;
+  // The byte after the limit breaks it: judged on the bytes before it, whenever it arrived.
+  if (end - s > limits.maxHeadBytes) return judged(buf, s, s + limits.maxHeadBytes, limits, HttpError.HeadTooLarge);
+  // The request line is judged as it arrives (a lone CR may still be an empty line).
+  if (end - s === 1 && buf[s] === CR) return NEED_MORE;
+  const line = scanRequestLine(buf, s, end, SCAN, limits);
+  return line < 0 ? line : NEED_MORE;
 }
 
 /** The first LF in buf[from, limit), or -1. A loop here beats a native indexOf call per line on
@@ -112,76 +132,124 @@ function findLF(buf: Uint8Array, from: number, limit: number): number {
   return -1;
 }
 
-/** Which limit an unfinished head broke: a request-target over its own limit is 414, else 431. */
-// It reads the request line as parseComplete does (a token, SP, then target bytes), so a head judged
-// before its end gets the answer it would get complete: the fuzzer found "GE(T /long..." and a DEL
-// inside a long target answered 414 in pieces but 400 whole.
-function oversize(buf: Uint8Array, s: number, end: number, limits: HeadLimits): HttpError {
-  let i = s;
-  while (i < end && TCHAR[buf[i]!] === 1) i++;
-  if (i === s || i >= end || buf[i] !== SP) return HttpError.HeadTooLarge;
-  const targetStart = ++i;
-  while (i < end && buf[i]! > SP && buf[i]! < 0x7f) i++;
-  return i - targetStart > limits.maxTargetBytes ? HttpError.TargetTooLong : HttpError.HeadTooLarge;
+/** The first rule buf[s, stop) breaks, else `otherwise`: what the byte at `stop` broke. As -HttpError. */
+function judged(buf: Uint8Array, s: number, stop: number, limits: HeadLimits, otherwise: HttpError): number {
+  const err = scanHead(buf, s, stop, SCAN, limits);
+  return err < 0 ? err : -otherwise;
 }
 
-/** Validates and decodes the head at sc.start, known to end at sc.end (after its blank line). Returns 0 or -HttpError. */
-function parseComplete(buf: Uint8Array, sc: HeadScan, limits: HeadLimits, out: RequestHead): number {
-  const s = sc.start;
+/** Judges buf[s, stop) in byte order: request line, then field lines, recording them in sc. Returns
+ *  -HttpError for the first rule broken, else 0 (for a complete head: it is well-formed). */
+function scanHead(buf: Uint8Array, s: number, stop: number, sc: HeadScan, limits: HeadLimits): number {
+  const i = scanRequestLine(buf, s, stop, sc, limits);
+  if (i <= 0) return i;
+  return scanFields(buf, i, stop, sc, limits.maxHeaderCount);
+}
+
+/** Method, target and version from s, within stop. Returns the offset after the line's CRLF, 0 when
+ *  the line goes on past stop with no rule broken, or -HttpError. */
+function scanRequestLine(buf: Uint8Array, s: number, stop: number, sc: HeadScan, limits: HeadLimits): number {
   let i = s;
-  while (TCHAR[buf[i]!] === 1) i++;
-  if (buf[i] !== SP) return i > s && buf[i] === CR ? -HttpError.InvalidRequestLine : -HttpError.InvalidMethod;
-  if (i === s) return -HttpError.InvalidMethod;
-  sc.methodEnd = i++;
-  const targetStart = i;
-  while (buf[i]! > SP && buf[i]! < 0x7f) i++;
+  while (i < stop && TCHAR[buf[i]!] === 1) i++;
+  if (i === stop) return 0;
+  if (buf[i] !== SP || i === s) return i > s && buf[i] === CR ? -HttpError.InvalidRequestLine : -HttpError.InvalidMethod;
+  const method = methodName(buf, s, i);
+  if (method === "CONNECT" || (limits.knownMethod !== undefined && !limits.knownMethod(method))) return -HttpError.MethodNotImplemented;
+  sc.method = method;
+  const targetStart = ++i;
+  // One byte past the limit is enough to know.
+  const targetStop = Math.min(stop, targetStart + limits.maxTargetBytes + 1);
+  while (i < targetStop && buf[i]! > SP && buf[i]! < 0x7f) i++;
   if (i - targetStart > limits.maxTargetBytes) return -HttpError.TargetTooLong;
+  if (i === stop) return 0;
   if (buf[i] !== SP) return buf[i] === CR && i > targetStart ? -HttpError.InvalidRequestLine : -HttpError.InvalidTarget;
   if (i === targetStart) return -HttpError.InvalidTarget;
+  const pathStart = targetForm(buf, targetStart, i, method);
+  if (pathStart < 0) return pathStart;
   sc.targetStart = targetStart;
   sc.targetEnd = i;
-  const minor = parseVersion(buf, i + 1);
-  if (minor < 0) return minor;
-  sc.minor = minor;
-  const err = scanFields(buf, i + 11, sc, limits.maxHeaderCount);
-  if (err < 0) return err;
-  if (sc.end - s > limits.maxHeadBytes) return -HttpError.HeadTooLarge;
-  return decode(buf, sc, out);
+  sc.pathStart = pathStart;
+  return scanVersion(buf, i + 1, stop, sc);
 }
 
-/** "HTTP/d.d" CRLF at i. Returns the minor version (1.x, x >= 1, reads as 1) or -HttpError. */
-function parseVersion(buf: Uint8Array, i: number): number {
-  if (buf[i] !== 72 || buf[i + 1] !== 84 || buf[i + 2] !== 84 || buf[i + 3] !== 80 || buf[i + 4] !== 47) return -HttpError.InvalidVersion;
-  const major = buf[i + 5]! - 48, minor = buf[i + 7]! - 48;
-  if (!(major >= 0 && major <= 9) || buf[i + 6] !== 46 || !(minor >= 0 && minor <= 9)) return -HttpError.InvalidVersion;
-  if (buf[i + 8] !== CR || buf[i + 9] !== LF) return -HttpError.InvalidVersion;
-  if (major !== 1) return -HttpError.VersionNotSupported;
-  return minor === 0 ? 0 : 1;
+/** The method as a string: common ones interned, so the hot path does not allocate them. */
+function methodName(buf: Uint8Array, a: number, b: number): string {
+  const candidates = METHODS_BY_LENGTH[b - a];
+  if (candidates !== undefined) {
+    outer: for (const name of candidates) {
+      for (let k = 0; k < name.length; k++) if (buf[a + k] !== name.charCodeAt(k)) continue outer;
+      return name;
+    }
+  }
+  return latin1(buf, a, b);
 }
 
-/** Validates field lines from i to the blank line, recording them in sc (count, marks, highByte). Returns 0 or -HttpError. */
-function scanFields(buf: Uint8Array, i: number, sc: HeadScan, maxCount: number): number {
-  const headEnd = sc.end;
+/** Where the path of the target buf[a, b) starts (RFC 9112 §3.2), or -HttpError: origin-form is all
+ *  path; "*" only with OPTIONS; absolute-form (http or https, with an authority) from its first "/"
+ *  or "?" (b when it has neither). */
+function targetForm(buf: Uint8Array, a: number, b: number, method: string): number {
+  if (buf[a] === SLASH) return a;
+  if (b - a === 1 && buf[a] === 42) return method === "OPTIONS" ? a : -HttpError.InvalidTarget;
+  // Target bytes are all above SP, so OR-ing 0x20 lowercases letters and nothing else matches.
+  let i = a;
+  for (const c of "http") if ((buf[i++]! | 0x20) !== c.charCodeAt(0)) return -HttpError.InvalidTarget;
+  if ((buf[i]! | 0x20) === 115) i++; // "s"
+  if (i + 3 > b || buf[i] !== COLON || buf[i + 1] !== SLASH || buf[i + 2] !== SLASH) return -HttpError.InvalidTarget;
+  const authority = (i += 3);
+  while (i < b && buf[i] !== SLASH && buf[i] !== QUESTION) i++;
+  return i === authority ? -HttpError.InvalidTarget : i;
+}
+
+const VERSION = "HTTP/#.#\r\n";
+
+/** "HTTP/d.d" CRLF at i, within stop: the offset after it, 0 while it is a prefix of one, or -HttpError
+ *  (a major version other than 1 is 505 once the line is complete). 1.x (x >= 1) reads as 1.1. */
+function scanVersion(buf: Uint8Array, i: number, stop: number, sc: HeadScan): number {
+  // The usual case, "HTTP/1.1" CRLF, without the loop.
+  if (stop - i >= 10 && buf[i] === 72 && buf[i + 1] === 84 && buf[i + 2] === 84 && buf[i + 3] === 80 && buf[i + 4] === 47 &&
+    buf[i + 5] === 49 && buf[i + 6] === 46 && buf[i + 7]! >= 48 && buf[i + 7]! <= 57 && buf[i + 8] === CR && buf[i + 9] === LF) {
+    sc.minor = buf[i + 7] === 48 ? 0 : 1;
+    return i + 10;
+  }
+  const n = Math.min(stop - i, VERSION.length);
+  for (let k = 0; k < n; k++) {
+    const b = buf[i + k]!, want = VERSION.charCodeAt(k);
+    if (want === 35 ? !(b >= 48 && b <= 57) : b !== want) return -HttpError.InvalidVersion;
+  }
+  if (n < VERSION.length) return 0;
+  if (buf[i + 5] !== 49) return -HttpError.VersionNotSupported;
+  sc.minor = buf[i + 7] === 48 ? 0 : 1;
+  return i + VERSION.length;
+}
+
+/** Field lines from i to the blank line or stop, recorded in sc (count, marks, highByte). Returns
+ *  0 or -HttpError for the first rule broken. */
+function scanFields(buf: Uint8Array, i: number, stop: number, sc: HeadScan, maxCount: number): number {
   let marks = sc.marks, n = 0, high = 0;
-  for (;;) {
+  while (i < stop) {
     const c = buf[i];
     if (c === CR) {
-      if (i + 2 !== headEnd) return -HttpError.InvalidHeaderName;
+      // The blank line: in a complete head, the first CRLF at a line start ends it.
+      if (i + 1 < stop && buf[i + 1] !== LF) return -HttpError.InvalidHeaderName;
       break;
     }
     if (c === SP || c === HTAB) return -HttpError.ObsFold;
     if (n >= maxCount) return -HttpError.TooManyHeaders;
     const nameStart = i;
-    while (TCHAR[buf[i]!] === 1) i++;
+    while (i < stop && TCHAR[buf[i]!] === 1) i++;
+    if (i === stop) break;
     if (buf[i] !== COLON) return buf[i] === SP || buf[i] === HTAB ? -HttpError.WhitespaceBeforeColon : -HttpError.InvalidHeaderName;
     if (i === nameStart) return -HttpError.InvalidHeaderName;
     const nameEnd = i++;
-    while (buf[i] === SP || buf[i] === HTAB) i++;
+    while (i < stop && (buf[i] === SP || buf[i] === HTAB)) i++;
     const valueStart = i;
-    for (let b = buf[i]!; b !== CR; b = buf[++i]!) {
+    for (; i < stop; i++) {
+      const b = buf[i]!;
+      if (b === CR) break;
       if (VALUE[b] !== 1) return -HttpError.InvalidHeaderValue;
       high |= b;
     }
+    if (i + 1 >= stop) break;
     if (buf[i + 1] !== LF) return -HttpError.InvalidHeaderValue;
     let valueEnd = i;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
@@ -228,16 +296,15 @@ function knownName(buf: Uint8Array, a: number, b: number): string | undefined {
   return undefined;
 }
 
-/** Fills `out` from the scanned head: strings for method, target and fields, then framing. Returns 0 or -HttpError. */
+/** Fills `out` from the scanned head: strings for target and fields, then framing. Returns 0 or -HttpError. */
 function decode(buf: Uint8Array, sc: HeadScan, out: RequestHead): number {
-  const s = sc.start, methodEnd = sc.methodEnd, targetStart = sc.targetStart, count = sc.count, marks = sc.marks;
+  const s = sc.start, targetStart = sc.targetStart, targetEnd = sc.targetEnd, pathStart = sc.pathStart, count = sc.count, marks = sc.marks;
   // A Buffer (what sockets deliver) slices each token straight into its own string: a view of a
   // freshly read buffer costs more than a decode (the engine first moves its bytes into an
   // ArrayBuffer). Anything else is decoded once and cut into substrings.
   const b = buf as Latin1Sliceable;
   const text = b.latin1Slice === undefined ? headText(buf, sc) : null;
-  const method = methodEnd - s === 3 && buf[s] === 71 && buf[s + 1] === 69 && buf[s + 2] === 84 ? "GET" : token(b, text, s, s, methodEnd);
-  const target = recentToken(b, text, s, targetStart, sc.targetEnd);
+  const target = recentToken(b, text, s, targetStart, targetEnd);
   const headers = new Array<string>(2 * count);
   let hostsValid = true;
   for (let h = 0; h < count; h++) {
@@ -247,15 +314,14 @@ function decode(buf: Uint8Array, sc: HeadScan, out: RequestHead): number {
     headers[2 * h] = name;
     headers[2 * h + 1] = recentToken(b, text, s, va, vb);
   }
-  out.method = method;
+  out.method = sc.method;
   out.target = target;
   out.minor = sc.minor;
   out.headers = headers;
-  // Origin-form (the usual case) is recognised from its first byte, without reading the string.
-  const path = buf[targetStart] === 47 && method !== "CONNECT" ? target : targetPath(method, target);
-  if (typeof path !== "string") return path;
-  out.path = path;
-  return applyFraming(out, hostsValid);
+  // Origin-form and "*" are all path; absolute-form is cut at its path (RFC 9112 §3.2.2).
+  const rest = target.slice(pathStart - targetStart);
+  out.path = pathStart === targetStart ? target : rest === "" || rest.charCodeAt(0) === QUESTION ? "/" + rest : rest;
+  return resolveFraming(headers, out.minor, hostsValid, out);
 }
 
 /** Bytes a..b of the head as a string: sliced from the Buffer, or cut from the decoded `text` (which starts at s). */
@@ -288,118 +354,3 @@ function sameBytes(str: string, buf: Uint8Array, a: number, length: number): boo
   for (let i = 0; i < length; i++) if (str.charCodeAt(i) !== buf[a + i]) return false;
   return true;
 }
-
-/** Reduces the request-target to origin-form (RFC 9112 §3.2). Returns the path or -HttpError. */
-function targetPath(method: string, target: string): string | number {
-  if (method === "CONNECT") return -HttpError.MethodNotImplemented;
-  if (target.charCodeAt(0) === 47) return target;
-  if (target === "*") return method === "OPTIONS" ? "*" : -HttpError.InvalidTarget;
-  const scheme = target.slice(0, 8).toLowerCase();
-  const authorityStart = scheme.startsWith("http://") ? 7 : scheme === "https://" ? 8 : -1;
-  if (authorityStart < 0) return -HttpError.InvalidTarget;
-  let pathStart = authorityStart;
-  while (pathStart < target.length && target[pathStart] !== "/" && target[pathStart] !== "?") pathStart++;
-  if (pathStart === authorityStart) return -HttpError.InvalidTarget;
-  if (pathStart === target.length) return "/";
-  return target[pathStart] === "?" ? "/" + target.slice(pathStart) : target.slice(pathStart);
-}
-
-/** Resolves body framing, keep-alive, Host and Expect from the decoded fields (RFC 9112 §6, §9.3).
- *  `hostsValid`: every Host value passed validHost. Returns 0 or -HttpError. */
-function applyFraming(out: RequestHead, hostsValid: boolean): number {
-  let hosts = 0, contentLength = -1, te: string[] | null = null;
-  let close = false, keepAlive = false, expect: string | null = null;
-  const h = out.headers;
-  for (let k = 0; k < h.length; k += 2) {
-    const name = h[k]!;
-    if (name.length > 17) continue;
-    switch (name) {
-      case "host":
-        hosts++;
-        break;
-      case "content-length": {
-        const n = parseContentLength(h[k + 1]!);
-        if (n === CONFLICT || (n >= 0 && contentLength >= 0 && n !== contentLength)) return -HttpError.ConflictingContentLength;
-        if (n < 0) return -HttpError.InvalidContentLength;
-        contentLength = n;
-        break;
-      }
-      case "transfer-encoding":
-        te ??= [];
-        for (const t of listItems(h[k + 1]!)) te.push(t);
-        break;
-      case "connection":
-        for (const t of listItems(h[k + 1]!)) {
-          if (t === "close") close = true;
-          else if (t === "keep-alive") keepAlive = true;
-        }
-        break;
-      case "expect":
-        expect = h[k + 1]!.toLowerCase();
-        break;
-    }
-  }
-  if (hosts > 1) return -HttpError.DuplicateHost;
-  if (hosts === 0 && out.minor === 1) return -HttpError.MissingHost;
-  if (!hostsValid) return -HttpError.InvalidHost;
-  if (te !== null) {
-    const err = checkTransferEncoding(te, out.minor, contentLength);
-    if (err !== 0) return err;
-  }
-  if (expect !== null && expect !== "100-continue") return -HttpError.ExpectationFailed;
-  out.contentLength = te === null ? contentLength : -1;
-  out.chunked = te !== null;
-  out.keepAlive = out.minor === 1 ? !close : keepAlive && !close;
-  out.expectContinue = expect !== null && out.minor === 1;
-  return 0;
-}
-
-function checkTransferEncoding(codings: string[], minor: number, contentLength: number): number {
-  if (minor === 0) return -HttpError.TransferEncodingOnHttp10;
-  if (contentLength >= 0) return -HttpError.ContentLengthWithTransferEncoding;
-  if (codings[codings.length - 1] !== "chunked") return -HttpError.TransferEncodingNotChunked;
-  if (codings.indexOf("chunked") !== codings.length - 1) return -HttpError.TransferEncodingNotChunked;
-  if (codings.length > 1) return -HttpError.UnsupportedTransferCoding;
-  return 0;
-}
-
-/** Comma-separated list elements, trimmed and lowercased, empty elements dropped (RFC 9110 §5.6.1). */
-function listItems(value: string): string[] {
-  const items: string[] = [];
-  for (const part of value.split(",")) {
-    const t = part.trim().toLowerCase();
-    if (t !== "") items.push(t);
-  }
-  return items;
-}
-
-const CONFLICT = -2;
-
-/** 1*DIGIT, or a list of identical ones ("5, 5"). Returns -1 when malformed or beyond 10^15, CONFLICT when the list differs. */
-function parseContentLength(value: string): number {
-  let result = -1;
-  for (const part of value.split(",")) {
-    const t = part.trim();
-    if (t.length === 0 || t.length > 15) return -1;
-    let n = 0;
-    for (let i = 0; i < t.length; i++) {
-      const d = t.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) return -1;
-      n = n * 10 + d;
-    }
-    if (result >= 0 && n !== result) return CONFLICT;
-    result = n;
-  }
-  return result;
-}
-
-/** uri-host [":" port]: reg-name, IPv4 or IP-literal characters only (RFC 3986 §3.2.2). */
-function validHost(buf: Uint8Array, a: number, b: number): boolean {
-  for (let i = a; i < b; i++) if (HOST_CHAR[buf[i]!] !== 1) return false;
-  return true;
-}
-
-const HOST_CHAR = new Uint8Array(256);
-for (const c of "-._~!$&'()*+,;=[]%:") HOST_CHAR[c.charCodeAt(0)] = 1;
-for (let b = 0x30; b <= 0x39; b++) HOST_CHAR[b] = 1;
-for (let b = 0x41; b <= 0x5a; b++) HOST_CHAR[b] = HOST_CHAR[b + 0x20] = 1;

@@ -85,9 +85,19 @@ export class RequestReader {
         continue;
       }
       if (!sink.admitRequest()) return;
-      // Some clients send CRLF after a body (RFC 9112 §2.2): not the start of a slow head.
-      while (inp.length >= 2 && inp.buf![inp.start] === 13 && inp.buf![inp.start + 1] === 10 && this.head === null) inp.consume(2);
-      if (inp.length === 0) return;
+      // Some clients send CRLF after a body (RFC 9112 §2.2): not part of the head, nor the start of a
+      // slow one. Also when its CR came in an earlier read: the parser does not count empty lines
+      // toward the head limit, and they must not pile up in the buffer meanwhile.
+      while (inp.length >= 2 && inp.buf![inp.start] === 13 && inp.buf![inp.start + 1] === 10) {
+        inp.consume(2);
+        this.headScanned = Math.max(0, this.headScanned - 2);
+      }
+      if (inp.length === 0) {
+        // A head begun by a lone CR keeps its header timer: a client cannot stay open on a drip of CRLFs.
+        this.head = null;
+        this.headScanned = 0;
+        return;
+      }
       const head = (this.head ??= emptyHead());
       const r = parseHead(inp.buf!, inp.start, inp.end, this.headScanned, this.opts, head);
       if (r === NEED_MORE) {

@@ -106,7 +106,7 @@ const REJECTED: Row[] = [
   { rfc: "9112 §2.3", name: "lowercase protocol name", input: `GET / http/1.1\r\n${H}\r\n`, error: HttpError.InvalidVersion },
   { rfc: "9112 §2.3", name: "version without minor", input: `GET / HTTP/1\r\n${H}\r\n`, error: HttpError.InvalidVersion },
   { rfc: "9112 §2.3", name: "trailing junk after version", input: `GET / HTTP/1.1x\r\n${H}\r\n`, error: HttpError.InvalidVersion },
-  { rfc: "9112 §2.3", name: "HTTP/2.0 request line", input: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", error: HttpError.VersionNotSupported },
+  { rfc: "9112 §2.3", name: "HTTP/2.0 request line", input: `GET / HTTP/2.0\r\n${H}\r\n`, error: HttpError.VersionNotSupported },
   { rfc: "9112 §2.3", name: "HTTP/0.9 style version", input: `GET / HTTP/0.9\r\n${H}\r\n`, error: HttpError.VersionNotSupported },
   { rfc: "9112 §5.1", name: "whitespace between name and colon", input: `GET / HTTP/1.1\r\n${H}Content-Length : 5\r\n\r\n`, error: HttpError.WhitespaceBeforeColon },
   { rfc: "9112 §5.1", name: "empty field name", input: `GET / HTTP/1.1\r\n${H}: v\r\n\r\n`, error: HttpError.InvalidHeaderName },
@@ -251,6 +251,59 @@ describe("parseHead fuzz findings: the answer does not depend on how the bytes a
       expect(parseAllWays(input, small).r).toBe(-error);
     });
   }
+});
+
+// Precedence (docs/architecture.md, "The HTTP engine"): a head that breaks several rules is answered
+// for the rule its bytes break first, in the order they arrive: request-line syntax, the method
+// (501 when its token ends), the target (syntax 400, length 414, form 400), the version (400, 505),
+// each field line as it comes (syntax 400; 431 for one field too many or the byte past the head
+// limit), then the complete head's framing. Every row runs whole, split at every offset and byte by
+// byte, so the answer cannot depend on where a read ends.
+describe("parseHead precedence: the first rule broken, in byte order, is the answer", () => {
+  const SERVED = new Set(["GET", "HEAD", "POST", "OPTIONS"]);
+  const small: HeadLimits = { maxHeadBytes: 256, maxTargetBytes: 64, maxHeaderCount: 6, knownMethod: (m) => SERVED.has(m) };
+  const pad = (n: number) => `X-Pad: ${"p".repeat(n)}\r\n`;
+  const long = "/" + "t".repeat(100);
+  const ROWS: Array<[name: string, input: string, error: HttpError]> = [
+    // Found by the live fuzzer (seed 20261202, case 5845): the method was judged after the head size.
+    ["unknown method, then a head over the limit", `\r\nGeT /lead HTTP/1.1\r\nHost: ${"s".repeat(300)}\r\n\r\n`, HttpError.MethodNotImplemented],
+    ["unknown method, answered when its token ends", "PUT ", HttpError.MethodNotImplemented],
+    ["CONNECT, whatever the method list", "CONNECT ", HttpError.MethodNotImplemented],
+    ["HTTP/2 preface: PRI is no method served", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", HttpError.MethodNotImplemented],
+    ["non-token method byte, then an unknown method's end", "GE(T / HTTP/1.1\r\n", HttpError.InvalidMethod],
+    ["unknown method, then a target over its limit", `PURGE ${long} HTTP/1.1\r\n${H}\r\n`, HttpError.MethodNotImplemented],
+    ["unknown method, then a bare LF", "FOO / HTTP/1.1\n\r\n", HttpError.MethodNotImplemented],
+    ["target over its limit, then a bad field", `GET ${long} HTTP/1.1\r\nBad Field: x\r\n\r\n`, HttpError.TargetTooLong],
+    ["target in no known form, answered when it ends", "GET foo ", HttpError.InvalidTarget],
+    ["target in no known form, then a head over the limit", `GET foo HTTP/1.1\r\n${H}${pad(300)}\r\n`, HttpError.InvalidTarget],
+    ["unsupported version, then a head over the limit", `GET / HTTP/2.0\r\n${H}${pad(300)}\r\n`, HttpError.VersionNotSupported],
+    ["malformed version, then a bad field", "GET / HTTP/1.1x\r\nBad Field: x\r\n\r\n", HttpError.InvalidVersion],
+    ["bad field, then a head over the limit", `GET / HTTP/1.1\r\n${H}Bad Field: x\r\n${pad(300)}\r\n`, HttpError.WhitespaceBeforeColon],
+    ["head over the limit, then a bad field", `GET / HTTP/1.1\r\n${H}${pad(300)}Bad Field: x\r\n\r\n`, HttpError.HeadTooLarge],
+    ["bare LF inside the limit, then more than the limit", `GET / HTTP/1.1\r\n${H}X: 1\n${pad(300)}\r\n`, HttpError.InvalidLineEnding],
+    ["bad field, then one field too many", `GET / HTTP/1.1\r\n${H}A\x01: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\n\r\n`, HttpError.InvalidHeaderName],
+    ["one field too many, then a bad field", `GET / HTTP/1.1\r\n${H}B: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nA\x01: 1\r\n\r\n`, HttpError.TooManyHeaders],
+    ["unknown transfer coding (501), then a bad field", `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\nX: a\x01\r\n\r\n`, HttpError.InvalidHeaderValue],
+    ["unknown transfer coding (501), then a head over the limit", `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n${pad(300)}\r\n`, HttpError.HeadTooLarge],
+    ["Content-Length with Transfer-Encoding, then an expectation (417)", `POST / HTTP/1.1\r\n${H}Content-Length: 1\r\nTransfer-Encoding: chunked\r\nExpect: x\r\n\r\n`, HttpError.ContentLengthWithTransferEncoding],
+  ];
+  for (const [name, input, error] of ROWS) {
+    test(`${name} -> ${HttpError[error]}`, () => {
+      expect(parseAllWays(input, small).r).toBe(-error);
+    });
+  }
+
+  test("an unknown method's token still arriving is need-more; a known one's full request line too", () => {
+    expect(parseAllWays("PUT", small).r).toBe(NEED_MORE);
+    expect(parseAllWays("GET /x HTTP/1.1\r\nHos", small).r).toBe(NEED_MORE);
+  });
+
+  test("RFC 9112 §2.2: empty lines before the request line do not count toward the head limit", () => {
+    const base = `GET / HTTP/1.1\r\n${H}X-Pad: \r\n\r\n`;
+    const exact = base.replace("X-Pad: ", `X-Pad: ${"a".repeat(256 - base.length)}`);
+    expect(parseAllWays(`\r\n\r\n${exact}`, small).r).toBe(4 + 256);
+    expect(parseAllWays(`\r\n${exact.replace("X-Pad: ", "X-Pad: a")}`, small).r).toBe(-HttpError.HeadTooLarge);
+  });
 });
 
 describe("parseHead token reuse", () => {
