@@ -112,7 +112,11 @@ export function createApp(deps: ApiDeps) {
     staticRoutes ??= new Set(app.routes.map((r) => r.path).filter((p) => !p.includes(":") && !p.includes("*")));
     metrics.countRequest(staticRoutes.has(path) ? path : UNMATCHED_ROUTE, status);
   };
-  const app = new Elysia()
+  // Bodies are checked as sent. Elysia's default normalizer ("exactMirror") rebuilds a body to its
+  // schema before checking it and turns a scalar or a list where an object belongs into an object
+  // ("ab" -> {"0":"a","1":"b"}, 5 -> {}), so a malformed field would be taken for an empty one.
+  // TypeBox's normalizer checks first and only then drops unknown fields (plugins inherit it).
+  const app = new Elysia({ normalize: "typebox" })
     .onRequest(({ request, set }) => {
       // Elysia merges set.headers into every answer, early returns and onError's included.
       const sent = request.headers.get("x-request-id");

@@ -130,6 +130,13 @@ const CASES: Array<[Api, string, unknown, RegExp]> = [
   ["messages", "an input_schema nested 500 deep", messages([user], { tools: [msgTool(deep)] }), /^tools\[0\]: .* nested deeper than 64 levels/],
   ["messages", "maxLength below 0", messages([user], { tools: [msgTool({ type: "object", properties: { city: { type: "string", maxLength: -1 } } })] }), /keyword "maxLength" at #\/properties\/city: -1/],
   ["messages", "tool_choice naming a missing tool", messages([user], { tools: [msgTool(WEATHER)], tool_choice: { type: "tool", name: "get_time" } }), /^tool_choice\.name: "get_time" is not among the tools \(get_weather\)$/],
+  // Scalars or lists where an object belongs: refused as sent, never rebuilt into an object.
+  ["chat", "chat_template_kwargs as a string", chat([user], { chat_template_kwargs: "ab" }), /^chat_template_kwargs: /],
+  ["chat", "a json_schema's schema as a string", chat([user], { response_format: { type: "json_schema", json_schema: { name: "x", schema: "ab" } } }), /^response_format: /],
+  ["chat", "stream_options as a number", chat([user], { stream_options: 5 }), /^stream_options: /],
+  ["responses", "chat_template_kwargs as a list", responses([user], { chat_template_kwargs: ["x"] }), /^chat_template_kwargs: /],
+  ["responses", "a text format's schema as a list", responses([user], { text: { format: { type: "json_schema", name: "x", schema: [1] } } }), /^text: /],
+  ["messages", "chat_template_kwargs as a number", messages([user], { chat_template_kwargs: 5 }), /^chat_template_kwargs: /],
 ];
 
 describe("malformed agent requests: a 400 in the API's own shape, naming the field", () => {
