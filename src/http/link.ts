@@ -43,6 +43,7 @@ export class Link implements ConnectionHost {
   /** Aborts the requests in flight when the peer goes away (see dispatch). */
   aborter: AbortController | null = null;
   aborterUses = 0;
+  private peer: string | null = null;
 
   constructor(readonly sock: LinkSocket, private readonly server: LinkOwner, now: number) {
     this.dates = server.dates;
@@ -53,6 +54,19 @@ export class Link implements ConnectionHost {
   /** The connection, taken from the spares when the socket was idle. */
   get conn(): Connection {
     return (this.held ??= this.server.takeConnection(this, this.idleSinceMs));
+  }
+
+  /** The peer's address (read once: each read of Bun's makes a new string), or undefined once the
+   *  socket can no longer tell. */
+  get remote(): string | undefined {
+    if (this.peer === null) {
+      try {
+        this.peer = this.sock.remoteAddress;
+      } catch {
+        return undefined;
+      }
+    }
+    return this.peer;
   }
 
   /** It holds a Connection object (it has work, or has not settled since its last event). */

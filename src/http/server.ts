@@ -88,11 +88,7 @@ export function remoteAddress(req: Request): string | undefined {
 }
 
 function peerOf(link: Link): string | undefined {
-  try {
-    return link.sock.remoteAddress;
-  } catch {
-    return undefined;
-  }
+  return link.remote;
 }
 
 // Bun.peek unwraps settled promises, keeping handlers that answer at once on the synchronous path
