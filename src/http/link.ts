@@ -29,7 +29,6 @@ interface LinkSocket {
   readonly remoteAddress: string;
 }
 
-
 /** One accepted socket: Bun's handle, the connection it feeds, and the abort signal its requests
  *  share. It is that connection's host: what the connection asks of the socket goes through it.
  *  While the socket is idle the Link holds no Connection: the object goes back to the server's
