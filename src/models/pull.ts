@@ -199,10 +199,12 @@ async function download(d: ModelDownloader, opts: PullOptions, files: readonly S
   }
   if (stalledAt !== undefined) {
     progress?.abandon();
+    // The downloader keeps a partial file only once it has saved progress (a whole chunk).
+    const kept = files.some((f) => existsSync(f.staged) || existsSync(f.staged + PARTIAL_SUFFIX));
     throw new PullError(
       "stalled",
       `no data for ${formatDuration(stallMs / 1000)} while pulling ${opts.source} (${formatBytes(stalledAt)} of ${formatBytes(d.totalSize)}): ` +
-        `the network or the hub stopped answering; the partial download is kept: run the same command again to resume`,
+        `the network or the hub stopped answering; ${kept ? "the partial download is kept: run the same command again to resume" : "nothing was saved yet: run the same command again"}`,
     );
   }
   progress?.finish(d.totalSize, d.totalSize);

@@ -143,13 +143,25 @@ describe("pull from the fixture hub", () => {
     expect(sha256(readFileSync(r.entry.files[0]!))).toBe(sha256(models.chatF16));
   });
 
+  test("a download that stalls before anything is saved says so, rather than promising a resume", async () => {
+    const { dir, opts } = setup({ stallTimeoutMs: 1_500 });
+    hub.faults.push({ kind: "stall", file: "warren-test/big-GGUF/big-Q8_0.gguf", atByte: 64 * 1024 });
+    const e = await failure(ensurePulled(opts("hf:warren-test/big-GGUF:Q8_0")));
+    hub.faults.length = 0;
+    hub.releaseStalls();
+    expect(e.code).toBe("stalled");
+    const kept = staged(dir).length > 0;
+    expect(e.message).toEndWith(kept ? "the partial download is kept: run the same command again to resume" : "nothing was saved yet: run the same command again");
+    expect(listStore(dir)).toEqual([]);
+  });
+
   test("a stalled download stops with the partial kept; the next pull resumes from the last whole chunk", async () => {
     const { dir, opts } = setup({ stallTimeoutMs: 1_500 });
     const file = "warren-test/big-GGUF/big-Q8_0.gguf";
     hub.faults.push({ kind: "stall", file, atByte: 11 * MIB });
     const e = await failure(ensurePulled(opts("hf:warren-test/big-GGUF:Q8_0")));
     expect(e.code).toBe("stalled");
-    expect(e.message).toMatch(/^no data for 2 s while pulling hf:warren-test\/big-GGUF:Q8_0 \(.* of 12\.0 MiB\): .* run the same command again to resume$/);
+    expect(e.message).toMatch(/^no data for 2 s while pulling hf:warren-test\/big-GGUF:Q8_0 \(.* of 12\.0 MiB\): .* the partial download is kept: run the same command again to resume$/);
     expect(staged(dir)).toEqual(["hf_warren-test_big.Q8_0.gguf.ipull"]);
     expect(listStore(dir)).toEqual([]);
     hub.faults.length = 0;
