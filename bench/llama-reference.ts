@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { completionBody, streamedCompletion } from "./lib/llama-completion.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const MODEL = resolve(ROOT, "../shared/models/stories260K.gguf");
@@ -60,33 +61,13 @@ async function start(cmd: string[]): Promise<{ url: string; proc: Subprocess }> 
   throw new Error(`${cmd[0]} did not become healthy on port ${port}`);
 }
 
-/** The request as both servers get it: the whole prompt evaluated every time, ids returned. */
-const bodyOf = (c: (typeof CASES)[number], stream = false) => ({ ...c.body, cache_prompt: false, return_tokens: true, ...(stream ? { stream: true } : {}) });
-
 async function ask(url: string, c: (typeof CASES)[number]): Promise<Record<string, unknown>> {
-  const r = await fetch(url + c.path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(bodyOf(c)) });
+  const r = await fetch(url + c.path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(completionBody(c)) });
   const j = (await r.json()) as Record<string, any>;
   if (c.path === "/v1/completions") return { content: j.choices[0].text, finish_reason: j.choices[0].finish_reason, completion_tokens: j.usage.completion_tokens };
   const out: Record<string, unknown> = { content: j.content, tokens: j.tokens, stop_type: j.stop_type, stopping_word: j.stopping_word, tokens_predicted: j.tokens_predicted, tokens_evaluated: j.tokens_evaluated };
   if (j.completion_probabilities) out.completion_probabilities = j.completion_probabilities;
   return out;
-}
-
-/** Content and ids from the SSE chunks of a streamed /completion. */
-async function askStreamed(url: string, c: (typeof CASES)[number]): Promise<{ content: string; tokens: number[] }> {
-  const r = await fetch(url + c.path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(bodyOf(c, true)) });
-  let content = "";
-  const tokens: number[] = [];
-  for (const line of (await r.text()).split("\n")) {
-    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
-    const j = JSON.parse(line.slice(6));
-    if (c.path === "/v1/completions") content += j.choices?.[0]?.text ?? "";
-    else if (!j.stop) {
-      content += j.content;
-      tokens.push(...j.tokens);
-    }
-  }
-  return { content, tokens };
 }
 
 /**
@@ -118,7 +99,7 @@ async function compare(a: string, b: string): Promise<string[]> {
     const got = await ask(b, c);
     for (const key of ["content", "tokens", "stop_type", "finish_reason"]) if (!same(want[key], got[key])) problems.push(`${c.name}: ${key} differs alone`);
     if (alone[i]!.together && !same(want.content, together[i]!.content)) problems.push(`${c.name}: content differs beside the other requests`);
-    const streamed = await askStreamed(b, c);
+    const streamed = await streamedCompletion(b, c);
     if (streamed.content !== want.content) problems.push(`${c.name}: streamed content differs`);
   }
   return problems;

@@ -36,7 +36,7 @@ const sections: Section[] = [
     title: "Inference scheduler over HTTP vs a naive node-llama-cpp loop",
     cmd: ["bench/scheduler/run.ts", "--rounds", quick ? "1" : "5"],
     about:
-      "stories260K, 1 thread, 128 tokens per request (EOS ignored). Warren: --parallel 8, streaming /generate over real sockets, client in the bench process. Naive: node-llama-cpp in-process, one sequence per request. " +
+      "stories260K, 1 thread, 128 tokens per request (EOS ignored). Warren: `warren serve --threads 1 --parallel 8 --ctx-per-slot 512` (access log on), streaming /generate over real sockets, client in the bench process. Naive: node-llama-cpp in-process, one sequence per request. " +
       "Decode ceiling: the engine's batched decode in a bare lockstep loop in-process (no scheduler, no HTTP, no client), the most any server on this llama.cpp build can get. Target: >= 1.35x the naive loop at 8 concurrent.",
     keep: tableLines,
   },

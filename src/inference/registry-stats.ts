@@ -1,7 +1,7 @@
 // The registry's counters. A model's scheduler counts while the model is loaded; when it is unloaded
 // its counts are carried into the model's totals, so a model unloaded and loaded again keeps counting
 // from where it was, and the server's totals (every model together) never go backwards.
-import type { Scheduler } from "./scheduler.ts";
+import { emptyCounters, type Scheduler } from "./scheduler.ts";
 
 /** One scheduler's stats, or several added up. */
 export type SchedulerTotals = ReturnType<Scheduler["stats"]>;
@@ -25,22 +25,7 @@ export interface ModelTotals {
 const GAUGES = new Set<keyof SchedulerTotals>(["slots", "busySlots", "pausedSlots", "queueDepth"]);
 
 export function emptyTotals(): SchedulerTotals {
-  return {
-    slots: 0,
-    busySlots: 0,
-    pausedSlots: 0,
-    queueDepth: 0,
-    promptTokens: 0,
-    cachedPromptTokens: 0,
-    generatedTokens: 0,
-    decodeCalls: 0,
-    decodedTokens: 0,
-    decodeMs: 0,
-    slotCopies: 0,
-    copyMs: 0,
-    requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
-    rejected: 0,
-  };
+  return { slots: 0, busySlots: 0, pausedSlots: 0, queueDepth: 0, ...emptyCounters() };
 }
 
 export const emptyModelTotals = (): ModelTotals => ({

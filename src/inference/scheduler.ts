@@ -35,6 +35,22 @@ interface SchedulerObserver {
   finished?(reason: FinishReason): void;
 }
 
+/** A scheduler's counters (its stats without the readings of the moment), all at zero. */
+export function emptyCounters(): Omit<SchedulerStats, "slots" | "busySlots" | "pausedSlots" | "queueDepth"> {
+  return {
+    promptTokens: 0,
+    cachedPromptTokens: 0,
+    generatedTokens: 0,
+    decodeCalls: 0,
+    decodedTokens: 0,
+    decodeMs: 0,
+    slotCopies: 0,
+    copyMs: 0,
+    requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
+    rejected: 0,
+  };
+}
+
 interface SchedulerStats {
   slots: number;
   busySlots: number;
@@ -64,18 +80,7 @@ export class Scheduler {
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   private observer: SchedulerObserver = {};
-  private readonly counters: Omit<SchedulerStats, "slots" | "busySlots" | "pausedSlots" | "queueDepth"> = {
-    promptTokens: 0,
-    cachedPromptTokens: 0,
-    generatedTokens: 0,
-    decodeCalls: 0,
-    decodedTokens: 0,
-    decodeMs: 0,
-    slotCopies: 0,
-    copyMs: 0,
-    requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
-    rejected: 0,
-  };
+  private readonly counters = emptyCounters();
 
   constructor(opts: SchedulerOptions) {
     this.engine = opts.engine;

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { completionBody, streamedCompletion } from "../../bench/lib/llama-completion.ts";
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { REPO_ROOT, requireStories } from "../helpers/models.ts";
 import { setup, type Setup } from "./helpers.ts";
@@ -42,28 +43,10 @@ afterAll(async () => {
   await engine?.dispose();
 });
 
-const bodyOf = (c: Case, stream = false) => ({ ...c.body, cache_prompt: false, return_tokens: true, ...(stream ? { stream: true } : {}) });
-
 async function ask(c: Case): Promise<Record<string, any>> {
-  const r = await fetch(s.served.url + c.path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(bodyOf(c)) });
+  const r = await fetch(s.served.url + c.path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(completionBody(c)) });
   expect(r.status).toBe(200);
   return (await r.json()) as Record<string, any>;
-}
-
-async function streamed(c: Case): Promise<{ content: string; tokens: number[] }> {
-  const r = await fetch(s.served.url + c.path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(bodyOf(c, true)) });
-  let content = "";
-  const tokens: number[] = [];
-  for (const line of (await r.text()).split("\n")) {
-    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
-    const j = JSON.parse(line.slice(6));
-    if (c.path === "/v1/completions") content += j.choices?.[0]?.text ?? "";
-    else if (!j.stop) {
-      content += j.content;
-      tokens.push(...j.tokens);
-    }
-  }
-  return { content, tokens };
 }
 
 /**
@@ -103,7 +86,7 @@ describe(`Warren against ${FIXTURE.recordedWith} on stories260K`, () => {
         expect([got.stop_type, got.stopping_word, got.tokens_predicted, got.tokens_evaluated]).toEqual([want.stop_type, want.stopping_word, want.tokens_predicted, want.tokens_evaluated]);
         if (want.completion_probabilities) expectProbabilities(got.completion_probabilities, want.completion_probabilities);
       }
-      const st = await streamed(c);
+      const st = await streamedCompletion(s.served.url, c);
       expect(st.content).toBe(want.content);
       if (want.tokens) expect(st.tokens).toEqual(want.tokens);
     });
