@@ -134,6 +134,22 @@ export class PreparedResponse implements Response {
 // The one link to the native class, so `instanceof Response` (Elysia's check for a finished answer) holds.
 Object.setPrototypeOf(PreparedResponse.prototype, Response.prototype);
 
+/** Names already checked, by their lower-case form: answers set the same few names again and again. */
+const checkedNames = new Map<string, string>();
+const CHECKED_NAMES_MAX = 256;
+
+/** A header name's lower-case form; throws the TypeError a Headers object would for one it refuses. */
+function lowerName(name: string): string {
+  let key = checkedNames.get(name);
+  if (key !== undefined) return key;
+  if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: '${name}'`);
+  key = name.toLowerCase();
+  if (checkedNames.size < CHECKED_NAMES_MAX) checkedNames.set(name, key);
+  return key;
+}
+
+const isEdgeSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
 /**
  * The record as a Headers object would hold it: lower-case names, trimmed values, repeats joined.
  * Throws the TypeError a Headers object would for a refused name or value.
@@ -142,9 +158,9 @@ function fieldsOf(headers: Readonly<Record<string, unknown>>, contentType: strin
   // Null prototype: names such as "constructor" or "__proto__" are ordinary keys.
   const fields: Record<string, string> = Object.create(null);
   for (const name in headers) {
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: '${name}'`);
-    const key = name.toLowerCase();
-    const value = String(headers[name]).replace(WHITESPACE_EDGES, "");
+    const key = lowerName(name);
+    let value = String(headers[name]);
+    if (value.length > 0 && (isEdgeSpace(value.charCodeAt(0)) || isEdgeSpace(value.charCodeAt(value.length - 1)))) value = value.replace(WHITESPACE_EDGES, "");
     if (BAD_VALUE.test(value)) throw new TypeError(`Header '${name}' has invalid value: '${value}'`);
     fields[key] = key in fields ? `${fields[key]}, ${value}` : value;
   }

@@ -8,8 +8,8 @@ const PREFLIGHT_MAX_AGE_S = 600;
 const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
 interface Cors {
-  /** Headers for an actual (non-preflight) response. */
-  headers(request: Request): Record<string, string>;
+  /** Headers for an actual (non-preflight) response; undefined when there are none. */
+  headers(request: Request): Record<string, string> | undefined;
   /** The 204 answer when `request` is a preflight, else undefined. */
   preflight(request: Request): Response | undefined;
 }
@@ -26,6 +26,8 @@ export function cors(origins: readonly string[]): Cors {
   const vary: Record<string, string> = any || origins.length === 0 ? {} : { vary: "Origin" };
   return {
     headers(request) {
+      // No origin allowed: nothing to add, whatever the request says.
+      if (origins.length === 0) return undefined;
       const origin = allowOrigin(request.headers.get("origin"));
       return origin ? { ...vary, "access-control-allow-origin": origin } : { ...vary };
     },

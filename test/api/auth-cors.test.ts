@@ -133,4 +133,14 @@ describe("X-Request-Id", () => {
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  test("generated ids stay distinct across the counter's 4096-id table boundary", async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 4100; i++) {
+      const id = (await s.app.handle(new Request("http://localhost/health"))).headers.get("x-request-id")!;
+      expect(id).toMatch(/^[0-9a-f]{32}$/);
+      ids.add(id);
+    }
+    expect(ids.size).toBe(4100);
+  });
 });
