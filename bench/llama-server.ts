@@ -8,7 +8,14 @@
 // directory; that needs git, cmake and a C++ compiler (~15 min on 2 cores). Without them the
 // script says so and exits 0. It is never part of `npm test`.
 //   bun bench/llama-server.ts [--model PATH] [--threads 1] [--parallel 8] [--ctx-size 512]
-//                             [--requests 64] [--max-tokens 128] [--rounds 3] [--build-only]
+//                             [--requests 256] [--warmup 64] [--max-tokens 128] [--rounds 3]
+//                             [--build-only | --no-build]
+// --model bench stands for the generated 100M `bench` preset (models/bench.gguf, made if missing).
+// --no-build skips the comparison, saying so, when llama-server is not built yet (bench/results.ts).
+// Each server is started afresh per round and first answers --warmup requests (not measured, the
+// same for both): a server is judged as it runs after its first seconds, when JavaScriptCore has
+// compiled the hot paths (Warren's tokens/s in its first 2 s are ~5% lower; llama-server has no
+// warm-up). `--warmup 8 --requests 64` measures those first seconds.
 import { spawn, spawnSync, type Subprocess } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -23,10 +30,12 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1" },
     parallel: { type: "string", default: "8" },
     "ctx-size": { type: "string", default: "512" },
-    requests: { type: "string", default: "64" },
+    requests: { type: "string", default: "256" },
+    warmup: { type: "string", default: "64" },
     "max-tokens": { type: "string", default: "128" },
     rounds: { type: "string", default: "3" },
     "build-only": { type: "boolean", default: false },
+    "no-build": { type: "boolean", default: false },
   },
 });
 
@@ -46,9 +55,13 @@ function llamaServer(): string | null {
   const dir = cacheDir();
   const bin = join(dir, "build", "bin", "llama-server");
   if (existsSync(bin)) return bin;
+  if (values["no-build"]) {
+    console.log(`- llama-server comparison skipped: not built yet (bun bench/llama-server.ts --build-only builds it into ${dir}, ~15 min on 2 cores)`);
+    return null;
+  }
   const missing = ["git", "cmake", "c++"].filter((t) => !Bun.which(t));
   if (missing.length > 0) {
-    console.log(`llama-server comparison skipped: ${missing.join(", ")} not found (apt-get install -y git cmake g++)`);
+    console.log(`- llama-server comparison skipped: ${missing.join(", ")} not found (apt-get install -y git cmake g++)`);
     return null;
   }
   console.error(`building llama-server into ${dir} (once; ~15 min on 2 cores)`);
@@ -116,7 +129,7 @@ interface Result {
 async function load(url: string, dir: string, name: string): Promise<Result> {
   const json = join(dir, `${name}.json`);
   const cmd = [process.execPath, join(ROOT, "src", "main.ts"), "bench", "load", "--api", "openai", "--url", url, "--requests", values.requests!,
-    "--concurrency", values.parallel!, "--max-tokens", values["max-tokens"]!, "--ignore-eos", "--fresh-connections", "--no-progress", "--warmup", "8", "--json", json];
+    "--concurrency", values.parallel!, "--max-tokens", values["max-tokens"]!, "--ignore-eos", "--fresh-connections", "--no-progress", "--warmup", values.warmup!, "--json", json];
   const r = spawnSync({ cmd, cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (!existsSync(json)) throw new Error(`bench load against ${url} failed: ${r.stderr.toString().slice(-500)}`);
   const report = JSON.parse(readFileSync(json, "utf8"));
@@ -126,8 +139,17 @@ async function load(url: string, dir: string, name: string): Promise<Result> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}]`;
 
+const BENCH_PRESET = join(ROOT, "models", "bench.gguf");
 const bin = llamaServer();
 if (bin && !values["build-only"]) {
+  if (values.model === "bench") {
+    values.model = BENCH_PRESET;
+    if (!existsSync(BENCH_PRESET)) {
+      console.error(`generating the bench preset at ${BENCH_PRESET}`);
+      const { makeModel } = await import("../src/models/presets.ts");
+      await makeModel({ preset: "bench", out: BENCH_PRESET });
+    }
+  }
   if (!existsSync(values.model!)) throw new Error(`model not found: ${values.model}`);
   const dir = mkdtempSync(join(tmpdir(), "warren-vs-llama-"));
   const results: Record<"warren" | "llama-server", Result[]> = { warren: [], "llama-server": [] };
@@ -148,11 +170,12 @@ if (bin && !values["build-only"]) {
   }
   const w = results.warren.map((r) => r.tokS);
   const l = results["llama-server"].map((r) => r.tokS);
-  console.log(`model ${values.model}, --threads ${values.threads}, ${values.parallel} slots, ctx ${values["ctx-size"]}/slot, ` +
-    `${values.requests} requests x ${values["max-tokens"]} tokens at concurrency ${values.parallel}, ${values.rounds} rounds alternated (median [min-max])`);
+  console.log(`- model ${values.model}, --threads ${values.threads}, ${values.parallel} slots, ctx ${values["ctx-size"]}/slot, ` +
+    `${values.requests} requests x ${values["max-tokens"]} tokens at concurrency ${values.parallel} after ${values.warmup} warm-up requests, ` +
+    `${values.rounds} rounds alternated (median [min-max])`);
   console.log(`| server | tok/s | ITL p99 ms | failed |\n|---|---|---|---|`);
   for (const [who, rs] of Object.entries(results)) {
     console.log(`| ${who} | ${range(rs.map((r) => r.tokS))} | ${range(rs.map((r) => r.itlP99), 2)} | ${rs.reduce((a, r) => a + r.failed, 0)} |`);
   }
-  console.log(`Warren / llama-server: ${(median(w) / median(l)).toFixed(2)}x (aggregate tok/s, medians)`);
+  console.log(`- Warren / llama-server: ${(median(w) / median(l)).toFixed(2)}x (aggregate tok/s, medians)`);
 }

@@ -41,6 +41,19 @@ const sections: Section[] = [
     keep: tableLines,
   },
   {
+    title: "Against llama-server: stories260K, 1 thread",
+    cmd: ["bench/llama-server.ts", "--no-build", "--rounds", quick ? "1" : "3", ...(quick ? ["--requests", "64", "--warmup", "8"] : [])],
+    about:
+      "`warren serve --threads 1 --parallel 8 --ctx-per-slot 512` (default logging) against llama-server built from the llama.cpp source node-llama-cpp bundles (`-t 1 -np 8 -c 4096`), each started afresh per round, loaded by `warren bench load --api openai` (streaming /v1/completions, fresh connection per request, 128 tokens, EOS ignored) after the same warm-up. Targets: >= 1.0x llama-server's aggregate tok/s at 8 streams, inter-token p99 no worse. Skipped, saying so, until llama-server is built (`bun bench/llama-server.ts --build-only`).",
+    keep: tableLines,
+  },
+  {
+    title: "Against llama-server: the 100M bench preset, 2 threads",
+    cmd: ["bench/llama-server.ts", "--no-build", "--model", "bench", "--threads", "2", "--requests", quick ? "16" : "32", "--warmup", "8", "--max-tokens", "64", "--rounds", quick ? "1" : "3"],
+    about: "As above on the generated 100M preset (Q8_0) at 2 threads, the count `--threads auto` picks for it on 2 cores.",
+    keep: tableLines,
+  },
+  {
     title: "Batching on a compute-bound model",
     cmd: ["bench/scheduler/batching.ts", "--rounds", quick ? "1" : "3"],
     about:
