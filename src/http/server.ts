@@ -315,7 +315,8 @@ class SocketServer implements HttpServer, LinkOwner {
     if (this.onDone === undefined) return;
     const { method, target } = ex.head;
     const request = ex.hostData instanceof Request ? ex.hostData : undefined;
-    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: link.conn.now - ex.startMs, remote: peerOf(link), request });
+    // The clock now, not the connection's last event: a streamed answer ends long after its head.
+    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: Date.now() - ex.startMs, remote: peerOf(link), request });
   }
 
   // ---- HttpServer ----

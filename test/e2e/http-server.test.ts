@@ -24,6 +24,12 @@ function makeApp() {
       await Bun.sleep(300);
       return { slow: true };
     })
+    .get("/drip", async function* () {
+      for (let k = 0; k < 4; k++) {
+        yield `data: ${k}\n\n`;
+        await Bun.sleep(60);
+      }
+    })
     .get("/stream200k", async function* () {
       for (let k = 0; k < 50; k++) yield piece(k);
     })
@@ -166,6 +172,20 @@ describe("keep-alive and pipelining", () => {
     expect(info.durationMs).toBeGreaterThanOrEqual(0);
     expect(info.durationMs).toBeLessThan(5000);
     expect(remoteAddress(new Request("http://localhost/"))).toBeUndefined();
+    c.destroy();
+  });
+
+  test("onRequestDone's duration of a streamed answer runs to its last byte, not to its head", async () => {
+    const c = await RawClient.connect(server.port);
+    const t0 = Date.now();
+    c.send(GET("/drip"));
+    await c.readResponse();
+    const took = Date.now() - t0;
+    await until(() => done.some((d) => d.target === "/drip"));
+    const info = done.find((d) => d.target === "/drip")!;
+    // Four pieces 60 ms apart: at least the 240 ms the handler slept.
+    expect(info.durationMs).toBeGreaterThanOrEqual(200);
+    expect(info.durationMs).toBeLessThanOrEqual(took + 50);
     c.destroy();
   });
 });
