@@ -40,7 +40,7 @@ export function preparedResponses() {
       // A header or status the Response refuses: Elysia's own path refuses it too, with its error.
       return;
     }
-    for (const name in set.headers) delete set.headers[name];
+    set.headers = {};
     set.status = 200;
     return prepared;
   });

@@ -56,6 +56,20 @@ export class DateCache {
   }
 }
 
+type Latin1Write = (this: Uint8Array, str: string, offset: number, length: number) => number;
+/** Buffer.prototype.latin1Write, when present and usable on a plain Uint8Array (checked once). */
+const latin1Write: Latin1Write | undefined = (() => {
+  const fn = (globalThis as { Buffer?: { prototype?: { latin1Write?: Latin1Write } } }).Buffer?.prototype?.latin1Write;
+  if (typeof fn !== "function") return undefined;
+  try {
+    const probe = new Uint8Array(4);
+    fn.call(probe, "a\u00ffb", 1, 3);
+    return probe[1] === 0x61 && probe[2] === 0xff && probe[3] === 0x62 ? fn : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** Framing chosen for a response body; a non-negative number means Content-Length. */
 export const FRAME_CHUNKED = -1;
 /** No framing header: no body (204/304/HEAD of a stream) or close-delimited (HTTP/1.0 stream). */
@@ -68,6 +82,12 @@ export const FRAME_NONE = -2;
  * encoder first and the byte loop only on mismatch.
  */
 export function writeLatin1(str: string, dst: Uint8Array, off: number): number {
+  // Where the runtime has Node's Buffer#latin1Write (Bun, Node), it writes at an offset natively:
+  // no view, no check afterwards (it keeps the low byte, as the loop below does).
+  if (latin1Write !== undefined) {
+    latin1Write.call(dst, str, off, str.length);
+    return off + str.length;
+  }
   // Most header lines are short, and for them the view the encoder needs costs more than the loop.
   if (str.length < 64) {
     for (let i = 0; i < str.length; i++) dst[off + i] = str.charCodeAt(i);
