@@ -18,6 +18,7 @@ export const HTTP_FLAGS: readonly FlagSpec[] = [
   { name: "connections", type: "int", help: "keep-alive connections for the load runs (default 64)" },
   { name: "pipeline", type: "int", help: "requests per write in the pipelined run (default 16)" },
   { name: "idle-connections", type: "int", help: "idle keep-alive connections for the memory measurement; 0 skips it (default 10000)" },
+  { name: "idle-hold", type: "number", arg: "S", help: "seconds before each RSS reading of the memory measurement, past one memory-upkeep interval of the shipped server (default 6)" },
   { name: "loadgen", type: "string", arg: "auto|wrk|builtin", help: "load generator; auto = wrk when installed (default auto)" },
   { name: "pin", type: "bool", help: "pin server to CPU 0 and load to CPU 1 with taskset when possible (default on)" },
   { name: "json", type: "string", arg: "FILE", help: "write the report with every round's raw numbers as JSON" },
@@ -71,6 +72,7 @@ function resolveConfig(p: ReturnType<typeof parseArgs>, notes: string[]): HttpRu
     connections: requireRange("connections", getNumber(p, "connections") ?? 64, 1, 10_000),
     depth: requireRange("pipeline", getNumber(p, "pipeline") ?? 16, 1, 1024),
     idleCount: idleCount(requireRange("idle-connections", getNumber(p, "idle-connections") ?? 10_000, 0, 1_000_000), notes),
+    idleHoldMs: 1000 * requireRange("idle-hold", getNumber(p, "idle-hold") ?? 6, 0, 600),
     loadgen,
     pin,
   };

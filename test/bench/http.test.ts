@@ -121,7 +121,7 @@ describe("bench http end to end", () => {
     const json = join(mkdtempSync(join(tmpdir(), "bench-http-")), "h.json");
     const io = memoryIo();
     const code = await runBenchCli(
-      ["http", "--contenders", "bun,node", "--rounds", "1", "--duration", "1", "--warmup", "0", "--idle-connections", "300",
+      ["http", "--contenders", "bun,node", "--rounds", "1", "--duration", "1", "--warmup", "0", "--idle-connections", "300", "--idle-hold", "0.5",
         "--loadgen", "builtin", "--markdown", "--json", json],
       io,
     );
