@@ -50,7 +50,7 @@ const sections: Section[] = [
   {
     title: "Against llama-server: the 100M bench preset, 2 threads",
     cmd: ["bench/llama-server.ts", "--no-build", "--model", "bench", "--threads", "2", "--requests", quick ? "16" : "32", "--warmup", "8", "--max-tokens", "64", "--rounds", quick ? "1" : "3"],
-    about: "As above on the generated 100M preset (Q8_0) at 2 threads, the count `--threads auto` picks for it on 2 cores.",
+    about: "As above with `warren serve --model models/bench.gguf --threads 2 --parallel 8 --ctx-per-slot 512` against llama-server's `-t 2 -np 8 -c 4096`: the generated 100M preset (Q8_0) at 2 threads, the count `--threads auto` picks for it on 2 cores.",
     keep: tableLines,
   },
   {

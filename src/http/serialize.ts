@@ -78,8 +78,8 @@ export const FRAME_NONE = -2;
 /**
  * Writes `str` as ISO-8859-1 bytes at `off`; returns the offset after it. `dst` must have
  * str.length bytes free. Header values are ByteStrings (code points <= 0xFF), so UTF-8 would
- * mangle 0x80-0xFF: short strings are copied code by code, longer ones go through the native
- * encoder first and the byte loop only on mismatch.
+ * mangle 0x80-0xFF: Buffer#latin1Write where the runtime has it; otherwise short strings are copied
+ * code by code, longer ones go through the native encoder first and the byte loop only on mismatch.
  */
 export function writeLatin1(str: string, dst: Uint8Array, off: number): number {
   // Where the runtime has Node's Buffer#latin1Write (Bun, Node), it writes at an offset natively:

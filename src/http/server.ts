@@ -84,11 +84,7 @@ const owners = new WeakMap<AbortSignal, Link>();
 /** The peer address of the connection a request arrived on (undefined for foreign requests). */
 export function remoteAddress(req: Request): string | undefined {
   const link = owners.get(req.signal);
-  return link === undefined ? undefined : peerOf(link);
-}
-
-function peerOf(link: Link): string | undefined {
-  return link.remote;
+  return link?.remote;
 }
 
 // Bun.peek unwraps settled promises, keeping handlers that answer at once on the synchronous path
@@ -316,7 +312,7 @@ class SocketServer implements HttpServer, LinkOwner {
     const { method, target } = ex.head;
     const request = ex.hostData instanceof Request ? ex.hostData : undefined;
     // The clock now, not the connection's last event: a streamed answer ends long after its head.
-    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: Date.now() - ex.startMs, remote: peerOf(link), request });
+    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: Date.now() - ex.startMs, remote: link.remote, request });
   }
 
   // ---- HttpServer ----

@@ -21,7 +21,6 @@ import { TextStream } from "./text.ts";
 import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent } from "./types.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
 
-
 export interface SchedulerOptions {
   engine: Engine;
   maxQueue: number;
@@ -38,14 +37,7 @@ interface SchedulerObserver {
 /** A scheduler's counters (its stats without the readings of the moment), all at zero. */
 export function emptyCounters(): Omit<SchedulerStats, "slots" | "busySlots" | "pausedSlots" | "queueDepth"> {
   return {
-    promptTokens: 0,
-    cachedPromptTokens: 0,
-    generatedTokens: 0,
-    decodeCalls: 0,
-    decodedTokens: 0,
-    decodeMs: 0,
-    slotCopies: 0,
-    copyMs: 0,
+    promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0, decodeCalls: 0, decodedTokens: 0, decodeMs: 0, slotCopies: 0, copyMs: 0,
     requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
     rejected: 0,
   };
