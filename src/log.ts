@@ -75,6 +75,7 @@ export function createLogger(level: LogLevel, write?: (line: string) => void, fo
         )
       : undefined;
   const clock = new IsoClock();
+  const accessFormat = new AccessFormat(format);
   const logger: Logger = {
     level,
     debug: (m, f) => emit("debug", m, f),
@@ -83,7 +84,7 @@ export function createLogger(level: LogLevel, write?: (line: string) => void, fo
     error: (m, f) => emit("error", m, f),
     access: (e) => {
       if (ORDER.info < ORDER[logger.level]) return;
-      out(json ? accessJson(e, clock.now()) : accessText(e, clock.now()), true);
+      out(accessFormat.line(e, clock.now()), true);
     },
     close: () => (closing ??= batch ? drain(batch) : Promise.resolve()),
   };
@@ -120,17 +121,61 @@ class IsoClock {
   }
 }
 
-/** The same line pino would write for info(fields, msg), without its general-purpose path. */
-function accessJson(e: AccessEntry, time: string): string {
-  const method = jsonString(e.method), path = jsonString(e.path);
-  let line = `{"level":"info","time":"${time}","method":${method},"path":${path},"status":${e.status},"ms":${e.ms}`;
-  if (e.promptTokens !== undefined) line += `,"prompt_tokens":${e.promptTokens}`;
-  if (e.tokens !== undefined) line += `,"tokens":${e.tokens}`;
-  if (e.remote !== undefined) line += `,"remote":${jsonString(e.remote)}`;
-  if (e.requestId !== undefined) line += `,"request_id":${jsonString(e.requestId)}`;
-  // The message is "METHOD path status": quoted pieces joined without their own quotes.
-  return `${line},"msg":${method.slice(0, -1)} ${path.slice(1, -1)} ${e.status}"}`;
+/**
+ * Access lines from pieces kept between lines: most requests repeat a method, path and status seen
+ * just before, and come from the same peer (a proxy above all), so those pieces are escaped and
+ * joined once, and a line is a handful of cached strings around its time, duration and id. Its JSON
+ * line is the one pino would write for info(fields, "METHOD path status"); its text line is the
+ * readable format's. Building each line from scratch cost several times as much.
+ */
+class AccessFormat {
+  private readonly json: boolean;
+  // Direct-mapped by (method, path, status): the piece from the time to the duration, and the message.
+  private readonly keys: ({ method: string; path: string; status: number } | undefined)[] = new Array(SLOTS).fill(undefined);
+  private readonly heads: string[] = new Array<string>(SLOTS).fill("");
+  private readonly tails: string[] = new Array<string>(SLOTS).fill("");
+  private remote: string | undefined;
+  private remotePiece = "";
+
+  constructor(format: LogFormat) {
+    this.json = format === "json";
+  }
+
+  line(e: AccessEntry, time: string): string {
+    const slot = (e.path.length * 31 + e.method.length * 7 + e.status) & (SLOTS - 1);
+    const key = this.keys[slot];
+    if (key === undefined || key.status !== e.status || key.path !== e.path || key.method !== e.method) this.fill(slot, e);
+    let line = (this.json ? '{"level":"info","time":"' : "") + time + this.heads[slot]! + (e.ms >= 0 && e.ms < SMALL.length && Number.isInteger(e.ms) ? SMALL[e.ms]! : this.json ? String(e.ms) : formatValue(e.ms));
+    if (e.promptTokens !== undefined) line += (this.json ? ',"prompt_tokens":' : " prompt_tokens=") + e.promptTokens;
+    if (e.tokens !== undefined) line += (this.json ? ',"tokens":' : " tokens=") + e.tokens;
+    if (e.remote !== undefined) {
+      if (e.remote !== this.remote) {
+        this.remote = e.remote;
+        this.remotePiece = this.json ? `,"remote":${jsonString(e.remote)}` : ` remote=${formatValue(e.remote)}`;
+      }
+      line += this.remotePiece;
+    }
+    if (e.requestId !== undefined) line += this.json ? ',"request_id":' + jsonString(e.requestId) : " request_id=" + formatValue(e.requestId);
+    return line + this.tails[slot]!;
+  }
+
+  private fill(slot: number, e: AccessEntry): void {
+    this.keys[slot] = { method: e.method, path: e.path, status: e.status };
+    if (this.json) {
+      const method = jsonString(e.method), path = jsonString(e.path);
+      this.heads[slot] = `","method":${method},"path":${path},"status":${e.status},"ms":`;
+      // The message is "METHOD path status": quoted pieces joined without their own quotes.
+      this.tails[slot] = `,"msg":${method.slice(0, -1)} ${path.slice(1, -1)} ${e.status}"}`;
+    } else {
+      this.heads[slot] = ` INFO  ${e.method} ${formatPath(e.path)} ${e.status} ms=`;
+      this.tails[slot] = "";
+    }
+  }
 }
+
+const SLOTS = 16;
+/** Durations under a second, as text (most answers take a few ms). */
+const SMALL = Array.from({ length: 1000 }, (_, n) => String(n));
 
 /**
  * `s` as a JSON string. Access fields are nearly always printable ASCII without quotes or
@@ -142,15 +187,6 @@ function jsonString(s: string): string {
     if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
   }
   return `"${s}"`;
-}
-
-function accessText(e: AccessEntry, time: string): string {
-  let line = `${time} INFO  ${e.method} ${formatPath(e.path)} ${e.status} ms=${formatValue(e.ms)}`;
-  if (e.promptTokens !== undefined) line += ` prompt_tokens=${e.promptTokens}`;
-  if (e.tokens !== undefined) line += ` tokens=${e.tokens}`;
-  if (e.remote !== undefined) line += ` remote=${formatValue(e.remote)}`;
-  if (e.requestId !== undefined) line += ` request_id=${formatValue(e.requestId)}`;
-  return line;
 }
 
 /** A target with spaces, quotes or control bytes would break the line apart: quote it then. */
@@ -228,5 +264,10 @@ async function drain(batch: Batch): Promise<void> {
 function formatValue(v: unknown): string {
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
   const s = String(v);
-  return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // Whitespace, quote or "=" would break the key=value reading: quoted then.
+    if (c <= 0x20 || c === 0x22 || c === 0x3d || c === 0x85 || c === 0xa0 || c > 0xff) return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+  }
+  return s;
 }

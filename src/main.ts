@@ -8,7 +8,8 @@ import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { createApp, requestIdOf } from "./api/app.ts";
+import { createApp } from "./api/app.ts";
+import { requestIdOf } from "./api/front.ts";
 import type { ServiceState } from "./api/state.ts";
 import {
   ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,

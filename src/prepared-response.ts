@@ -117,6 +117,14 @@ export class PreparedResponse implements Response {
   textStream(): ReturnType<Response["textStream"]> {
     return this.#touch().textStream();
   }
+  /**
+   * Sets one field as Headers.set would (replacing any field of that name), without touching this
+   * response: its facts stay. Throws the TypeError a Headers object would for a refused name or value.
+   */
+  setHeader(name: string, value: string): void {
+    if (this.#native !== null) return this.#native.headers.set(name, value);
+    this.#fields[lowerName(name)] = fieldValue(name, value);
+  }
   /** A copy does not touch this one: its facts stay. */
   clone(): Response {
     // (Bun's types declare Response.clone() with the undici Response type.)
@@ -150,6 +158,13 @@ function lowerName(name: string): string {
 
 const isEdgeSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
+/** A value as a Headers object holds it (edges trimmed); throws the TypeError it would for a refused one. */
+function fieldValue(name: string, value: string): string {
+  if (value.length > 0 && (isEdgeSpace(value.charCodeAt(0)) || isEdgeSpace(value.charCodeAt(value.length - 1)))) value = value.replace(WHITESPACE_EDGES, "");
+  if (BAD_VALUE.test(value)) throw new TypeError(`Header '${name}' has invalid value: '${value}'`);
+  return value;
+}
+
 /**
  * The record as a Headers object would hold it: lower-case names, trimmed values, repeats joined.
  * Throws the TypeError a Headers object would for a refused name or value.
@@ -159,9 +174,7 @@ function fieldsOf(headers: Readonly<Record<string, unknown>>, contentType: strin
   const fields: Record<string, string> = Object.create(null);
   for (const name in headers) {
     const key = lowerName(name);
-    let value = String(headers[name]);
-    if (value.length > 0 && (isEdgeSpace(value.charCodeAt(0)) || isEdgeSpace(value.charCodeAt(value.length - 1)))) value = value.replace(WHITESPACE_EDGES, "");
-    if (BAD_VALUE.test(value)) throw new TypeError(`Header '${name}' has invalid value: '${value}'`);
+    const value = fieldValue(name, String(headers[name]));
     fields[key] = key in fields ? `${fields[key]}, ${value}` : value;
   }
   if (!("content-type" in fields)) fields["content-type"] = contentType;

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, openSync, readFileSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger, resolveFormat } from "../src/log.ts";
+import { type AccessEntry, createLogger, resolveFormat } from "../src/log.ts";
 
 // A process that logs through the real stderr sink, then closes the logger and exits at once.
 const WRITER = `
@@ -113,6 +113,39 @@ describe("logger", () => {
     expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  GET \/health 200 ms=0 request_id=abc$/);
     expect(lines[1]).toMatch(/ INFO  GET "\/a b\\n" 400 ms=1$/);
     expect(lines[1]).not.toContain("\n");
+  });
+
+  test("access lines stay right as requests alternate (pieces kept between lines never leak into another's)", () => {
+    const json: string[] = [], text: string[] = [];
+    const jlog = createLogger("info", (l) => json.push(l), "json");
+    const tlog = createLogger("info", (l) => text.push(l), "text");
+    const entries: AccessEntry[] = [];
+    const paths = ["/health", "/v1/chat/completions", "/a b", "/x", "/y", "/health?z=1", '/q"'];
+    for (let i = 0; i < 300; i++) {
+      const e: AccessEntry = { method: i % 3 === 0 ? "POST" : "GET", path: paths[i % paths.length]!, status: [200, 404, 503, 0][i % 4]!, ms: [0, 3, 999, 1000, 12345, 1.5][i % 6]! };
+      if (i % 5 !== 0) e.remote = i % 2 ? "127.0.0.1" : "::1";
+      if (i % 7 !== 0) e.requestId = `id-${i}`;
+      if (i % 4 === 1) (e.promptTokens = i), (e.tokens = i + 1);
+      entries.push(e);
+      jlog.access(e);
+      tlog.access(e);
+    }
+    entries.forEach((e, i) => {
+      const got = JSON.parse(json[i]!);
+      const want: Record<string, unknown> = { level: "info", time: got.time, method: e.method, path: e.path, status: e.status, ms: e.ms };
+      if (e.promptTokens !== undefined) Object.assign(want, { prompt_tokens: e.promptTokens, tokens: e.tokens });
+      if (e.remote !== undefined) want.remote = e.remote;
+      if (e.requestId !== undefined) want.request_id = e.requestId;
+      want.msg = `${e.method} ${e.path} ${e.status}`;
+      expect(got).toEqual(want);
+      expect(Object.keys(got)).toEqual(Object.keys(want));
+      const path = /[\s"]/.test(e.path) ? JSON.stringify(e.path) : e.path;
+      let line = ` INFO  ${e.method} ${path} ${e.status} ms=${Number.isInteger(e.ms) ? e.ms : e.ms.toFixed(2)}`;
+      if (e.promptTokens !== undefined) line += ` prompt_tokens=${e.promptTokens} tokens=${e.tokens}`;
+      if (e.remote !== undefined) line += ` remote=${e.remote}`;
+      if (e.requestId !== undefined) line += ` request_id=${e.requestId}`;
+      expect(text[i]!.slice(text[i]!.indexOf(" "))).toBe(line);
+    });
   });
 
   test("access lines follow the level: nothing below warn", () => {

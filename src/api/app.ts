@@ -4,8 +4,8 @@
 // {"error":{code,message,type}}; other /v1/* routes (and their aliases without /v1) in OpenAI's
 // {"error":{message,type,param,code}} shape.
 //
-// Order of work for each request (onRequest): CORS preflight (never needs a key) -> API key ->
-// body size; then the route. Every answer, early or not, is counted once for /metrics.
+// Before the route, the front (front.ts) gives each request its id and screens it: CORS preflight
+// (never needs a key) -> API key -> body size. Every answer, early or not, is counted once for /metrics.
 import { Elysia } from "elysia";
 import { anthropicRoutes } from "./anthropic/routes.ts";
 import { AUTH_CHALLENGE, keyCheck } from "./auth.ts";
@@ -13,6 +13,7 @@ import { chatRoutes } from "./openai/chat.ts";
 import { consoleRoutes, isConsolePath } from "./console.ts";
 import { cors } from "./cors.ts";
 import { embeddingRoutes } from "./embeddings.ts";
+import { front, type Screens } from "./front.ts";
 import { isLlamaPath, isOpenAiAlias, llamaErrorBody } from "./llama/errors.ts";
 import { llamaServerRoutes } from "./llama/routes.ts";
 import { ApiError, retryHeaders, toApiError } from "./errors.ts";
@@ -74,35 +75,14 @@ function pathOf(url: string): string {
   return url.slice(start);
 }
 
+/** Only a request with a body can be too large (GET and HEAD bodies are not read). */
+const hasBody = (request: Request): boolean => request.method !== "GET" && request.method !== "HEAD";
+
 function tooLarge(request: Request, maxBodyBytes: number | undefined): ApiError | undefined {
   const length = Number(request.headers.get("content-length") ?? 0);
   if (maxBodyBytes === undefined || !(length > maxBodyBytes)) return undefined;
   return new ApiError(413, "body_too_large", `the request body (${length} bytes) is larger than the ${maxBodyBytes} bytes allowed`);
 }
-
-// Proxies (deploy/nginx) send their own id so one request can be followed across both logs; a
-// client-chosen value lands in our logs and headers, so only a plain token is kept.
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const requestIds = new WeakMap<Request, string>();
-// Generated ids are 32 hex digits, as nginx's $request_id: 80 random bits chosen at start, then a
-// 48-bit counter. Unique within the process and, by the random part, across replicas; a fresh UUID
-// per request cost more than the rest of the id handling together. The counter's low 24 bits are
-// two 3-digit halves read from a table: number-to-hex formatting showed in profiles.
-const hex = (n: number, digits: number): string => (n + 2 ** (4 * digits)).toString(16).slice(1);
-const HEX3 = Array.from({ length: 4096 }, (_, n) => hex(n, 3));
-const ID_PREFIX = Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => hex(b, 2)).join("");
-let idHigh = 0, idLow = 0, idStem = ID_PREFIX + hex(0, 6) + HEX3[0];
-function newRequestId(): string {
-  if (++idLow === 0x1000000) {
-    idLow = 0;
-    idHigh = (idHigh + 1) & 0xffffff;
-  }
-  // The stem (prefix, high part, upper half of the low part) changes once every 4096 ids.
-  if ((idLow & 0xfff) === 0) idStem = ID_PREFIX + hex(idHigh, 6) + HEX3[idLow >>> 12];
-  return idStem + HEX3[idLow & 0xfff]!;
-}
-/** The X-Request-Id a request was answered with, for main.ts's access log (api/ cannot reach the server). */
-export const requestIdOf = (req: Request): string | undefined => requestIds.get(req);
 
 export function createApp(deps: ApiDeps) {
   const metrics = createMetrics(deps);
@@ -119,31 +99,6 @@ export function createApp(deps: ApiDeps) {
   // ("ab" -> {"0":"a","1":"b"}, 5 -> {}), so a malformed field would be taken for an empty one.
   // TypeBox's normalizer checks first and only then drops unknown fields (plugins inherit it).
   const app = new Elysia({ normalize: "typebox" })
-    .onRequest(({ request, set }) => {
-      // Elysia merges set.headers into every answer, early returns and onError's included.
-      const sent = request.headers.get("x-request-id");
-      const id = sent !== null && SANE_REQUEST_ID.test(sent) ? sent : newRequestId();
-      requestIds.set(request, id);
-      set.headers["x-request-id"] = id;
-      metrics.watch(deps.state.scheduler);
-      const path = pathOf(request.url);
-      const preflight = policy.preflight(request);
-      if (preflight) {
-        early(path, preflight.status);
-        return preflight;
-      }
-      const corsHeaders = policy.headers(request);
-      if (corsHeaders) Object.assign(set.headers, corsHeaders);
-      const denied = keys?.check(request, path) ?? tooLarge(request, deps.maxBodyBytes);
-      // Returned as a variable, never as `return f(...)`: Elysia reads a hook's (transpiled) source,
-      // takes a returned call for a promise and then awaits this hook on every request, which sends
-      // every answer through an extra microtask (test/api/native.test.ts keeps /health synchronous).
-      const refusal = denied && errorResponse(path, denied, denied.status === 401 ? AUTH_CHALLENGE : {});
-      if (refusal) {
-        early(path, refusal.status);
-        return refusal;
-      }
-    })
     .onAfterHandle({ as: "global" }, ({ route, response, set }) => {
       metrics.countRequest(route, response instanceof Response ? response.status : typeof set.status === "number" ? set.status : 200);
     })
@@ -168,5 +123,24 @@ export function createApp(deps: ApiDeps) {
     .use(metricsRoutes(metrics, deps.state))
     .use(statsRoutes(metrics, deps))
     .use(consoleRoutes(deps));
-  return app;
+  const screens: Screens = {
+    preflight(request) {
+      // The first screen every request meets: a scheduler set since the last request gets the observer.
+      metrics.watch(deps.state.scheduler);
+      if (request.method !== "OPTIONS") return undefined;
+      const answer = policy.preflight(request);
+      if (answer) early(pathOf(request.url), answer.status);
+      return answer;
+    },
+    headers: (request) => policy.headers(request),
+    refusal(request) {
+      if (keys === undefined && !hasBody(request)) return undefined;
+      const path = pathOf(request.url);
+      const denied = keys?.check(request, path) ?? tooLarge(request, deps.maxBodyBytes);
+      if (!denied) return undefined;
+      early(path, denied.status);
+      return errorResponse(path, denied, denied.status === 401 ? AUTH_CHALLENGE : {});
+    },
+  };
+  return { ...front(app, screens), routes: app.routes };
 }
