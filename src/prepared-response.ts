@@ -19,7 +19,7 @@ export interface ResponseFacts {
   readonly status: number;
   /** Lower-case names, values as a Headers object holds them (edges trimmed, repeats joined). */
   readonly headers: Readonly<Record<string, string>>;
-  /** The complete body. */
+  /** The complete body; read-only (answers with the same small body may share one array). */
   readonly body: Uint8Array;
 }
 
@@ -27,10 +27,22 @@ export interface ResponseFacts {
 const WHITESPACE_EDGES = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 /** RFC 9110 token: what a Headers object accepts as a name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What a Headers object refuses in a (trimmed) value: NUL, CR, LF, and anything past Latin-1. */
-const BAD_VALUE = /[\0\r\n\u0100-\uffff]/;
 
 const encoder = new TextEncoder();
+
+// The last small body encoded: a route answering the same JSON again (/health, /v1/models) skips the
+// encoding. Compared by content, so it is right whatever string the body arrives in.
+const SHARED_BODY_MAX = 4096;
+let lastText = "", lastBytes = encoder.encode("");
+function bytesOf(text: string): Uint8Array {
+  if (text === lastText) return lastBytes;
+  const bytes = encoder.encode(text);
+  if (text.length <= SHARED_BODY_MAX) {
+    lastText = text;
+    lastBytes = bytes;
+  }
+  return bytes;
+}
 
 export class PreparedResponse implements Response {
   #facts: ResponseFacts | null;
@@ -51,7 +63,7 @@ export class PreparedResponse implements Response {
     this.#fields = fieldsOf(headers, contentType);
     this.#text = body;
     this.#status = status;
-    this.#facts = { status, headers: this.#fields, body: encoder.encode(body) };
+    this.#facts = { status, headers: this.#fields, body: bytesOf(body) };
   }
 
   /**
@@ -161,7 +173,11 @@ const isEdgeSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x
 /** A value as a Headers object holds it (edges trimmed); throws the TypeError it would for a refused one. */
 function fieldValue(name: string, value: string): string {
   if (value.length > 0 && (isEdgeSpace(value.charCodeAt(0)) || isEdgeSpace(value.charCodeAt(value.length - 1)))) value = value.replace(WHITESPACE_EDGES, "");
-  if (BAD_VALUE.test(value)) throw new TypeError(`Header '${name}' has invalid value: '${value}'`);
+  // NUL, CR, LF, and anything past Latin-1: what a Headers object refuses in a (trimmed) value.
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || c === 0x0a || c === 0x0d || c > 0xff) throw new TypeError(`Header '${name}' has invalid value: '${value}'`);
+  }
   return value;
 }
 
