@@ -27,6 +27,8 @@ export interface AccessEntry {
   path: string;
   status: number;
   ms: number;
+  /** When the request ended (epoch ms), the line's time; the clock now when absent. */
+  atMs?: number;
   promptTokens?: number;
   tokens?: number;
   remote?: string;
@@ -84,7 +86,7 @@ export function createLogger(level: LogLevel, write?: (line: string) => void, fo
     error: (m, f) => emit("error", m, f),
     access: (e) => {
       if (ORDER.info < ORDER[logger.level]) return;
-      out(accessFormat.line(e, clock.now()), true);
+      out(accessFormat.line(e, clock.iso(e.atMs ?? Date.now())), true);
     },
     close: () => (closing ??= batch ? drain(batch) : Promise.resolve()),
   };
@@ -107,17 +109,16 @@ function writeLate(line: string): void {
   }
 }
 
-/** Date.now() as ISO 8601, rebuilt only when the millisecond changes (many lines share one). */
+/** Epoch ms as ISO 8601, rebuilt only when the millisecond changes (many lines share one). */
 class IsoClock {
   private ms = -1;
-  private iso = "";
-  now(): string {
-    const ms = Date.now();
+  private text = "";
+  iso(ms: number): string {
     if (ms !== this.ms) {
       this.ms = ms;
-      this.iso = new Date(ms).toISOString();
+      this.text = new Date(ms).toISOString();
     }
-    return this.iso;
+    return this.text;
   }
 }
 

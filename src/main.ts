@@ -180,6 +180,7 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
               path: info.target,
               status: info.status,
               ms: info.durationMs,
+              atMs: info.endMs,
               promptTokens: t?.prompt,
               tokens: t?.completion,
               remote: info.remote,

@@ -96,7 +96,10 @@ describe("logger", () => {
     log.access({ method: "GET", path: '/a"b\\c\u0001?q=1 2', status: 404, ms: 3, remote: "::1", requestId: "r-1" });
     log.access({ method: "POST", path: "/v1/completions", status: 200, ms: 12, promptTokens: 5, tokens: 7 });
     log.info("GET /x 200", { method: "GET", path: "/x", status: 200, ms: 1 });
-    const [a, b, c] = lines.map((l) => JSON.parse(l));
+    log.access({ method: "GET", path: "/t", status: 200, ms: 1, atMs: Date.UTC(2026, 0, 2, 3, 4, 5, 678) });
+    const [a, b, c, d] = lines.map((l) => JSON.parse(l));
+    // The time is when the request ended, where the caller says so.
+    expect(d.time).toBe("2026-01-02T03:04:05.678Z");
     expect(a).toEqual({ level: "info", time: a.time, method: "GET", path: '/a"b\\c\u0001?q=1 2', status: 404, ms: 3, remote: "::1", request_id: "r-1", msg: 'GET /a"b\\c\u0001?q=1 2 404' });
     expect(Date.parse(a.time)).toBeGreaterThan(Date.parse("2020-01-01"));
     expect(b).toEqual({ level: "info", time: b.time, method: "POST", path: "/v1/completions", status: 200, ms: 12, prompt_tokens: 5, tokens: 7, msg: "POST /v1/completions 200" });

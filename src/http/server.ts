@@ -18,6 +18,8 @@ export interface RequestDoneInfo {
   /** 0 when the client went away before an answer was written. */
   status: number;
   durationMs: number;
+  /** When it ended (epoch ms): the clock reading the duration ends at. */
+  endMs: number;
   remote?: string;
   /** The Request the handler received (absent when the request was rejected before it). */
   request?: Request;
@@ -312,7 +314,8 @@ class SocketServer implements HttpServer, LinkOwner {
     const { method, target } = ex.head;
     const request = ex.hostData instanceof Request ? ex.hostData : undefined;
     // The clock now, not the connection's last event: a streamed answer ends long after its head.
-    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: Date.now() - ex.startMs, remote: link.remote, request });
+    const endMs = Date.now();
+    this.onDone({ method, target, status: aborted ? 0 : ex.status, durationMs: endMs - ex.startMs, endMs, remote: link.remote, request });
   }
 
   // ---- HttpServer ----

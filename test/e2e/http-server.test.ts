@@ -186,6 +186,9 @@ describe("keep-alive and pipelining", () => {
     // Four pieces 60 ms apart: at least the 240 ms the handler slept.
     expect(info.durationMs).toBeGreaterThanOrEqual(200);
     expect(info.durationMs).toBeLessThanOrEqual(took + 50);
+    // It ended after the last byte was read here at the latest, and began after the request was sent.
+    expect(info.endMs).toBeGreaterThanOrEqual(t0 + info.durationMs);
+    expect(info.endMs).toBeLessThanOrEqual(t0 + took + 50);
     c.destroy();
   });
 });
