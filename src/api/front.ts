@@ -19,7 +19,7 @@ export interface Screens {
 }
 
 /** The app as the transport and tests see it. */
-export interface Front {
+interface Front {
   /** Answers synchronously where the route does: a settled answer spares the transport a promise. */
   fetch(request: Request): Response | Promise<Response>;
   /** The same, always as a promise. */

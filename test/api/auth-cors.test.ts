@@ -134,6 +134,31 @@ describe("X-Request-Id", () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  test("every kind of answer carries the id (and the CORS headers it earned): JSON, stream, refusal, preflight, unknown route, bad body", async () => {
+    const origin = "https://app.example";
+    const auth = { origin, authorization: "Bearer sk-one" };
+    const post = (path: string, body: string, headers: Record<string, string>) =>
+      s.served.fetch(`${s.served.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+    const answers = [
+      ["id-json", await get("/v1/models", { ...auth, "x-request-id": "id-json" }), 200],
+      ["id-stream", await post("/v1/completions", JSON.stringify({ prompt: "hi", max_tokens: 3, stream: true }), { ...auth, "x-request-id": "id-stream" }), 200],
+      ["id-refusal", await get("/v1/models", { origin, "x-request-id": "id-refusal" }), 401],
+      ["id-unknown", await get("/v1/nothing-here", { ...auth, "x-request-id": "id-unknown" }), 404],
+      ["id-bad", await post("/v1/completions", "{", { ...auth, "x-request-id": "id-bad" }), 400],
+    ] as const;
+    for (const [id, res, status] of answers) {
+      await res.arrayBuffer();
+      expect({ id, status: res.status }).toEqual({ id, status });
+      expect(res.headers.get("x-request-id")).toBe(id);
+      expect({ id, origin: res.headers.get("access-control-allow-origin") }).toEqual({ id, origin });
+    }
+    const pre = await get("/v1/models", { origin, "access-control-request-method": "GET", "x-request-id": "id-pre" }, "OPTIONS");
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("x-request-id")).toBe("id-pre");
+    // The preflight's own Vary stands: the actual answers' "Vary: Origin" is not laid over it.
+    expect(pre.headers.get("vary")).toBe("Origin, Access-Control-Request-Headers");
+  });
+
   test("generated ids stay distinct across the counter's 4096-id table boundary", async () => {
     const ids = new Set<string>();
     for (let i = 0; i < 4100; i++) {
