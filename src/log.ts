@@ -268,7 +268,7 @@ function formatValue(v: unknown): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     // Whitespace, quote or "=" would break the key=value reading: quoted then.
-    if (c <= 0x20 || c === 0x22 || c === 0x3d || c === 0x85 || c === 0xa0 || c > 0xff) return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+    if (c <= 0x20 || c === 0x22 || c === 0x3d || c === 0xa0 || c > 0xff) return /[\s"=]/.test(s) ? JSON.stringify(s) : s;
   }
   return s;
 }

@@ -4,9 +4,9 @@
 // key; body size), whose refusals are answered here and never reach the router. Every answer, the
 // route's or the front's, leaves with the id and the CORS headers the request earned.
 //
-// In the hook, the same work cost about a third of a small request's CPU: Elysia threads a hook's
-// headers through set.headers into every answer (each then re-checked as a Headers object would),
-// while here they are written once into the answer the route made.
+// In that hook the same work cost about 30% of a pipelined GET /health's CPU (access log off):
+// Elysia threads a hook's headers through set.headers into every answer (each then checked again as
+// a Headers object would), while here they are written once into the answer the route made.
 import { PreparedResponse } from "../prepared-response.ts";
 
 export interface Screens {
