@@ -15,7 +15,7 @@ describe("front", () => {
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
   });
 
-  test("a prepared answer keeps its facts; a settled answer stays synchronous; the id is the request's", async () => {
+  test("a prepared answer gets the id; a settled answer stays synchronous; the id is the request's", async () => {
     const f = front({ fetch: () => preparedJson({ ok: true }, 200, {}) }, open);
     const req = new Request("http://localhost/x");
     const res = f.fetch(req);
