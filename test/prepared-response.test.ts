@@ -81,6 +81,17 @@ describe("PreparedResponse", () => {
     expect(res.headers.get("x-a")).toBe("2");
   });
 
+  test("setHeader checks what it is given; setCheckedHeader takes it as it is; both reach the native headers once touched", () => {
+    const res = make();
+    res.setHeader("X-A", " 1 ");
+    res.setCheckedHeader("x-request-id", "abc");
+    expect(PreparedResponse.factsOf(res)!.headers).toMatchObject({ "x-a": "1", "x-request-id": "abc" });
+    expect(() => res.setHeader("x-b", "a\nb")).toThrow(TypeError);
+    expect(res.headers.get("x-request-id")).toBe("abc");
+    res.setCheckedHeader("x-request-id", "def");
+    expect(res.headers.get("x-request-id")).toBe("def");
+  });
+
   test("reading the body drops the facts", async () => {
     const res = make();
     expect(await res.text()).toBe('{"a":1}');

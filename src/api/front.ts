@@ -69,7 +69,8 @@ export function front(app: { fetch(request: Request): Response | Promise<Respons
 /** The answer with the front's headers set on it (a copy when its own headers refuse changes). */
 function stamp(res: Response, id: string, headers: Record<string, string> | undefined): Response {
   if (res instanceof PreparedResponse) {
-    res.setHeader("x-request-id", id);
+    // The id passed SANE_REQUEST_ID or was made here: nothing in it for a Headers object to refuse.
+    res.setCheckedHeader("x-request-id", id);
     if (headers) for (const name in headers) res.setHeader(name, headers[name]!);
     return res;
   }

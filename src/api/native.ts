@@ -6,6 +6,8 @@ import { INFERENCE_MAX_PROMPT_CHARS, INFERENCE_MAX_STOP_CHARS, INFERENCE_MAX_STO
 import { ApiError } from "./errors.ts";
 import { newId, runToEnd, samplingFrom, toInferenceRequest, usageTotals } from "./generation.ts";
 import { KeepAliveField, ModelField, withModel } from "./models.ts";
+import { PreparedResponse } from "../prepared-response.ts";
+import { JSON_CONTENT_TYPE, NO_HEADERS } from "./prepared.ts";
 import { sseData, sseResponse } from "./sse.ts";
 import type { ApiDeps } from "./state.ts";
 
@@ -54,12 +56,17 @@ function resultData(id: string, text: string, done: Extract<TokenEvent, { type: 
 
 export function nativeRoutes(deps: ApiDeps) {
   const { state } = deps;
+  let health = { status: "", loaded: false, text: "" };
   return new Elysia({ name: "native" })
-    .get("/health", ({ set }) => {
+    .get("/health", () => {
       const ready = state.phase === "ready";
-      if (!ready) set.status = 503;
       const status = ready ? "healthy" : state.phase;
-      return { success: true, data: { status, model_loaded: state.scheduler !== undefined } };
+      const loaded = state.scheduler !== undefined;
+      // Load balancers ask this many times a second and the answer rarely changes: the last body is kept.
+      if (status !== health.status || loaded !== health.loaded) health = { status, loaded, text: JSON.stringify({ success: true, data: { status, model_loaded: loaded } }) };
+      // `new`, not a helper call: Elysia takes a handler returning a call's result for one that may
+      // return a promise (see prepared.ts).
+      return new PreparedResponse(health.text, ready ? 200 : 503, NO_HEADERS, JSON_CONTENT_TYPE);
     })
     .post(
       "/generate",

@@ -8,7 +8,7 @@ import { Elysia } from "elysia";
 import { PreparedResponse } from "../prepared-response.ts";
 
 /** What Response.json sets (Bun). */
-const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
+export const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
 
 /**
  * A JSON answer as Response.json(value, { status, headers }) would give it. Throws where that
@@ -17,6 +17,9 @@ const JSON_CONTENT_TYPE = "application/json;charset=utf-8";
 export function preparedJson(value: unknown, status: number, headers: Readonly<Record<string, unknown>>): PreparedResponse {
   return new PreparedResponse(JSON.stringify(value), status, headers, JSON_CONTENT_TYPE);
 }
+
+/** No headers of the route's own: what a route making its own PreparedResponse passes. */
+export const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 function isPlainJson(value: unknown): value is object {
   if (value === null || typeof value !== "object") return false;
@@ -32,6 +35,15 @@ function isPlainJson(value: unknown): value is object {
  */
 export function preparedResponses() {
   return new Elysia({ name: "warren-prepared-responses" }).mapResponse({ as: "global" }, ({ response, set }) => {
+    // Returned from here, a Response is passed on as it is; returned from the route, Elysia would copy
+    // it into a new one to merge the set headers.
+    // Elysia reads a hook's source: one that returns a call's result is taken for one that may return
+    // a promise, which then costs every request a promise. (Bun's transpiler folds `const a = f();
+    // return a;` back into such a return.)
+    if (response instanceof PreparedResponse) {
+      moveSetHeaders(response, set);
+      return response;
+    }
     if (!isPlainJson(response) || typeof set.status !== "number" || set.cookie !== undefined || set.redirect !== undefined) return;
     let prepared: PreparedResponse;
     try {
@@ -44,4 +56,11 @@ export function preparedResponses() {
     set.status = 200;
     return prepared;
   });
+}
+
+/** The route's set headers moved onto its prepared answer (as Elysia would merge them; the answer's own status stands). */
+function moveSetHeaders(res: PreparedResponse, set: { headers: Record<string, unknown>; status?: unknown }): void {
+  for (const name in set.headers) res.setHeader(name, String(set.headers[name]));
+  set.headers = {};
+  set.status = 200;
 }

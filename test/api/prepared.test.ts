@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
 import { listen } from "../../src/http/server.ts";
-import { preparedJson, preparedResponses } from "../../src/api/prepared.ts";
+import { JSON_CONTENT_TYPE, NO_HEADERS, preparedJson, preparedResponses } from "../../src/api/prepared.ts";
 import { PreparedResponse } from "../../src/prepared-response.ts";
 
 const facts = (res: Response) => PreparedResponse.factsOf(res);
@@ -91,6 +91,11 @@ describe("preparedResponses()", () => {
     .get("/bad-header", ({ set }) => {
       set.headers["x-bad"] = "a\r\nx-evil: 1";
       return { a: 4 };
+    })
+    .get("/own", ({ set }) => {
+      set.headers["x-extra"] = "e";
+      set.status = 201;
+      return new PreparedResponse('{"own":true}', 503, NO_HEADERS, JSON_CONTENT_TYPE);
     });
   const get = (path: string) => app.handle(new Request(`http://localhost${path}`));
 
@@ -104,6 +109,16 @@ describe("preparedResponses()", () => {
     });
     expect(await (await get("/null-proto")).json()).toEqual({ a: 2 });
     expect(await get("/null-proto")).toBeInstanceOf(PreparedResponse);
+  });
+
+  test("a route's own PreparedResponse is passed on untouched, its status kept, the set headers moved in", async () => {
+    const res = await get("/own");
+    expect(res).toBeInstanceOf(PreparedResponse);
+    expect(facts(res)).toEqual({
+      status: 503,
+      headers: { "content-type": "application/json;charset=utf-8", "x-request-id": "r-1", "x-extra": "e" },
+      body: new TextEncoder().encode('{"own":true}'),
+    });
   });
 
   test("strings, class instances, cookies and headers a Headers object refuses are left to Elysia", async () => {
