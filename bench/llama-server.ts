@@ -9,8 +9,9 @@
 // script says so and exits 0. It is never part of `npm test`.
 //   bun bench/llama-server.ts [--model PATH] [--threads 1] [--parallel 8] [--ctx-size 512]
 //                             [--requests 256] [--warmup 64] [--max-tokens 128] [--rounds 3]
-//                             [--build-only | --no-build]
+//                             [--variant="--cpus 0" ...] [--build-only | --no-build]
 // --model bench stands for the generated 100M `bench` preset (models/bench.gguf, made if missing).
+// --variant adds a row: warren serve with those flags too (repeatable), in the same rotation.
 // --no-build skips the comparison, saying so, when llama-server is not built yet (bench/results.ts).
 // Each server is started afresh per round and first answers --warmup requests (not measured, the
 // same for both): a server is judged as it runs after its first seconds, when JavaScriptCore has
@@ -36,8 +37,14 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     "build-only": { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
+    variant: { type: "string", multiple: true, default: [] },
   },
 });
+/** Warren rows: as started by default, then one per --variant (extra serve flags), all in the same alternation. */
+const WARREN_ROWS: Array<{ label: string; flags: string[] }> = [
+  { label: "warren", flags: [] },
+  ...values.variant!.map((v) => ({ label: `warren ${v.trim()}`, flags: v.trim().split(/\s+/) })),
+];
 
 function cacheDir(): string {
   const base = process.env.WARREN_CACHE_DIR ?? (process.env.XDG_CACHE_HOME ? join(process.env.XDG_CACHE_HOME, "warren") : join(homedir(), ".cache", "warren"));
@@ -98,10 +105,10 @@ function freePort(): number {
   return port;
 }
 
-async function startWarren(logDir: string): Promise<Server> {
+async function startWarren(logDir: string, flags: string[]): Promise<Server> {
   const port = freePort();
   const log = join(logDir, "warren.log");
-  const args = ["serve", "--model", values.model!, "--port", String(port), "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-per-slot", values["ctx-size"]!];
+  const args = ["serve", "--model", values.model!, "--port", String(port), "--threads", values.threads!, "--parallel", values.parallel!, "--ctx-per-slot", values["ctx-size"]!, ...flags];
   const proc = spawn({ cmd: [process.execPath, join(ROOT, "src", "main.ts"), ...args], cwd: ROOT, stdout: Bun.file(log), stderr: Bun.file(log) });
   const url = `http://127.0.0.1:${port}`;
   await healthy(url, proc, log);
@@ -152,15 +159,17 @@ if (bin && !values["build-only"]) {
   }
   if (!existsSync(values.model!)) throw new Error(`model not found: ${values.model}`);
   const dir = mkdtempSync(join(tmpdir(), "warren-vs-llama-"));
-  const results: Record<"warren" | "llama-server", Result[]> = { warren: [], "llama-server": [] };
+  const rows = [...WARREN_ROWS.map((r) => r.label), "llama-server"];
+  const results = new Map<string, Result[]>(rows.map((r) => [r, []]));
   for (let round = 0; round < Number(values.rounds); round++) {
-    // Alternate which goes first, so drift of a shared machine favours neither.
-    const order = round % 2 === 0 ? (["warren", "llama-server"] as const) : (["llama-server", "warren"] as const);
+    // Rotate which goes first, so drift of a shared machine favours none.
+    const order = rows.map((_, i) => rows[(i + round) % rows.length]!);
     for (const who of order) {
-      const server = who === "warren" ? await startWarren(dir) : await startLlamaServer(bin, dir);
+      const variant = WARREN_ROWS.find((r) => r.label === who);
+      const server = variant ? await startWarren(dir, variant.flags) : await startLlamaServer(bin, dir);
       try {
-        const r = await load(server.url, dir, `${who}-${round}`);
-        results[who].push(r);
+        const r = await load(server.url, dir, `${who.replace(/\W+/g, "_")}-${round}`);
+        results.get(who)!.push(r);
         console.error(`round ${round + 1} ${who}: ${r.tokS.toFixed(0)} tok/s, ITL p99 ${r.itlP99.toFixed(2)} ms, ${r.failed} failed`);
       } finally {
         server.proc.kill("SIGTERM");
@@ -168,14 +177,16 @@ if (bin && !values["build-only"]) {
       }
     }
   }
-  const w = results.warren.map((r) => r.tokS);
-  const l = results["llama-server"].map((r) => r.tokS);
+  const l = results.get("llama-server")!.map((r) => r.tokS);
   console.log(`- model ${values.model}, --threads ${values.threads}, ${values.parallel} slots, ctx ${values["ctx-size"]}/slot, ` +
     `${values.requests} requests x ${values["max-tokens"]} tokens at concurrency ${values.parallel} after ${values.warmup} warm-up requests, ` +
     `${values.rounds} rounds alternated (median [min-max])`);
   console.log(`| server | tok/s | ITL p99 ms | failed |\n|---|---|---|---|`);
-  for (const [who, rs] of Object.entries(results)) {
+  for (const [who, rs] of results) {
     console.log(`| ${who} | ${range(rs.map((r) => r.tokS))} | ${range(rs.map((r) => r.itlP99), 2)} | ${rs.reduce((a, r) => a + r.failed, 0)} |`);
   }
-  console.log(`- Warren / llama-server: ${(median(w) / median(l)).toFixed(2)}x (aggregate tok/s, medians)`);
+  for (const { label } of WARREN_ROWS) {
+    const w = results.get(label)!.map((r) => r.tokS);
+    console.log(`- ${label === "warren" ? "Warren" : `Warren (${label.slice(7)})`} / llama-server: ${(median(w) / median(l)).toFixed(2)}x (aggregate tok/s, medians)`);
+  }
 }

@@ -42,9 +42,9 @@ const sections: Section[] = [
   },
   {
     title: "Against llama-server: stories260K, 1 thread",
-    cmd: ["bench/llama-server.ts", "--no-build", "--rounds", quick ? "1" : "3", ...(quick ? ["--requests", "64", "--warmup", "8"] : [])],
+    cmd: ["bench/llama-server.ts", "--no-build", "--rounds", quick ? "1" : "3", "--variant=--cpus 0", ...(quick ? ["--requests", "64", "--warmup", "8"] : [])],
     about:
-      "`warren serve --threads 1 --parallel 8 --ctx-per-slot 512` (default logging) against llama-server built from the llama.cpp source node-llama-cpp bundles (`-t 1 -np 8 -c 4096`), each started afresh per round, loaded by `warren bench load --api openai` (streaming /v1/completions, fresh connection per request, 128 tokens, EOS ignored) after the same warm-up. Targets: >= 1.0x llama-server's aggregate tok/s at 8 streams, inter-token p99 no worse. Skipped, saying so, until llama-server is built (`bun bench/llama-server.ts --build-only`).",
+      "`warren serve --threads 1 --parallel 8 --ctx-per-slot 512` (default logging) against llama-server built from the llama.cpp source node-llama-cpp bundles (`-t 1 -np 8 -c 4096`), each started afresh per round, loaded by `warren bench load --api openai` (streaming /v1/completions, fresh connection per request, 128 tokens, EOS ignored) after the same warm-up. Targets: >= 1.0x llama-server's aggregate tok/s at 8 streams, inter-token p99 no worse. The row `warren --cpus 0` is the same server confined to one CPU (an opt-in flag; docs/operations.md, Threads), in the same rotation. Skipped, saying so, until llama-server is built (`bun bench/llama-server.ts --build-only`).",
     keep: tableLines,
   },
   {

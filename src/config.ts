@@ -6,6 +6,7 @@ import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
 import { getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
 import { translateLlamaFlags } from "./cli/llama-flags.ts";
+import { parseCpuList } from "./cpu-affinity.ts";
 import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 import * as L from "./limits.ts";
 
@@ -39,6 +40,9 @@ const ConfigSchema = Type.Object({
   port: Int(0, 65535, "TCP port (0 = pick a free one)"),
   threads: Type.Union([Type.Literal("auto"), Type.Integer({ minimum: 1, maximum: 1024 })], {
     description: "auto | a count from 1 to 1024: inference threads (auto: measured at model load, see README)",
+  }),
+  cpus: Type.String({
+    description: "CPUs the whole server may run on, as taskset lists them (0-3,6); empty = all it was given. One CPU can pay with --threads 1 on a virtual machine (see README)",
   }),
   parallel: Int(1, 256, "Parallel slots (sequences decoded together)"),
   ctxSize: Type.Optional(
@@ -98,6 +102,7 @@ export function defaults(): Config {
     host: "127.0.0.1",
     port: 8080,
     threads: "auto",
+    cpus: "",
     parallel: 4,
     ctxPerSlot: 2048,
     batchSize: 512,
@@ -127,6 +132,16 @@ export function defaults(): Config {
 }
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
+
+/** The CPUs --cpus names, undefined when it names none. Throws ConfigError for a list that is not one. */
+export function cpusFrom(config: Pick<Config, "cpus">): number[] | undefined {
+  if (config.cpus.trim() === "") return undefined;
+  try {
+    return parseCpuList(config.cpus);
+  } catch (err) {
+    throw new ConfigError(`--cpus=${JSON.stringify(config.cpus)}: ${(err as Error).message}`);
+  }
+}
 
 /** The keys from --api-key and --api-key-file together (empty: no auth). Throws ConfigError when the file is unusable. */
 export function apiKeysFrom(config: Pick<Config, "apiKey" | "apiKeyFile">): string[] {

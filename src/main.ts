@@ -4,7 +4,6 @@
 //   warren model ...          generate / inspect GGUF models
 //   warren pull|models|rm     the local model store (src/models/store-cli.ts)
 //   warren bench ...          load-test a generation server (src/loadtest/)
-import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import pkg from "../package.json" with { type: "json" };
@@ -12,8 +11,9 @@ import { createApp } from "./api/app.ts";
 import { requestIdOf } from "./api/front.ts";
 import type { ServiceState } from "./api/state.ts";
 import {
-  ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,
+  ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, cpusFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,
 } from "./config.ts";
+import { confineProcess, formatCpuList, usableCpus } from "./cpu-affinity.ts";
 import { formatKeepAlive } from "./duration.ts";
 import { resolveCacheDir } from "./cache-dir.ts";
 import { type HttpServer, listen } from "./http/server.ts";
@@ -75,11 +75,19 @@ export async function main(argv: string[]): Promise<number> {
     config = loadConfig(args, process.env, notes);
     apiKeys = apiKeysFrom(config);
     chatTemplateFrom(config);
+    // Before anything loads: the threads made from here on inherit the set.
+    const cpus = cpusFrom(config);
+    if (cpus !== undefined) confine(cpus);
   } catch (err) {
     return invalid(err);
   }
   const log = createLogger(config.logLevel, undefined, resolveFormat(config.logFormat));
   for (const note of notes) log.warn(note);
+  const cpus = cpusFrom(config);
+  if (cpus !== undefined) {
+    log.info(`cpus: every thread confined to ${formatCpuList(cpus)}`);
+    if (typeof config.threads === "number" && config.threads > cpus.length) log.warn(`--threads ${config.threads} on ${cpus.length} CPU(s) (--cpus): ggml's threads will wait on each other; --threads auto counts the CPUs given`);
+  }
   const models = await modelFiles(config, log);
   if (models === undefined) {
     await log.close();
@@ -93,6 +101,15 @@ export async function main(argv: string[]): Promise<number> {
     return invalid(err);
   }
   return serve(config, apiKeys, catalogue, log);
+}
+
+/** --cpus applied to the whole process; a set it cannot have is a settings error. */
+function confine(cpus: number[]): void {
+  try {
+    confineProcess(cpus);
+  } catch (err) {
+    throw new ConfigError(`--cpus=${formatCpuList(cpus)}: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -361,7 +378,7 @@ function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): 
   const i = engine.info;
   log.info(
     `ready: model ${i.name} (${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB) ` +
-      `threads=${engine.threads}/${availableParallelism()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
+      `threads=${engine.threads}/${usableCpus()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
       `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} ` +
       `chat-template=${i.chat.template} (tools: ${i.chat.tools ? "yes" : "no"}, reasoning: ${i.chat.reasoning ? "yes" : "no"}) url=${url}`,
   );

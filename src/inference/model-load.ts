@@ -2,7 +2,7 @@
 // thread count measured on it), a scheduler of its own, and its embedding side, made on the first
 // embeddings or rerank request.
 import { statSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { usableCpus } from "../cpu-affinity.ts";
 import type { ModelSpec } from "./catalogue.ts";
 import { createEmbedder } from "./embedding-service.ts";
 import type { LlamaEngine } from "./llama/engine.ts";
@@ -25,7 +25,7 @@ export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<Loaded
   const template = deps.template(spec);
   // Loaded lazily: --help, model and bench never need node-llama-cpp (nor its unpacking in the compiled binary).
   const { LlamaEngine } = await import("./llama/engine.ts");
-  const candidates = s.threads === "auto" ? threadCandidates(availableParallelism()) : [s.threads];
+  const candidates = s.threads === "auto" ? threadCandidates(usableCpus()) : [s.threads];
   const before = fileState(spec.path);
   const engine = await LlamaEngine.load({
     modelPath: spec.path,

@@ -1,7 +1,7 @@
 // The product end to end: the real CLI process, real sockets, real models.
 // Covers the seed's functional test.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeModel } from "../../src/models/presets.ts";
@@ -120,6 +120,33 @@ describe("warren serve --model stories260K (real trained model)", () => {
   });
 });
 
+describe.if(process.platform === "linux")("warren serve --cpus 0 (the whole server on one CPU)", () => {
+  let w: WarrenProcess;
+  beforeAll(async () => {
+    // --threads auto: the count is measured among the CPUs the server was given.
+    w = await startWarren(["--model", requireStories(), "--cpus", "0", "--parallel", "2", "--ctx-per-slot", "256"]);
+  });
+  afterAll(async () => {
+    await w?.stop("SIGKILL");
+  });
+
+  test("every thread of the process, the decode's included, may run on CPU 0 only; auto picked 1 of 1", async () => {
+    // A request first, so the threads that decode exist.
+    await (await post(`${w.url}/generate`, { prompt: "Once upon a time", max_tokens: 5 })).json();
+    const tasks = readdirSync(`/proc/${w.proc.pid}/task`);
+    const lists = new Set(tasks.map((t) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${w.proc.pid}/task/${t}/status`, "utf8"))![1]!));
+    expect(tasks.length).toBeGreaterThan(3);
+    expect([...lists]).toEqual(["0"]);
+    expect(w.log()).toContain("cpus: every thread confined to 0");
+    expect(w.log()).toMatch(/threads=1\/1 cores/);
+  });
+
+  test("and answers as without it: greedy text is llama.cpp's", async () => {
+    const body = (await (await post(`${w.url}/generate`, { prompt: "Once upon a time", max_tokens: 30, temperature: 0 })).json()) as any;
+    expect(body.data.text).toBe(STORIES_ORACLE);
+  });
+});
+
 describe("warren serve --chat-template FILE (a tool template for a model without one)", () => {
   let w: WarrenProcess;
   let dir: string;
@@ -207,6 +234,8 @@ describe("startup failures are one clear line and a non-zero exit", () => {
     ["an unknown built-in chat template", ["--model", requireStories(), "--chat-template", "nosuchwrapper"], /unknown chat template .*nosuchwrapper.* \(built-in: .*chatML/],
     ["an unreadable chat template file", ["--chat-template", "/nonexistent/t.jinja"], /--chat-template="\/nonexistent\/t.jinja": cannot read it/],
     ["a bad flag value", ["--port", "nope"], /--port="nope": must be an integer/],
+    ["a CPU list that is not one", ["--cpus", "3-1"], /--cpus="3-1": the range 3-1 runs backwards/],
+    ["a CPU the process may not use", ["--cpus", "1023"], /--cpus=1023: (CPU 1023 is not available to this process|confining to CPUs needs Linux)/],
     ["a missing model file", ["--model", "/nonexistent/x.gguf"], /cannot load model .*no such file/],
     ["a file that is not GGUF", ["--model", import.meta.path], /not a GGUF file/],
   ];
