@@ -23,6 +23,16 @@ interface Rewrite {
 }
 
 const auto = (v: string) => (v === "-1" ? "auto" : v);
+
+/** llama-server's -C hex mask ("0x5", "5") as a CPU list ("0,2"); anything else is passed on for --cpus to refuse. */
+function maskToList(v: string): string {
+  const hex = /^(?:0x)?([0-9a-f]+)$/i.exec(v)?.[1];
+  if (hex === undefined) return v;
+  const cpus: number[] = [];
+  const bits = BigInt(`0x${hex}`);
+  for (let c = 0; bits >> BigInt(c) !== 0n; c++) if ((bits >> BigInt(c)) & 1n) cpus.push(c);
+  return cpus.length > 0 ? cpus.join(",") : v;
+}
 /** llama-server's chat template names -> node-llama-cpp's built-in wrappers that write the same format. */
 const TEMPLATE_NAMES: Record<string, string> = { chatml: "chatML", llama2: "llama2Chat", llama3: "llama3", gemma: "gemma", deepseek3: "deepSeek", "mistral-v7": "mistral" };
 
@@ -33,6 +43,11 @@ const REWRITES: Record<string, Rewrite> = {
   "--parallel": { to: "parallel", value: true, map: (v) => (v === "-1" ? "4" : v) },
   "-t": { to: "threads", value: true, map: auto },
   "--threads": { to: "threads", value: true, map: auto },
+  // llama-server places its ggml threads; Warren's --cpus confines the whole process (see cpu-affinity.ts).
+  "-Cr": { to: "cpus", value: true },
+  "--cpu-range": { to: "cpus", value: true },
+  "-C": { to: "cpus", value: true, map: maskToList },
+  "--cpu-mask": { to: "cpus", value: true, map: maskToList },
   "-b": { to: "batch-size", value: true },
   "-fa": { to: "flash-attention", value: true },
   "--flash-attn": { to: "flash-attention", value: true },
@@ -55,7 +70,7 @@ const REWRITES: Record<string, Rewrite> = {
 
 /** Accepted and noted: hardware placement and tuning Warren does not use, or what Warren always does. */
 const IGNORED_SWITCHES = new Set(["--mlock", "--jinja", "-cb", "--cont-batching", "--metrics", "--cache-prompt", "--embedding", "--embeddings", "--rerank", "--reranking", "--warmup", "--no-warmup", "--no-kv-offload", "-nkvo", "--kv-unified", "-kvu", "--swa-full"]);
-const IGNORED_WITH_VALUE = new Set(["-ngl", "--gpu-layers", "--n-gpu-layers", "-ub", "--ubatch-size", "-tb", "--threads-batch", "--threads-http", "--prio", "--poll", "--cache-reuse", "-sps", "--slot-prompt-similarity", "-dev", "--device", "-sm", "--split-mode", "-mg", "--main-gpu", "--numa", "--cache-ram", "-cram", "-fit", "--fit", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v"]);
+const IGNORED_WITH_VALUE = new Set(["-ngl", "--gpu-layers", "--n-gpu-layers", "-ub", "--ubatch-size", "-tb", "--threads-batch", "--threads-http", "--prio", "--poll", "--cpu-strict", "-Cb", "--cpu-mask-batch", "-Crb", "--cpu-range-batch", "--cpu-strict-batch", "--prio-batch", "--poll-batch", "--cache-reuse", "-sps", "--slot-prompt-similarity", "-dev", "--device", "-sm", "--split-mode", "-mg", "--main-gpu", "--numa", "--cache-ram", "-cram", "-fit", "--fit", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v"]);
 /** llama-server flags that change answers and that Warren does not have. */
 const UNSUPPORTED = new Set([
   "-n", "--predict", "--n-predict", "-s", "--seed", "--temp", "--temperature", "--top-k", "--top-p", "--min-p", "--typical", "--repeat-penalty", "--repeat-last-n",

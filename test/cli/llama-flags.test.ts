@@ -3,7 +3,7 @@
 // and --ctx-size is the whole context, divided among the slots, as llama-server divides it.
 import { describe, expect, test } from "bun:test";
 import { translateLlamaFlags } from "../../src/cli/llama-flags.ts";
-import { chatTemplateFrom, ConfigError, loadConfig, slotContextSize } from "../../src/config.ts";
+import { chatTemplateFrom, ConfigError, cpusFrom, loadConfig, slotContextSize } from "../../src/config.ts";
 
 describe("llama-server's flag spellings", () => {
   test("a typical llama-server command line means the same configuration", () => {
@@ -18,6 +18,18 @@ describe("llama-server's flag spellings", () => {
     const c = loadConfig(["-t", "-1", "-np", "-1", "-fa"], {});
     expect([c.threads, c.parallel, c.flashAttention]).toEqual(["auto", 4, "on"]);
     expect(loadConfig(["--flash-attn", "auto", "--threads", "-1"], {})).toMatchObject({ flashAttention: "auto", threads: "auto" });
+  });
+
+  test("CPU placement: -Cr/--cpu-range and -C/--cpu-mask (hex) become --cpus; --cpu-strict is noted", () => {
+    expect(loadConfig(["-Cr", "0-3"], {}).cpus).toBe("0-3");
+    expect(loadConfig(["--cpu-range", "2-2"], {}).cpus).toBe("2-2");
+    expect(loadConfig(["-C", "0x5"], {}).cpus).toBe("0,2");
+    expect(loadConfig(["--cpu-mask", "ff00"], {}).cpus).toBe("8,9,10,11,12,13,14,15");
+    const notes: string[] = [];
+    expect(loadConfig(["--cpu-strict", "1", "--port", "7"], {}, notes).port).toBe(7);
+    expect(notes.map((n) => n.split(":")[0])).toEqual(["--cpu-strict"]);
+    // A mask that is not hex reaches --cpus as given, which refuses it by its own rule.
+    expect(() => cpusFrom(loadConfig(["-C", "zz"], {}))).toThrow(/--cpus="zz": "zz" is not a CPU number/);
   });
 
   test("switches: --no-slots, --props, -v; Warren's own --slots on|off still work", () => {
