@@ -6,7 +6,7 @@ import { Value } from "@sinclair/typebox/value";
 import { existsSync, readFileSync } from "node:fs";
 import { getStrings, parseArgs, type FlagSpec } from "./cli/args.ts";
 import { translateLlamaFlags } from "./cli/llama-flags.ts";
-import { parseCpuList } from "./cpu-affinity.ts";
+import { confineProcess, formatCpuList, parseCpuList } from "./cpu-affinity.ts";
 import { KEEP_ALIVE_FORMS, parseKeepAlive } from "./duration.ts";
 import * as L from "./limits.ts";
 
@@ -141,6 +141,18 @@ export function cpusFrom(config: Pick<Config, "cpus">): number[] | undefined {
   } catch (err) {
     throw new ConfigError(`--cpus=${JSON.stringify(config.cpus)}: ${(err as Error).message}`);
   }
+}
+
+/** --cpus applied to the whole process (see cpu-affinity.ts); the CPUs, or undefined when it names none. A set it cannot have is a ConfigError. */
+export function confineToCpus(config: Pick<Config, "cpus">): number[] | undefined {
+  const cpus = cpusFrom(config);
+  if (cpus === undefined) return undefined;
+  try {
+    confineProcess(cpus);
+  } catch (err) {
+    throw new ConfigError(`--cpus=${formatCpuList(cpus)}: ${(err as Error).message}`);
+  }
+  return cpus;
 }
 
 /** The keys from --api-key and --api-key-file together (empty: no auth). Throws ConfigError when the file is unusable. */

@@ -11,9 +11,9 @@ import { createApp } from "./api/app.ts";
 import { requestIdOf } from "./api/front.ts";
 import type { ServiceState } from "./api/state.ts";
 import {
-  ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, corsOriginsFrom, cpusFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,
+  ConfigError, DEFAULT_MODEL_PATH, apiKeysFrom, chatTemplateFrom, configHelp, confineToCpus, corsOriginsFrom, keepAliveIdleMs, loadConfig, modelsFrom, type Config,
 } from "./config.ts";
-import { confineProcess, formatCpuList, usableCpus } from "./cpu-affinity.ts";
+import { formatCpuList, usableCpus } from "./cpu-affinity.ts";
 import { formatKeepAlive } from "./duration.ts";
 import { resolveCacheDir } from "./cache-dir.ts";
 import { type HttpServer, listen } from "./http/server.ts";
@@ -66,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   const notes: string[] = [];
   let apiKeys: string[];
   let catalogue: Catalogue;
+  let cpus: number[] | undefined;
   const invalid = (err: unknown): number => {
     if (!(err instanceof ConfigError) && !(err instanceof CatalogueError)) throw err;
     console.error(`warren: invalid settings:\n${err.message.replace(/^/gm, "  ")}\nRun 'warren --help' for the flags.`);
@@ -76,14 +77,12 @@ export async function main(argv: string[]): Promise<number> {
     apiKeys = apiKeysFrom(config);
     chatTemplateFrom(config);
     // Before anything loads: the threads made from here on inherit the set.
-    const cpus = cpusFrom(config);
-    if (cpus !== undefined) confine(cpus);
+    cpus = confineToCpus(config);
   } catch (err) {
     return invalid(err);
   }
   const log = createLogger(config.logLevel, undefined, resolveFormat(config.logFormat));
   for (const note of notes) log.warn(note);
-  const cpus = cpusFrom(config);
   if (cpus !== undefined) {
     log.info(`cpus: every thread confined to ${formatCpuList(cpus)}`);
     if (typeof config.threads === "number" && config.threads > cpus.length) log.warn(`--threads ${config.threads} on ${cpus.length} CPU(s) (--cpus): ggml's threads will wait on each other; --threads auto counts the CPUs given`);
@@ -101,15 +100,6 @@ export async function main(argv: string[]): Promise<number> {
     return invalid(err);
   }
   return serve(config, apiKeys, catalogue, log);
-}
-
-/** --cpus applied to the whole process; a set it cannot have is a settings error. */
-function confine(cpus: number[]): void {
-  try {
-    confineProcess(cpus);
-  } catch (err) {
-    throw new ConfigError(`--cpus=${formatCpuList(cpus)}: ${(err as Error).message}`);
-  }
 }
 
 /**
