@@ -7,7 +7,7 @@
 // On a virtual machine whose idle vCPU halts (no guest halt-polling), each hand-off to the other CPU
 // wakes a halted vCPU, a trip through the hypervisor; on one CPU the same hand-offs are context
 // switches. Measured on such a 2-vCPU machine (docs/benchmarks.md, "Against llama-server"):
-// stories260K at 1 thread, 8 streams, ~9% more tokens/s confined to one CPU. It is not the default:
+// stories260K at 1 thread, 8 streams, 1-9% more tokens/s confined to one CPU (three runs). It is not the default:
 // two servers on one machine would be confined to the same CPU, and on hardware with cheap wake-ups
 // the JavaScript thread's own work is better run beside the decode.
 import { readdirSync } from "node:fs";
