@@ -5,7 +5,7 @@
 // this thread count and this build of llama.cpp.
 //
 //   bun bench/scheduler/ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX] [FLASH_ATTENTION auto|on|off]
-// Prints one JSON line: {"mode":"ceiling","concurrency":C,"tokens":N,"seconds":S,"tokensPerSecond":R,"usPerDecode":U}
+// Prints one JSON line: {"mode":"ceiling","concurrency":C,"tokens":N,"seconds":S,"tokensPerSecond":R,"usPerDecode":U,"slot0":[first tokens of slot 0]}
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { lockstepDecode } from "./lockstep.ts";
 
@@ -27,12 +27,14 @@ const t0 = performance.now();
 let generated = 0;
 let decodes = 0;
 let decodeMs = 0;
+let slot0: number[] = [];
 for (let b = 0; b < batches; b++) {
   const r = await lockstepDecode(engine, prompts, maxTokens);
   generated += r.generated;
   decodes += r.steps;
   decodeMs += r.stepMs;
+  slot0 = r.slot0;
 }
 const seconds = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ mode: "ceiling", concurrency, tokens: generated, seconds, tokensPerSecond: generated / seconds, usPerDecode: (decodeMs / decodes) * 1000 }));
+console.log(JSON.stringify({ mode: "ceiling", concurrency, tokens: generated, seconds, tokensPerSecond: generated / seconds, usPerDecode: (decodeMs / decodes) * 1000, slot0: slot0.slice(0, 16) }));
 await engine.dispose();
