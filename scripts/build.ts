@@ -181,7 +181,8 @@ export async function buildWarren(opts: BuildOptions): Promise<BuildResult> {
     const exportNames = Object.keys(await import("node-llama-cpp")).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== "default");
     mkdirSync(dirname(outfile), { recursive: true });
     await Bun.build({
-      entrypoints: [join(ROOT, "src/compiled/entry.ts")],
+      // The C API engine's decode thread is a Worker: its module is an entry point of its own.
+      entrypoints: [join(ROOT, "src/compiled/entry.ts"), join(ROOT, "src/inference/llama/capi/worker.ts")],
       target: "bun",
       minify: { whitespace: true, syntax: true },
       // Bytecode needs ESM output here: the node-llama-cpp module uses top-level await.

@@ -54,6 +54,9 @@ const ConfigSchema = Type.Object({
   flashAttention: Type.Union([Type.Literal("auto"), Type.Literal("on"), Type.Literal("off")], {
     description: "auto | on | off: llama.cpp's flash attention (auto = on where the model and backend support it)",
   }),
+  engine: Type.Union([Type.Literal("auto"), Type.Literal("c-api"), Type.Literal("binding")], {
+    description: "auto | c-api | binding: what drives llama.cpp (c-api: its C API on a decode thread of its own; binding: node-llama-cpp's; auto: c-api where it opens)",
+  }),
   memoryShare: Int(1, 100, "Percent of available memory the KV cache + weights may take, every loaded model together; one model that needs more refuses to start"),
   chatTemplate: Type.String({
     description: "Chat template: a Jinja template FILE, or a built-in NAME (chatML, qwen, llama3.1, mistral, ...); empty = the model's own",
@@ -108,6 +111,7 @@ export function defaults(): Config {
     batchSize: 512,
     maxQueue: L.INFERENCE_MAX_QUEUE,
     flashAttention: "auto",
+    engine: "auto",
     memoryShare: L.INFERENCE_MEMORY_SHARE_PERCENT,
     chatTemplate: "",
     logLevel: "info",

@@ -131,8 +131,8 @@ async function modelFiles(config: Config, log: Logger): Promise<string[] | undef
  * --ctx-size (all slots together) becomes ctxTotal, divided among each model's own slots by the catalogue.
  */
 function settingsFrom(config: Config): ModelSettings {
-  const { parallel, ctxPerSlot, ctxSize, batchSize, threads, flashAttention, mmap, chatTemplate, maxQueue } = config;
-  const settings: ModelSettings = { parallel, ctxSize: ctxPerSlot, batchSize, threads, flashAttention, mmap, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
+  const { parallel, ctxPerSlot, ctxSize, batchSize, threads, flashAttention, engine, mmap, chatTemplate, maxQueue } = config;
+  const settings: ModelSettings = { parallel, ctxSize: ctxPerSlot, batchSize, threads, flashAttention, engine, mmap, chatTemplate, maxQueue, keepAliveMs: keepAliveIdleMs(config) };
   if (ctxSize !== undefined) settings.ctxTotal = ctxSize;
   return settings;
 }
@@ -369,7 +369,7 @@ function banner(log: Logger, config: Config, engine: LlamaEngine, url: string): 
   log.info(
     `ready: model ${i.name} (${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB) ` +
       `threads=${engine.threads}/${usableCpus()} cores slots=${engine.slots} ctx/slot=${engine.slotContextSize} ` +
-      `batch=${engine.batchSize} flash-attention=${engine.flashAttention} queue=${config.maxQueue} ` +
+      `batch=${engine.batchSize} flash-attention=${engine.flashAttention} engine=${engine.engineName} queue=${config.maxQueue} ` +
       `chat-template=${i.chat.template} (tools: ${i.chat.tools ? "yes" : "no"}, reasoning: ${i.chat.reasoning ? "yes" : "no"}) url=${url}`,
   );
 }
@@ -379,7 +379,7 @@ function describe(engine: LlamaEngine): string {
   const i = engine.info;
   return (
     `${i.architecture}, ${(i.parameters / 1e6).toFixed(2)}M params, ${(i.sizeBytes / 1048576).toFixed(1)} MiB, threads=${engine.threads} slots=${engine.slots} ` +
-    `ctx/slot=${engine.slotContextSize} batch=${engine.batchSize} flash-attention=${engine.flashAttention} chat-template=${i.chat.template}`
+    `ctx/slot=${engine.slotContextSize} batch=${engine.batchSize} flash-attention=${engine.flashAttention} engine=${engine.engineName} chat-template=${i.chat.template}`
   );
 }
 

@@ -28,6 +28,7 @@ const PER_MODEL = {
   "batch-size": "batchSize",
   threads: "threads",
   "flash-attention": "flashAttention",
+  engine: "engine",
   "chat-template": "chatTemplate",
   "max-queue": "maxQueue",
 } as const satisfies Record<string, keyof Config>;

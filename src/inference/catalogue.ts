@@ -20,6 +20,8 @@ export interface ModelSettings {
   batchSize: number;
   threads: number | "auto";
   flashAttention: "auto" | "on" | "off";
+  /** --engine: what drives llama.cpp's context (auto: the C API where it opens). */
+  engine: "auto" | "c-api" | "binding";
   /** --mmap: weights mapped from the file rather than read into memory. */
   mmap: boolean;
   /** As --chat-template takes it: a built-in name or a Jinja file; "" = the model's own. */

@@ -34,12 +34,14 @@ export async function loadModel(spec: ModelSpec, deps: LoadDeps): Promise<Loaded
     threads: Math.max(...candidates),
     batchSize: Math.max(s.batchSize, s.parallel),
     flashAttention: s.flashAttention,
+    engine: s.engine === "auto" ? undefined : s.engine,
     mmap: s.mmap,
     chatTemplate: template.jinja,
     chatWrapper: template.wrapper,
   }).catch((err: unknown) => {
     throw changedWhileLoading(spec.path, before) ?? err;
   });
+  if (engine.engineFallback) deps.warn(`${spec.name}: llama.cpp's C API could not be used, node-llama-cpp's binding drives it: ${engine.engineFallback}`);
   try {
     if (s.threads === "auto") await autoThreads(engine, candidates, deps);
     if (s.ctxSize > engine.info.trainContextSize) {

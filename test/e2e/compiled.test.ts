@@ -119,6 +119,8 @@ describe("dist/warren, copied alone to an empty directory", () => {
     expect(s.log()).toContain("(generated now)");
     // The binding probe re-runs the executable; had it started a second server, it would log too.
     expect(s.log().match(/listening on/g)?.length).toBe(1);
+    // The decode thread's module is in the binary: llama.cpp's C API drives the model, no fallback.
+    expect(s.log()).toContain("engine=c-api");
     expect(existsSync(join(cwd, "models/default.gguf"))).toBe(true);
     const r = await fetch(`${s.url}/generate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Hello", max_tokens: 5 }) });
     expect(r.status).toBe(200);

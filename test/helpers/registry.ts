@@ -30,6 +30,7 @@ export const SETTINGS: ModelSettings = {
   threads: 1,
   mmap: false,
   flashAttention: "auto",
+  engine: "auto",
   chatTemplate: "",
   maxQueue: 8,
   keepAliveMs: Infinity,

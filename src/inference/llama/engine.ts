@@ -1,33 +1,19 @@
-// Engine over node-llama-cpp. Only modules under inference/llama/ import it.
-//
-// We drive the native context below node-llama-cpp's LlamaContextSequence API: one initBatch /
-// addToBatch / decodeBatch per scheduler step for all slots, then one sampleToken per generating
-// slot. The sequence API queues each sequence's evaluation separately and resolves them through
-// several promise layers per token; the scheduler already knows the whole batch, so it hands it over
-// in one go. These members (`_ctx`, `_model`, `_bindings`) are internal to node-llama-cpp 3.21.1,
-// which package.json pins exactly; engine-contract tests fail loudly if an upgrade moves them.
-import {
-  getLlama,
-  LlamaGrammarEvaluationState,
-  LlamaLogLevel,
-  type Llama,
-  type LlamaContext,
-  type LlamaGrammar,
-  type LlamaModel,
-  type LlamaText,
-  type Token,
-} from "node-llama-cpp";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+// Engine over llama.cpp, in two halves: the model half here (tokenizer, chat template, grammars,
+// model facts) is node-llama-cpp's; the context half (decode, sampling, the slots' cells) is either
+// llama.cpp's C API on a decode thread of its own (capi/context.ts, the default) or node-llama-cpp's
+// binding (binding-context.ts). Only modules under inference/llama/ import node-llama-cpp.
+import { getLlama, LlamaLogLevel, type Llama, type LlamaGrammar, type LlamaModel, type LlamaText, type Token } from "node-llama-cpp";
+import { basename } from "node:path";
 import type { RenderedChat, RenderInput } from "../chat/types.ts";
 import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo, type Sampled } from "../engine.ts";
 import { checkGbnf } from "../gbnf.ts";
 import { checkJsonSchema } from "../json-schema.ts";
 import type { SamplingParams } from "../types.ts";
+import { BindingContext } from "./binding-context.ts";
+import { CapiContext } from "./capi/context.ts";
 import { ChatTemplate } from "./chat-template.ts";
+import type { ContextSide } from "./context-side.ts";
 import { fimTokens } from "./fim.ts";
-import { LlamaSampler, penalized, sampleOne, samplerConfig, type AddonSampler, type AddonSampling, type AddonSamplerClass } from "./sampler.ts";
 import { TokenBytes, type AddonModel } from "./token-bytes.ts";
 
 interface LlamaEngineOptions {
@@ -45,21 +31,10 @@ interface LlamaEngineOptions {
   chatTemplate?: string;
   /** A node-llama-cpp built-in chat wrapper by name ("chatML", "qwen", ...): wins over chatTemplate. */
   chatWrapper?: string;
+  /** Who drives the context: llama.cpp's C API (default, where it opens) or node-llama-cpp's binding. */
+  engine?: "c-api" | "binding";
 }
 
-interface AddonContext extends AddonSampling {
-  initBatch(size: number): void;
-  addToBatch(seq: number, firstPos: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
-  decodeBatch(): Promise<void>;
-  removeTokenCellsFromSequence(seq: number, start: number, end: number): boolean;
-  setThreads(threads: number): void;
-  saveSequenceStateToFile(path: string, seq: number, tokens: Uint32Array): Promise<number>;
-  loadSequenceStateFromFile(path: string, seq: number, maxTokens: number): Promise<Uint32Array>;
-}
-
-const NO_LOGITS = new Uint32Array(0);
-const NO_TOKENS = new Uint32Array(0);
-const NOT_SAMPLED: Sampled[] = [];
 /** Compiled schema grammars kept for reuse; clients tend to send the same schema on every request. */
 const GRAMMAR_CACHE_ENTRIES = 32;
 /** Tokens of preceding context used when detokenizing a piece (enough for SentencePiece spacing). */
@@ -70,40 +45,27 @@ export class LlamaEngine implements Engine {
   readonly slots: number;
   readonly slotContextSize: number;
   readonly batchSize: number;
-  private currentThreads: number;
-  private readonly native: AddonContext;
-  private readonly SamplerClass: AddonSamplerClass;
   private readonly chat: ChatTemplate;
   private readonly grammars = new Map<string, Promise<JsonGrammar>>();
   /** Compiled GBNF (tool-call grammars), by text. */
   private readonly gbnfGrammars = new Map<string, Promise<unknown>>();
   private readonly bytes: TokenBytes;
-  private readonly addonModel: AddonModel;
-  /** Private directory for copySlot's state files (made on first copy, removed on dispose). */
-  private stateDir?: string;
-  private copies = 0;
+  private ctx!: ContextSide;
 
   private constructor(
     private readonly llama: Llama,
     private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
     opts: LlamaEngineOptions,
     batchSize: number,
   ) {
     this.slots = opts.slots;
     this.slotContextSize = opts.slotContextSize;
     this.batchSize = batchSize;
-    this.currentThreads = opts.threads;
-    const internals = context as unknown as { _ctx?: AddonContext };
-    const bindings = (llama as unknown as { _bindings?: { AddonSampler?: AddonSamplerClass } })._bindings;
     const addonModel = (model as unknown as { _model?: AddonModel })._model;
-    if (!internals._ctx || !bindings?.AddonSampler || typeof addonModel?.getTokenString !== "function") {
+    if (typeof addonModel?.getTokenString !== "function") {
       throw new Error("node-llama-cpp internals changed: this Warren build needs node-llama-cpp 3.21.1");
     }
-    this.native = internals._ctx;
-    this.addonModel = addonModel;
     this.bytes = new TokenBytes(model, addonModel);
-    this.SamplerClass = bindings.AddonSampler;
     const bos = model.tokens.bos ?? undefined;
     this.chat = new ChatTemplate(
       model,
@@ -129,35 +91,62 @@ export class LlamaEngine implements Engine {
     };
   }
 
-  /** A sampler whose chain is greedy alone: with probabilities it returns the softmax of the raw logits. */
-  private readonly makeProbe = (): AddonSampler => {
-    const probe = new this.SamplerClass(this.addonModel);
-    probe.applyConfig({});
-    return probe;
-  };
-
   static async load(opts: LlamaEngineOptions): Promise<LlamaEngine> {
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: opts.threads });
+    const batchSize = opts.batchSize ?? Math.min(opts.slotContextSize * opts.slots, 512);
+    const flashAttention = opts.flashAttention ?? "auto";
+    let fallback: string | undefined;
+    if ((opts.engine ?? "c-api") === "c-api") {
+      // The model half needs only the vocabulary: the weights are the C API context's.
+      const vocab = await llama.loadModel({ modelPath: opts.modelPath, vocabOnly: true });
+      try {
+        const engine = new LlamaEngine(llama, vocab, opts, batchSize);
+        const ctx = await CapiContext.load(
+          { modelPath: opts.modelPath, slots: opts.slots, slotContextSize: opts.slotContextSize, batchSize, threads: opts.threads, flashAttention, mmap: opts.mmap === true },
+          {
+            tokenizeLeftover: (text) => vocab.tokenize(text, false, "trimLeadingSpace") as number[],
+            detokenize: (tokens) => vocab.detokenize(tokens as Token[]),
+            source: (grammar) => ({ gbnf: (grammar as LlamaGrammar).grammar, root: (grammar as LlamaGrammar).rootRuleName }),
+          },
+        );
+        engine.ctx = ctx;
+        Object.assign(engine.info, ctx.weights);
+        engine.engineName = "c-api";
+        return engine;
+      } catch (err) {
+        await vocab.dispose();
+        if (opts.engine === "c-api") throw err;
+        // Where the C API cannot be opened (no prebuilt CPU build to call, another layout), the binding drives.
+        fallback = err instanceof Error ? err.message : String(err);
+      }
+    }
     // Read into memory unless --mmap: a mapped file that is truncated or rewritten in place while
     // loaded (cp over it, a download into the same name) kills the process with SIGBUS on the next
     // decode. The cost is a read of the file at load instead of page faults on first use, and no
     // pages shared with other processes serving the same file.
     const model = await llama.loadModel({ modelPath: opts.modelPath, useMmap: opts.mmap === true });
-    const batchSize = opts.batchSize ?? Math.min(opts.slotContextSize * opts.slots, 512);
     try {
       const context = await model.createContext({
         contextSize: opts.slotContextSize,
         sequences: opts.slots,
         batchSize,
         threads: { ideal: opts.threads, min: opts.threads },
-        flashAttention: opts.flashAttention === "on" ? true : opts.flashAttention === "off" ? false : "auto",
+        flashAttention: flashAttention === "on" ? true : flashAttention === "off" ? false : "auto",
       });
-      return new LlamaEngine(llama, model, context, opts, batchSize);
+      const engine = new LlamaEngine(llama, model, opts, batchSize);
+      engine.ctx = new BindingContext(llama, model, context, opts.threads);
+      engine.engineFallback = fallback;
+      return engine;
     } catch (err) {
       await model.dispose();
       throw err;
     }
   }
+
+  /** Which half drives the context: "c-api" or "binding". */
+  engineName: "c-api" | "binding" = "binding";
+  /** Why the C API was not used, when it was asked for by default and could not be opened. */
+  engineFallback?: string;
 
   tokenize(text: string, addBos: boolean, special = false): number[] {
     const tokens = this.model.tokenize(text, special) as number[];
@@ -177,38 +166,11 @@ export class LlamaEngine implements Engine {
   }
 
   createSampler(p: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler {
-    const native = new this.SamplerClass(this.addonModel);
-    let grammarState: LlamaGrammarEvaluationState | undefined;
-    if (grammar) grammarState = new LlamaGrammarEvaluationState({ model: this.model, grammar: grammar as LlamaGrammar });
-    const config = samplerConfig(p, history);
-    const sampler = new LlamaSampler(native, config, penalized(p) ? history.slice(-p.penaltyLastN) : [], p.penaltyLastN, grammarState);
-    native.applyConfig(grammarState ? { ...config, grammarEvaluationState: internalState(grammarState) } : config);
-    return sampler;
+    return this.ctx.createSampler(p, history, grammar);
   }
 
-  engageGrammar(s: EngineSampler, grammar: unknown, leftover: string): number {
-    const sampler = s as LlamaSampler;
-    const state = new LlamaGrammarEvaluationState({ model: this.model, grammar: grammar as LlamaGrammar });
-    const native = internalState(state);
-    // What the model already wrote past the trigger is fed to the grammar while it fits, as
-    // node-llama-cpp's own chat loop does with the text after a function-call prefix.
-    const taken: number[] = [];
-    if (leftover.length > 0) {
-      for (const t of this.model.tokenize(leftover, false, "trimLeadingSpace") as number[]) {
-        if (!this.SamplerClass.canBeNextTokenForGrammarEvaluationState(native, t)) break;
-        this.SamplerClass.acceptGrammarEvaluationStateToken(native, t);
-        taken.push(t);
-      }
-    }
-    const config: Record<string, unknown> = { ...sampler.config, grammarEvaluationState: native };
-    if (sampler.config.repeatPenaltyTokens) {
-      // The same history the native sampler holds now, so its penalty state is kept, not rebuilt.
-      config.repeatPenaltyTokens = Uint32Array.from([...sampler.history, ...sampler.sampled].slice(-sampler.penaltyLastN));
-    }
-    sampler.native.applyConfig(config);
-    sampler.grammarState = state;
-    const takenText = taken.length > 0 ? this.model.detokenize(taken as Token[]) : "";
-    return leftover.startsWith(takenText) ? takenText.length : 0;
+  engageGrammar(sampler: EngineSampler, grammar: unknown, leftover: string): number {
+    return this.ctx.engageGrammar(sampler, grammar, leftover);
   }
 
   async jsonSchemaGbnf(schema: object): Promise<string> {
@@ -264,55 +226,12 @@ export class LlamaEngine implements Engine {
     return this.chat.render(input, this.info.addBos ? this.info.bosToken : undefined);
   }
 
-  async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
-    let total = 0;
-    for (const item of items) total += item.tokens.length;
-    if (total === 0) return items.map(() => NOT_SAMPLED);
-    this.native.initBatch(total);
-    const logitIndex: number[] = new Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      const n = item.tokens.length;
-      const wantLogits = item.sampler ? Uint32Array.of(n - 1) : NO_LOGITS;
-      const idx = this.native.addToBatch(item.slot, item.pos, Uint32Array.from(item.tokens), wantLogits);
-      logitIndex[i] = item.sampler ? idx[0]! : -1;
-    }
-    await this.native.decodeBatch();
-    // Every sampler reads the batch's logits (valid until the next decode) into its own candidate
-    // array, so forks of one item can sample from the same logits side by side.
-    const pending: Array<Promise<Sampled>> = [];
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      if (!item.sampler) continue;
-      const want = { probabilities: item.probabilities === true, model: item.modelProbabilities === true, makeProbe: this.makeProbe };
-      pending.push(sampleOne(this.native, logitIndex[i]!, item.sampler as LlamaSampler, want));
-      if (item.forks) for (const f of item.forks) pending.push(sampleOne(this.native, logitIndex[i]!, f as LlamaSampler, want));
-    }
-    const flat = await Promise.all(pending);
-    let next = 0;
-    return items.map((item) => (item.sampler ? flat.slice(next, (next += 1 + (item.forks?.length ?? 0))) : NOT_SAMPLED));
+  decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
+    return this.ctx.decode(items);
   }
 
-  /**
-   * Through a state file: node-llama-cpp 3.21.1 binds no llama_memory_seq_cp, and its in-memory
-   * checkpoints restore only into the sequence they came from. The file lives in a private
-   * directory, on /dev/shm (RAM) where there is one: one save, then one load per target. That is a
-   * small fraction of evaluating the prompt again (bench/scheduler/copy-slot.ts measures both;
-   * docs/benchmarks.md has the figures).
-   */
-  async copySlot(from: number, to: readonly number[]): Promise<void> {
-    if (to.length === 0) return;
-    this.stateDir ??= mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "warren-kv-"));
-    const file = join(this.stateDir, `${++this.copies}.seq`);
-    try {
-      await this.native.saveSequenceStateToFile(file, from, NO_TOKENS);
-      for (const slot of to) {
-        this.native.removeTokenCellsFromSequence(slot, 0, -1);
-        await this.native.loadSequenceStateFromFile(file, slot, 1);
-      }
-    } finally {
-      rmSync(file, { force: true });
-    }
+  copySlot(from: number, to: readonly number[]): Promise<void> {
+    return this.ctx.copySlot(from, to);
   }
 
   tokenBytes(token: number): Uint8Array {
@@ -320,35 +239,26 @@ export class LlamaEngine implements Engine {
   }
 
   get threads(): number {
-    return this.currentThreads;
+    return this.ctx.threads;
   }
 
-  /** We drive decodeBatch ourselves, so node-llama-cpp's own thread splitter never resets this. */
   setThreads(threads: number): void {
-    this.native.setThreads(threads);
-    this.currentThreads = threads;
+    this.ctx.setThreads(threads);
   }
 
-  /** The flash-attention setting the context was created with, as node-llama-cpp reports it. */
+  /** The flash-attention setting the context was created with. */
   get flashAttention(): "auto" | "on" | "off" {
-    const v = this.context.flashAttention;
-    return v === "auto" ? "auto" : v ? "on" : "off";
+    return this.ctx.flashAttention;
   }
 
   clearSlot(slot: number, fromPos: number): void {
-    this.native.removeTokenCellsFromSequence(slot, fromPos, -1);
+    this.ctx.clearSlot(slot, fromPos);
   }
 
   async dispose(): Promise<void> {
-    await this.context.dispose();
+    await this.ctx.dispose();
     await this.model.dispose();
-    if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
-}
-
-/** The native grammar state behind node-llama-cpp's wrapper (what the addon sampler takes). */
-function internalState(state: LlamaGrammarEvaluationState): unknown {
-  return (state as unknown as { _state: unknown })._state;
 }
 
 /** Stop triggers made of plain text only; triggers on special tokens are end-of-generation tokens already. */

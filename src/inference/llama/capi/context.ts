@@ -1,0 +1,314 @@
+// The context side of the engine over llama.cpp's C API (see engine.ts's ContextSide): decode and
+// sampling run on a decode thread of their own (worker.ts), synchronously, one message each way per
+// step, where node-llama-cpp's binding queues the decode and then each slot's sampling to a thread
+// pool and resolves a promise for each (bench/scheduler/c-api.ts measures the two).
+//
+// Samplers are llama.cpp sampler chains built here the way node-llama-cpp 3.21.1's AddonSampler
+// builds them, so the same settings and seed draw the same tokens through either engine. Anything
+// that touches the context or a sampler from this thread (clearing or copying cells, the thread
+// count, freeing a sampler) waits until no step is on the decode thread.
+import type { Pointer } from "bun:ffi";
+import { GrammarError, type BatchItem, type EngineSampler, type Sampled } from "../../engine.ts";
+import type { SamplingParams } from "../../types.ts";
+import type { ContextSide } from "../context-side.ts";
+import { binariesDir, capiLibrary, cString, type CapiLibrary } from "./library.ts";
+import type { DecodeItem, FromDecodeThread, SampleJob, ToDecodeThread } from "./protocol.ts";
+
+interface CapiContextOptions {
+  modelPath: string;
+  slots: number;
+  slotContextSize: number;
+  batchSize: number;
+  threads: number;
+  flashAttention: "auto" | "on" | "off";
+  mmap: boolean;
+}
+
+/** What the model side lends for grammars: its tokenizer (as node-llama-cpp's chat loop tokenizes leftovers) and detokenizer. */
+interface GrammarText {
+  tokenizeLeftover(text: string): number[];
+  detokenize(tokens: readonly number[]): string;
+  /** GBNF text and root rule of a grammar the model side compiled. */
+  source(grammar: unknown): { gbnf: string; root: string };
+}
+
+class CapiSampler implements EngineSampler {
+  probe: Pointer | null = null;
+  disposed = false;
+  constructor(
+    readonly owner: CapiContext,
+    readonly chain: Pointer,
+    readonly penalties: Pointer | null,
+    public grammar: Pointer | null,
+  ) {}
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.owner.whenIdle(() => this.owner.free(this));
+  }
+}
+
+const NOT_SAMPLED: Sampled[] = [];
+
+/**
+ * worker.ts from a checkout; in the compiled executable, the entry point scripts/build.ts adds for it,
+ * which Bun stores by its path under src/ (the entry points' common directory), as .js.
+ */
+function workerModule(): string {
+  if (import.meta.url.includes("$bunfs")) return "/$bunfs/root/inference/llama/capi/worker.js";
+  return new URL("./worker.ts", import.meta.url).href;
+}
+
+export class CapiContext implements ContextSide {
+  private readonly lib: CapiLibrary;
+  private inFlight: Promise<unknown> | null = null;
+  private readonly afterStep: (() => void)[] = [];
+  private nextId = 1;
+  private readonly replies = new Map<number, (m: FromDecodeThread) => void>();
+  private closed: (() => void) | null = null;
+  private currentThreads: number;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly ctx: Pointer,
+    private readonly memory: Pointer,
+    private readonly vocab: Pointer,
+    private readonly nVocab: number,
+    /** Facts of the weights, which the vocabulary-only model of the other half does not have. */
+    readonly weights: { sizeBytes: number; trainContextSize: number },
+    private readonly opts: CapiContextOptions,
+    private readonly text: GrammarText,
+    dir: string,
+  ) {
+    this.lib = capiLibrary(dir);
+    this.currentThreads = opts.threads;
+    worker.onmessage = (event: MessageEvent<FromDecodeThread>) => {
+      const m = event.data;
+      if (m.type === "closed") return this.closed?.();
+      if (m.type === "decoded" || m.type === "failed") this.replies.get(m.id)?.(m);
+    };
+  }
+
+  static async load(opts: CapiContextOptions, text: GrammarText): Promise<CapiContext> {
+    // This thread's handles: where the C API cannot be used, this fails before a thread starts.
+    const dir = binariesDir();
+    const lib = capiLibrary(dir);
+    const worker = new Worker(workerModule());
+    const flash = opts.flashAttention === "on" ? 1 : opts.flashAttention === "off" ? 0 : -1;
+    const loaded = await new Promise<Extract<FromDecodeThread, { type: "loaded" }>>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<FromDecodeThread>) => {
+        const m = event.data;
+        if (m.type === "loaded") resolve(m);
+        else if (m.type === "failed") reject(new Error(m.message));
+      };
+      worker.onerror = (event) => reject(new Error(`the decode thread failed: ${event.message}`));
+      const load: ToDecodeThread = { type: "load", dir, modelPath: opts.modelPath, slots: opts.slots, slotContextSize: opts.slotContextSize, batchSize: opts.batchSize, threads: opts.threads, flash, mmap: opts.mmap };
+      worker.postMessage(load);
+    }).catch((err) => {
+      worker.terminate();
+      throw err;
+    });
+    const ctx = loaded.ctx as Pointer;
+    const memory = lib.llama.llama_get_memory(ctx) as Pointer;
+    return new CapiContext(worker, ctx, memory, loaded.vocab as Pointer, loaded.nVocab, { sizeBytes: loaded.sizeBytes, trainContextSize: loaded.trainContextSize }, opts, text, dir);
+  }
+
+  get threads(): number {
+    return this.currentThreads;
+  }
+
+  get flashAttention(): "auto" | "on" | "off" {
+    return this.opts.flashAttention;
+  }
+
+  setThreads(threads: number): void {
+    this.currentThreads = threads;
+    this.whenIdle(() => this.lib.llama.llama_set_n_threads(this.ctx, threads | 0, threads | 0));
+  }
+
+  /** Runs `fn` now when no step is on the decode thread, otherwise as soon as the step ends. */
+  whenIdle(fn: () => void): void {
+    if (this.inFlight === null) fn();
+    else this.afterStep.push(fn);
+  }
+
+  free(s: CapiSampler): void {
+    const { llama } = this.lib;
+    llama.llama_sampler_free(s.chain); // with the samplers added to it, penalties among them
+    if (s.grammar) llama.llama_sampler_free(s.grammar);
+    if (s.probe) llama.llama_sampler_free(s.probe);
+  }
+
+  createSampler(p: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler {
+    const { llama, glue } = this.lib;
+    const chain = glue.glue_chain_new() as Pointer;
+    const add = (made: unknown): Pointer => {
+      const s = made as Pointer | null;
+      if (s === null) throw new Error("llama.cpp could not make a sampler");
+      llama.llama_sampler_chain_add(chain, s);
+      return s;
+    };
+    const seed = p.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+    let penalties: Pointer | null = null;
+    try {
+      if (p.logitBias && p.logitBias.length > 0) {
+        const bias = new DataView(new ArrayBuffer(8 * p.logitBias.length));
+        p.logitBias.forEach(([token, value], i) => {
+          bias.setInt32(8 * i, token, true);
+          bias.setFloat32(8 * i + 4, value, true);
+        });
+        add(llama.llama_sampler_init_logit_bias(this.nVocab | 0, p.logitBias.length | 0, new Uint8Array(bias.buffer)));
+      }
+      if (p.penaltyLastN > 0 && (p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0)) {
+        penalties = add(llama.llama_sampler_init_penalties(this.nVocab | 0, p.penaltyLastN | 0, p.repeatPenalty, p.frequencyPenalty, p.presencePenalty));
+        for (const t of history.slice(-p.penaltyLastN)) llama.llama_sampler_accept(penalties, t | 0);
+      }
+      const xtc = (p.xtcProbability ?? 0) > 0;
+      if (p.temperature <= 0) {
+        if (xtc) add(llama.llama_sampler_init_xtc(p.xtcProbability!, p.xtcThreshold ?? 0.1, 0, seed | 0));
+        add(llama.llama_sampler_init_greedy());
+      } else {
+        if (p.topK > 0) add(llama.llama_sampler_init_top_k(Math.min(p.topK, this.nVocab) | 0));
+        if (p.topP >= 0 && p.topP <= 1) add(llama.llama_sampler_init_top_p(p.topP, 1));
+        if (p.minP > 0) add(llama.llama_sampler_init_min_p(p.minP, 1));
+        if (xtc) add(llama.llama_sampler_init_xtc(p.xtcProbability!, p.xtcThreshold ?? 0.1, 0, seed | 0));
+        add(llama.llama_sampler_init_temp(p.temperature));
+        add(llama.llama_sampler_init_dist(seed | 0));
+      }
+    } catch (err) {
+      llama.llama_sampler_free(chain);
+      throw err;
+    }
+    const sampler = new CapiSampler(this, chain, penalties, null);
+    if (grammar !== undefined) {
+      try {
+        sampler.grammar = this.grammarSampler(grammar);
+      } catch (err) {
+        sampler.dispose();
+        throw err;
+      }
+    }
+    return sampler;
+  }
+
+  private grammarSampler(grammar: unknown): Pointer {
+    const { gbnf, root } = this.text.source(grammar);
+    const g = this.lib.llama.llama_sampler_init_grammar(this.vocab, cString(gbnf), cString(root)) as Pointer | null;
+    if (g === null) throw new GrammarError("llama.cpp could not build the grammar");
+    return g;
+  }
+
+  engageGrammar(s: EngineSampler, grammar: unknown, leftover: string): number {
+    const sampler = s as CapiSampler;
+    const g = this.grammarSampler(grammar);
+    const { llama, glue } = this.lib;
+    // What the model already wrote past the trigger is fed to the grammar while it fits.
+    const taken: number[] = [];
+    if (leftover.length > 0) {
+      for (const t of this.text.tokenizeLeftover(leftover)) {
+        if (!glue.glue_grammar_allows(g, t | 0)) break;
+        llama.llama_sampler_accept(g, t | 0);
+        taken.push(t);
+      }
+    }
+    const old = sampler.grammar;
+    sampler.grammar = g;
+    if (old) this.whenIdle(() => llama.llama_sampler_free(old));
+    const takenText = taken.length > 0 ? this.text.detokenize(taken) : "";
+    return leftover.startsWith(takenText) ? takenText.length : 0;
+  }
+
+  async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
+    if (this.inFlight !== null) throw new Error("one decode at a time");
+    const decodeItems: DecodeItem[] = [];
+    const jobs: SampleJob[] = [];
+    const jobCount: number[] = [];
+    for (const item of items) {
+      if (item.tokens.length === 0) continue;
+      const index = decodeItems.length;
+      decodeItems.push({ slot: item.slot, pos: item.pos, tokens: Int32Array.from(item.tokens), logits: item.sampler !== undefined });
+      let n = 0;
+      if (item.sampler) {
+        const probabilities = item.probabilities === true;
+        const model = probabilities && item.modelProbabilities === true;
+        for (const s of [item.sampler, ...(item.forks ?? [])] as CapiSampler[]) {
+          jobs.push({ item: index, chain: Number(s.chain), penalties: Number(s.penalties ?? 0), grammar: Number(s.grammar ?? 0), probabilities: probabilities && !model });
+          n++;
+          if (model) {
+            // The model's own distribution: a greedy chain alone, on the same logits.
+            s.probe ??= this.probeChain();
+            jobs.push({ item: index, chain: Number(s.probe), penalties: 0, grammar: 0, probabilities: true });
+          }
+        }
+      }
+      jobCount.push(n);
+    }
+    if (decodeItems.length === 0) return items.map(() => NOT_SAMPLED);
+    const id = this.nextId++;
+    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
+    this.inFlight = reply;
+    let m: FromDecodeThread;
+    try {
+      const message: ToDecodeThread = { type: "decode", id, items: decodeItems, jobs };
+      this.worker.postMessage(message);
+      m = await reply;
+    } finally {
+      this.replies.delete(id);
+      this.inFlight = null;
+      for (const fn of this.afterStep.splice(0)) fn();
+    }
+    if (m.type !== "decoded") throw new Error(m.type === "failed" ? m.message : "unexpected reply from the decode thread");
+    const out: Sampled[][] = [];
+    let job = 0, k = 0;
+    for (const item of items) {
+      if (item.tokens.length === 0 || !item.sampler) {
+        if (item.tokens.length > 0) k++;
+        out.push(NOT_SAMPLED);
+        continue;
+      }
+      const model = item.probabilities === true && item.modelProbabilities === true;
+      const sampled: Sampled[] = [];
+      for (let n = 0; n < jobCount[k]!; n++) {
+        const token = m.tokens[job]!;
+        if (model) {
+          sampled.push({ token, probabilities: m.probabilities[job + 1] ?? [] });
+          job += 2;
+        } else {
+          sampled.push(item.probabilities ? { token, probabilities: m.probabilities[job] ?? [] } : { token });
+          job++;
+        }
+      }
+      k++;
+      out.push(sampled);
+    }
+    return out;
+  }
+
+  private probeChain(): Pointer {
+    const chain = this.lib.glue.glue_chain_new() as Pointer;
+    this.lib.llama.llama_sampler_chain_add(chain, this.lib.llama.llama_sampler_init_greedy() as Pointer);
+    return chain;
+  }
+
+  clearSlot(slot: number, fromPos: number): void {
+    this.whenIdle(() => this.lib.llama.llama_memory_seq_rm(this.memory, slot | 0, fromPos | 0, -1));
+  }
+
+  async copySlot(from: number, to: readonly number[]): Promise<void> {
+    if (this.inFlight) await this.inFlight.catch(() => {});
+    const { llama } = this.lib;
+    for (const slot of to) {
+      llama.llama_memory_seq_rm(this.memory, slot | 0, 0, -1);
+      llama.llama_memory_seq_cp(this.memory, from | 0, slot | 0, -1, -1);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.inFlight) await this.inFlight.catch(() => {});
+    await new Promise<void>((resolve) => {
+      this.closed = resolve;
+      this.worker.postMessage({ type: "close" } satisfies ToDecodeThread);
+    });
+    this.worker.terminate();
+  }
+}
