@@ -48,6 +48,21 @@ describe("tuneThreads", () => {
     expect(result.threads).toBe(1);
   });
 
+  test("a count that takes every core must win by 25%: the JS thread and the client need those cores under load", async () => {
+    // 4 cores: 4 threads 20% faster than 3 is not enough; 3 threads 20% faster than 2 is.
+    const steps: Record<number, number> = { 1: 3, 2: 2, 3: 2 / 1.2, 4: 2 / 1.2 / 1.2 };
+    expect((await tune((t) => steps[t]!)).result.threads).toBe(3);
+    // 30% faster on every core is enough.
+    steps[4] = 2 / 1.2 / 1.3;
+    expect((await tune((t) => steps[t]!)).result.threads).toBe(4);
+  });
+
+  test("a count that wins with every slot busy but loses with one sequence does not win", async () => {
+    // Batch steps split across threads; a single sequence pays the synchronisation alone.
+    const { result } = await tune((t, w) => (w === 1 ? 1 + 0.1 * t : 8 / t), [1, 2]);
+    expect(result.threads).toBe(1);
+  });
+
   test("bounded: each measurement stops at its budget, and every slot is left empty", async () => {
     const { engine, result } = await tune(() => 7);
     // Per candidate and width: prompt, warm-up, then steps until the budget is spent (the last one crosses it).

@@ -123,7 +123,8 @@ export class CapiContext implements ContextSide {
 
   setThreads(threads: number): void {
     this.currentThreads = threads;
-    this.whenIdle(() => this.lib.llama.llama_set_n_threads(this.ctx, threads | 0, threads | 0));
+    // The decode thread owns the thread pool; its messages are handled in order, so the next step runs with these.
+    this.worker.postMessage({ type: "threads", threads } satisfies ToDecodeThread);
   }
 
   /** Runs `fn` now when no step is on the decode thread, otherwise as soon as the step ends. */

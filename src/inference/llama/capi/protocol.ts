@@ -4,6 +4,7 @@
 export type ToDecodeThread =
   | { type: "load"; dir: string; modelPath: string; slots: number; slotContextSize: number; batchSize: number; threads: number; flash: number; mmap: boolean }
   | { type: "decode"; id: number; items: DecodeItem[]; jobs: SampleJob[] }
+  | { type: "threads"; threads: number }
   | { type: "close" };
 
 export type FromDecodeThread =

@@ -11,6 +11,9 @@ declare const self: Worker;
 let lib!: CapiLibrary;
 
 let model: Pointer | null = null;
+/** The thread pool attached to the context, and how many threads it has. */
+let pool: Pointer | null = null;
+let poolThreads = 0;
 let ctx: Pointer | null = null;
 let vocab: Pointer | null = null;
 let nVocab = 0;
@@ -34,6 +37,7 @@ function load(m: Extract<ToDecodeThread, { type: "load" }>): void {
   if (!model) throw new Error(`llama.cpp could not load ${m.modelPath}`);
   ctx = glue.glue_new_context(model, (m.slotContextSize * m.slots) | 0, m.batchSize | 0, m.slots | 0, m.threads | 0, m.flash | 0) as Pointer | null;
   if (!ctx) throw new Error("llama.cpp could not create the context (out of memory?)");
+  attachPool(m.threads);
   vocab = llama.llama_model_get_vocab(model) as Pointer;
   nVocab = llama.llama_vocab_n_tokens(vocab!);
   batch = new Uint8Array(glue.glue_batch_size());
@@ -42,6 +46,25 @@ function load(m: Extract<ToDecodeThread, { type: "load" }>): void {
   outIds = new Int32Array(nVocab);
   outLogits = new Float32Array(nVocab);
   post({ type: "loaded", model: Number(model), ctx: Number(ctx), vocab: Number(vocab), nVocab, sizeBytes: Number(llama.llama_model_size(model)), trainContextSize: llama.llama_model_n_ctx_train(model) });
+}
+
+/**
+ * A pool of exactly `threads` for the context, kept for as long as that count stands. Measured at
+ * 2 threads on the 100M preset under load: 498-527 tok/s against 488-491 with a throwaway pool per
+ * graph (what llama.cpp does without one), and a lower inter-token p99.
+ */
+function attachPool(threads: number): void {
+  if (threads === poolThreads) return;
+  const next = lib.threadpools.create(threads);
+  lib.llama.llama_attach_threadpool(ctx!, next, next);
+  if (pool) lib.threadpools.free(pool);
+  pool = next;
+  poolThreads = threads;
+}
+
+function setThreads(threads: number): void {
+  attachPool(threads);
+  lib.llama.llama_set_n_threads(ctx!, threads | 0, threads | 0);
 }
 
 /** [token, p, token, p, ...] from the candidates glue_sample copied out, most probable first. */
@@ -106,7 +129,10 @@ function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
 function close(): void {
   const { glue, llama } = lib;
   if (batch) glue.glue_batch_free(batch);
+  if (ctx && pool) llama.llama_detach_threadpool(ctx);
   if (ctx) llama.llama_free(ctx);
+  if (pool) lib.threadpools.free(pool);
+  pool = null;
   if (model) llama.llama_model_free(model);
   batch = null;
   ctx = model = null;
@@ -118,6 +144,7 @@ self.onmessage = (event: MessageEvent<ToDecodeThread>) => {
   try {
     if (m.type === "load") load(m);
     else if (m.type === "decode") decode(m);
+    else if (m.type === "threads") setThreads(m.threads);
     else if (m.type === "close") close();
   } catch (err) {
     post({ type: "failed", id: m.type === "decode" ? m.id : -1, message: err instanceof Error ? err.message : String(err), kvFull: false });
