@@ -42,15 +42,22 @@ const sections: Section[] = [
   },
   {
     title: "Against llama-server: stories260K, 1 thread",
-    cmd: ["bench/llama-server.ts", "--no-build", "--rounds", quick ? "1" : "3", "--variant=--cpus 0", ...(quick ? ["--requests", "64", "--warmup", "8"] : [])],
+    cmd: ["bench/llama-server.ts", "--no-build", "--rounds", quick ? "1" : "3", "--variant=--engine binding", "--variant=--cpus 0", ...(quick ? ["--requests", "64", "--warmup", "8"] : [])],
     about:
-      "`warren serve --threads 1 --parallel 8 --ctx-per-slot 512` (default logging) against llama-server built from the llama.cpp source node-llama-cpp bundles (`-t 1 -np 8 -c 4096`), each started afresh per round, loaded by `warren bench load --api openai` (streaming /v1/completions, fresh connection per request, 128 tokens, EOS ignored) after the same warm-up. Targets: >= 1.0x llama-server's aggregate tok/s at 8 streams, inter-token p99 no worse. The row `warren --cpus 0` is the same server confined to one CPU (an opt-in flag; docs/operations.md, Threads), in the same rotation. Skipped, saying so, until llama-server is built (`bun bench/llama-server.ts --build-only`).",
+      "`warren serve --threads 1 --parallel 8 --ctx-per-slot 512` (default logging) against llama-server built from the llama.cpp source node-llama-cpp bundles (`-t 1 -np 8 -c 4096`), each started afresh per round, loaded by `warren bench load --api openai` (streaming /v1/completions, fresh connection per request, 128 tokens, EOS ignored) after the same warm-up. Targets: >= 1.0x llama-server's aggregate tok/s at 8 streams, inter-token p99 no worse. Two more rows of the same server, in the same rotation: `warren --engine binding` (node-llama-cpp's binding drives llama.cpp instead of its C API; docs/operations.md, Engine) and `warren --cpus 0` (confined to one CPU, an opt-in flag; docs/operations.md, Threads). Skipped, saying so, until llama-server is built (`bun bench/llama-server.ts --build-only`).",
     keep: tableLines,
   },
   {
     title: "Against llama-server: the 100M bench preset, 2 threads",
-    cmd: ["bench/llama-server.ts", "--no-build", "--model", "bench", "--threads", "2", "--requests", quick ? "16" : "32", "--warmup", "8", "--max-tokens", "64", "--rounds", quick ? "1" : "3"],
-    about: "As above with `warren serve --model models/bench.gguf --threads 2 --parallel 8 --ctx-per-slot 512` against llama-server's `-t 2 -np 8 -c 4096`: the generated 100M preset (Q8_0) at 2 threads, the count `--threads auto` picks for it on 2 cores.",
+    cmd: ["bench/llama-server.ts", "--no-build", "--model", "bench", "--threads", "2", "--requests", quick ? "16" : "32", "--warmup", "8", "--max-tokens", "64", "--rounds", quick ? "1" : "3", "--variant=--engine binding"],
+    about: "As above with `warren serve --model models/bench.gguf --threads 2 --parallel 8 --ctx-per-slot 512` against llama-server's `-t 2 -np 8 -c 4096`: the generated 100M preset (Q8_0) at 2 threads, the count `--threads auto` picks for it on 2 cores; the row `warren --engine binding` as above.",
+    keep: tableLines,
+  },
+  {
+    title: "The decode loop: node-llama-cpp's binding against llama.cpp's C API",
+    cmd: ["bench/scheduler/c-api.ts", "--rounds", quick ? "1" : "3"],
+    about:
+      "The same prebuilt llama.cpp libraries in the same bare lockstep loop (8 streams, greedy, in-process, no scheduler or HTTP), a fresh process per row and round, rows alternated: through node-llama-cpp's binding (LlamaEngine.decode with --engine binding), and through llama.cpp's C API from bun:ffi with the decode and sampling on the calling thread, with and without a ggml thread pool attached. Every row must generate the same tokens. Not the product: the measurement behind --engine c-api.",
     keep: tableLines,
   },
   {

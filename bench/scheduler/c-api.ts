@@ -26,7 +26,7 @@ const cases: Array<[string, string, number, number]> = [
   ["bench preset (100M, Q8_0)", benchModel, 32, 2],
 ];
 const rows = [
-  { name: "node-llama-cpp binding (LlamaEngine.decode)", script: "ceiling.ts", extra: [] as string[] },
+  { name: "node-llama-cpp binding (LlamaEngine.decode)", script: "ceiling.ts", extra: ["binding"] as string[] },
   { name: "C API through bun:ffi", script: "c-api-ceiling.ts", extra: [] },
   { name: "C API, ggml threadpool attached", script: "c-api-ceiling.ts", extra: ["--threadpool"] },
 ];

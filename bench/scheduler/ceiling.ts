@@ -4,12 +4,12 @@
 // Nothing a server adds can make it faster, so it bounds what Warren can reach with this model,
 // this thread count and this build of llama.cpp.
 //
-//   bun bench/scheduler/ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX] [FLASH_ATTENTION auto|on|off]
+//   bun bench/scheduler/ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX] [FLASH_ATTENTION auto|on|off] [ENGINE c-api|binding]
 // Prints one JSON line: {"mode":"ceiling","concurrency":C,"tokens":N,"seconds":S,"tokensPerSecond":R,"usPerDecode":U,"slot0":[first tokens of slot 0]}
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import { lockstepDecode } from "./lockstep.ts";
 
-const [modelPath, concurrencyArg, tokensArg, threadsArg, batchesArg, ctxArg, faArg] = process.argv.slice(2);
+const [modelPath, concurrencyArg, tokensArg, threadsArg, batchesArg, ctxArg, faArg, engineArg] = process.argv.slice(2);
 if (!modelPath) throw new Error("usage: ceiling.ts MODEL CONCURRENCY TOKENS THREADS [BATCHES] [CTX]");
 const concurrency = Number(concurrencyArg ?? 8);
 const maxTokens = Number(tokensArg ?? 128);
@@ -18,7 +18,7 @@ const batches = Number(batchesArg ?? 1);
 const slotContextSize = Number(ctxArg ?? 512);
 const flashAttention = (faArg ?? "auto") as "auto" | "on" | "off";
 
-const engine = await LlamaEngine.load({ modelPath, slots: concurrency, slotContextSize, threads, flashAttention });
+const engine = await LlamaEngine.load({ modelPath, slots: concurrency, slotContextSize, threads, flashAttention, engine: engineArg as "c-api" | "binding" | undefined });
 const prompt = engine.tokenize("Once upon a time", true);
 const prompts = Array.from({ length: concurrency }, () => prompt);
 
