@@ -103,7 +103,10 @@ describe.skipIf(skipUnlessCi(nginxBin.bin !== undefined))("three replicas behind
     await logged(outcomes.map((o) => o.id));
     const by = outcomes.map((o) => servedBy(o.id));
     expect(by.filter((i) => i < 0)).toEqual([]);
-    for (const i of [0, 1, 2]) expect(by.filter((x) => x === i).length).toBeGreaterThanOrEqual(3);
+    // Every replica serves some. Not an even share: least_conn breaks ties among idle replicas in its
+    // own order, and short answers leave them idle often (30 requests split 3/3/24 and 12/10/8 in runs
+    // with either engine), so a floor above 1 fails now and then without anything being wrong.
+    for (const i of [0, 1, 2]) expect(by.filter((x) => x === i).length).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
   test("X-Request-Id: a sane one is echoed and logged by nginx and the replica; absent or unsafe ones are generated", async () => {

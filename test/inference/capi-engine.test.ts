@@ -152,6 +152,18 @@ describe("the C API engine", () => {
     expect(again.tokens[0]!.length).toBe(3);
   });
 
+  test("a decode thread that dies fails the step it had and every later one; dispose still returns", async () => {
+    const lone = await LlamaEngine.load({ modelPath: requireStories(), slots: 1, slotContextSize: 128, threads: 1 });
+    const tokens = lone.tokenize("Once upon a time", true);
+    const s = lone.createSampler(GREEDY, tokens);
+    const step = lone.decode([{ slot: 0, pos: 0, tokens, sampler: s }]);
+    (lone as unknown as { ctx: { worker: Worker } }).ctx.worker.terminate();
+    await expect(step).rejects.toThrow(/decode thread stopped/);
+    await expect(lone.decode([{ slot: 0, pos: 0, tokens, sampler: s }])).rejects.toThrow(/decode thread stopped/);
+    s.dispose();
+    await lone.dispose();
+  });
+
   test("a batch over the context says so and the engine goes on", async () => {
     const long = Array.from({ length: 300 }, () => 411);
     const s = capi.createSampler(GREEDY, long);

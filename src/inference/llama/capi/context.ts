@@ -66,6 +66,8 @@ export class CapiContext implements ContextSide {
   private nextId = 1;
   private readonly replies = new Map<number, (m: FromDecodeThread) => void>();
   private closed: (() => void) | null = null;
+  /** Why the decode thread is gone, once it is: no step can be answered after that. */
+  private gone: string | null = null;
   private currentThreads: number;
 
   private constructor(
@@ -87,6 +89,14 @@ export class CapiContext implements ContextSide {
       if (m.type === "closed") return this.closed?.();
       if (m.type === "decoded" || m.type === "failed") this.replies.get(m.id)?.(m);
     };
+    // A decode thread that dies must not leave a step waiting for ever: it fails, and so does every later one.
+    const lost = (why: string) => {
+      this.gone ??= why;
+      for (const [id, reply] of this.replies) reply({ type: "failed", id, message: `the decode thread stopped: ${this.gone}`, kvFull: false });
+      this.closed?.();
+    };
+    worker.onerror = (event) => lost(event.message || "an error");
+    worker.addEventListener("close", () => lost("it exited"));
   }
 
   static async load(opts: CapiContextOptions, text: GrammarText): Promise<CapiContext> {
@@ -221,6 +231,7 @@ export class CapiContext implements ContextSide {
 
   async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
     if (this.inFlight !== null) throw new Error("one decode at a time");
+    if (this.gone !== null) throw new Error(`the decode thread stopped: ${this.gone}`);
     const decodeItems: DecodeItem[] = [];
     const jobs: SampleJob[] = [];
     const jobCount: number[] = [];
@@ -306,10 +317,13 @@ export class CapiContext implements ContextSide {
 
   async dispose(): Promise<void> {
     if (this.inFlight) await this.inFlight.catch(() => {});
-    await new Promise<void>((resolve) => {
-      this.closed = resolve;
-      this.worker.postMessage({ type: "close" } satisfies ToDecodeThread);
-    });
+    if (this.gone === null) {
+      await new Promise<void>((resolve) => {
+        this.closed = resolve;
+        this.worker.postMessage({ type: "close" } satisfies ToDecodeThread);
+      });
+    }
+    this.gone ??= "disposed";
     this.worker.terminate();
   }
 }

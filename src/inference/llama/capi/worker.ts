@@ -36,8 +36,17 @@ function load(m: Extract<ToDecodeThread, { type: "load" }>): void {
   model = glue.glue_load_model(cString(m.modelPath), m.mmap ? 1 : 0) as Pointer | null;
   if (!model) throw new Error(`llama.cpp could not load ${m.modelPath}`);
   ctx = glue.glue_new_context(model, (m.slotContextSize * m.slots) | 0, m.batchSize | 0, m.slots | 0, m.threads | 0, m.flash | 0) as Pointer | null;
-  if (!ctx) throw new Error("llama.cpp could not create the context (out of memory?)");
-  attachPool(m.threads);
+  // The thread is terminated after a failed load: what it allocated natively would stay behind.
+  if (!ctx) {
+    release();
+    throw new Error("llama.cpp could not create the context (out of memory?)");
+  }
+  try {
+    attachPool(m.threads);
+  } catch (err) {
+    release();
+    throw err;
+  }
   vocab = llama.llama_model_get_vocab(model) as Pointer;
   nVocab = llama.llama_vocab_n_tokens(vocab!);
   batch = new Uint8Array(glue.glue_batch_size());
@@ -126,16 +135,21 @@ function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
   post({ type: "decoded", id: m.id, tokens, probabilities });
 }
 
-function close(): void {
+/** Frees what this thread holds natively: the batch, the context, its pool, the model. */
+function release(): void {
   const { glue, llama } = lib;
   if (batch) glue.glue_batch_free(batch);
   if (ctx && pool) llama.llama_detach_threadpool(ctx);
   if (ctx) llama.llama_free(ctx);
   if (pool) lib.threadpools.free(pool);
-  pool = null;
   if (model) llama.llama_model_free(model);
   batch = null;
-  ctx = model = null;
+  ctx = model = pool = null;
+  poolThreads = 0;
+}
+
+function close(): void {
+  release();
   post({ type: "closed" });
 }
 
