@@ -92,7 +92,7 @@ export class CapiContext implements ContextSide {
     // A decode thread that dies must not leave a step waiting for ever: it fails, and so does every later one.
     const lost = (why: string) => {
       this.gone ??= why;
-      for (const [id, reply] of this.replies) reply({ type: "failed", id, message: `the decode thread stopped: ${this.gone}`, kvFull: false });
+      for (const [id, reply] of this.replies) reply({ type: "failed", id, message: `the decode thread stopped: ${this.gone}` });
       this.closed?.();
     };
     worker.onerror = (event) => lost(event.message || "an error");

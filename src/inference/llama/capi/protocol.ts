@@ -10,7 +10,7 @@ export type ToDecodeThread =
 export type FromDecodeThread =
   | { type: "loaded"; model: number; ctx: number; vocab: number; nVocab: number; sizeBytes: number; trainContextSize: number }
   | { type: "decoded"; id: number; tokens: Int32Array; probabilities: (number[] | null)[] }
-  | { type: "failed"; id: number; message: string; kvFull: boolean }
+  | { type: "failed"; id: number; message: string }
   | { type: "closed" };
 
 export interface DecodeItem {

@@ -108,7 +108,7 @@ function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
   }
   const rc = glue.glue_decode(ctx!, batch!);
   if (rc !== 0) {
-    post({ type: "failed", id: m.id, message: rc === 1 ? "could not find a KV slot for the batch" : `llama_decode failed (${rc})`, kvFull: rc === 1 });
+    post({ type: "failed", id: m.id, message: rc === 1 ? "could not find a KV slot for the batch" : `llama_decode failed (${rc})` });
     return;
   }
   const tokens = new Int32Array(jobs.length);
@@ -161,6 +161,6 @@ self.onmessage = (event: MessageEvent<ToDecodeThread>) => {
     else if (m.type === "threads") setThreads(m.threads);
     else if (m.type === "close") close();
   } catch (err) {
-    post({ type: "failed", id: m.type === "decode" ? m.id : -1, message: err instanceof Error ? err.message : String(err), kvFull: false });
+    post({ type: "failed", id: m.type === "decode" ? m.id : -1, message: err instanceof Error ? err.message : String(err) });
   }
 };
