@@ -1,12 +1,12 @@
-// The context side of the engine over llama.cpp's C API (see engine.ts's ContextSide): decode and
+// The context side of the engine over llama.cpp's C API (see context-side.ts): decode and
 // sampling run on a decode thread of their own (worker.ts), synchronously, one message each way per
 // step, where node-llama-cpp's binding queues the decode and then each slot's sampling to a thread
 // pool and resolves a promise for each (bench/scheduler/c-api.ts measures the two).
 //
 // Samplers are llama.cpp sampler chains built here the way node-llama-cpp 3.21.1's AddonSampler
 // builds them, so the same settings and seed draw the same tokens through either engine. Anything
-// that touches the context or a sampler from this thread (clearing or copying cells, the thread
-// count, freeing a sampler) waits until no step is on the decode thread.
+// that touches the context or a sampler from this thread (clearing or copying cells, freeing a
+// sampler) waits until no step is on the decode thread; the thread count is a message to it.
 import type { Pointer } from "bun:ffi";
 import { GrammarError, type BatchItem, type EngineSampler, type Sampled } from "../../engine.ts";
 import type { SamplingParams } from "../../types.ts";
