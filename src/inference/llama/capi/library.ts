@@ -117,7 +117,7 @@ function threadpools(ggml: ReturnType<typeof dlopen<typeof GGML>>["symbols"], ba
   let make: ((params: Uint8Array) => Pointer | null) | undefined;
   let free: ((pool: Pointer) => void) | undefined;
   return {
-    /** A pool of `threads` (ggml's defaults otherwise: hybrid polling, no pinning). */
+    /** A pool of `threads`, not polling between graphs (ggml's defaults otherwise: no pinning, the caller's priority). */
     create(threads: number): Pointer {
       make ??= CFunction({ ptr: find("ggml_threadpool_new"), args: ["ptr"], returns: "ptr" }) as unknown as (params: Uint8Array) => Pointer | null;
       const params = new Uint8Array(THREADPOOL_PARAMS_BYTES);
