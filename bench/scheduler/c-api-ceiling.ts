@@ -42,7 +42,7 @@ const vocab = llama.llama_model_get_vocab(model) as Pointer;
 const nVocab = llama.llama_vocab_n_tokens(vocab);
 const candidates = new Uint8Array(nVocab * TOKEN_DATA_BYTES);
 // The prompt as the binding's ceiling.ts tokenizes "Once upon a time" (BOS first).
-const prompt = Int32Array.from(JSON.parse(process.env.PROMPT_TOKENS ?? "null") ?? (await promptTokens()));
+const prompt = Int32Array.from(await promptTokens());
 const memory = llama.llama_get_memory(ctx) as Pointer;
 
 async function promptTokens(): Promise<number[]> {

@@ -59,8 +59,7 @@ export function samplerConfig(p: SamplingParams, history: readonly number[]): Re
     temperature: p.temperature,
     minP: p.minP,
     topP: p.topP,
-    // Unseeded requests still need a seed for the native RNG; time-based like llama.cpp's default.
-    seed: p.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0,
+    seed: seedOf(p),
   };
   if (p.topK > 0) config.topK = p.topK;
   if (penalized(p)) {
@@ -79,6 +78,11 @@ export function samplerConfig(p: SamplingParams, history: readonly number[]): Re
     config.tokenBiasValues = Float32Array.from(p.logitBias, ([, bias]) => bias);
   }
   return config;
+}
+
+/** The request's seed; unseeded requests still need one for the native RNG: time-based like llama.cpp's default. */
+export function seedOf(p: SamplingParams): number {
+  return p.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
 }
 
 export function penalized(p: SamplingParams): boolean {

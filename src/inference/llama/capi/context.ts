@@ -11,6 +11,7 @@ import type { Pointer } from "bun:ffi";
 import { GrammarError, type BatchItem, type EngineSampler, type Sampled } from "../../engine.ts";
 import type { SamplingParams } from "../../types.ts";
 import type { ContextSide } from "../context-side.ts";
+import { penalized, seedOf } from "../sampler.ts";
 import { binariesDir, capiLibrary, cString, type CapiLibrary } from "./library.ts";
 import type { DecodeItem, FromDecodeThread, SampleJob, ToDecodeThread } from "./protocol.ts";
 
@@ -159,7 +160,7 @@ export class CapiContext implements ContextSide {
       llama.llama_sampler_chain_add(chain, s);
       return s;
     };
-    const seed = p.seed ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+    const seed = seedOf(p);
     let penalties: Pointer | null = null;
     try {
       if (p.logitBias && p.logitBias.length > 0) {
@@ -170,7 +171,7 @@ export class CapiContext implements ContextSide {
         });
         add(llama.llama_sampler_init_logit_bias(this.nVocab | 0, p.logitBias.length | 0, new Uint8Array(bias.buffer)));
       }
-      if (p.penaltyLastN > 0 && (p.repeatPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0)) {
+      if (penalized(p)) {
         penalties = add(llama.llama_sampler_init_penalties(this.nVocab | 0, p.penaltyLastN | 0, p.repeatPenalty, p.frequencyPenalty, p.presencePenalty));
         for (const t of history.slice(-p.penaltyLastN)) llama.llama_sampler_accept(penalties, t | 0);
       }
@@ -234,18 +235,15 @@ export class CapiContext implements ContextSide {
     if (this.gone !== null) throw new Error(`the decode thread stopped: ${this.gone}`);
     const decodeItems: DecodeItem[] = [];
     const jobs: SampleJob[] = [];
-    const jobCount: number[] = [];
     for (const item of items) {
       if (item.tokens.length === 0) continue;
       const index = decodeItems.length;
       decodeItems.push({ slot: item.slot, pos: item.pos, tokens: Int32Array.from(item.tokens), logits: item.sampler !== undefined });
-      let n = 0;
       if (item.sampler) {
         const probabilities = item.probabilities === true;
         const model = probabilities && item.modelProbabilities === true;
         for (const s of [item.sampler, ...(item.forks ?? [])] as CapiSampler[]) {
           jobs.push({ item: index, chain: Number(s.chain), penalties: Number(s.penalties ?? 0), grammar: Number(s.grammar ?? 0), probabilities: probabilities && !model });
-          n++;
           if (model) {
             // The model's own distribution: a greedy chain alone, on the same logits.
             s.probe ??= this.probeChain();
@@ -253,7 +251,6 @@ export class CapiContext implements ContextSide {
           }
         }
       }
-      jobCount.push(n);
     }
     if (decodeItems.length === 0) return items.map(() => NOT_SAMPLED);
     const id = this.nextId++;
@@ -270,27 +267,22 @@ export class CapiContext implements ContextSide {
       for (const fn of this.afterStep.splice(0)) fn();
     }
     if (m.type !== "decoded") throw new Error(m.type === "failed" ? m.message : "unexpected reply from the decode thread");
+    // Jobs came in item order, one per sampler (the item's, then its forks'), each followed by its
+    // probe's when the model's own distribution is wanted.
     const out: Sampled[][] = [];
-    let job = 0, k = 0;
+    let job = 0;
     for (const item of items) {
       if (item.tokens.length === 0 || !item.sampler) {
-        if (item.tokens.length > 0) k++;
         out.push(NOT_SAMPLED);
         continue;
       }
       const model = item.probabilities === true && item.modelProbabilities === true;
       const sampled: Sampled[] = [];
-      for (let n = 0; n < jobCount[k]!; n++) {
+      for (let n = 0; n <= (item.forks?.length ?? 0); n++) {
         const token = m.tokens[job]!;
-        if (model) {
-          sampled.push({ token, probabilities: m.probabilities[job + 1] ?? [] });
-          job += 2;
-        } else {
-          sampled.push(item.probabilities ? { token, probabilities: m.probabilities[job] ?? [] } : { token });
-          job++;
-        }
+        sampled.push(item.probabilities ? { token, probabilities: m.probabilities[model ? job + 1 : job] ?? [] } : { token });
+        job += model ? 2 : 1;
       }
-      k++;
       out.push(sampled);
     }
     return out;
