@@ -84,6 +84,12 @@ export const INFERENCE_MAX_STOP_CHARS = 256;
  * a client that reads nothing costing decode work and memory until the write timeout cancels it.
  */
 export const INFERENCE_MAX_UNREAD_EVENTS = 64;
+/**
+ * Steps an engine's decode thread may run ahead of the scheduler reading them (see pipeline.ts).
+ * Enough to ride out the JavaScript thread being busy for a step or two (a request arriving, a
+ * collection); more would only decode tokens a stop string or a cancel then throws away.
+ */
+export const INFERENCE_MAX_STEPS_AHEAD = 3;
 /** Seconds advised to clients in Retry-After when the queue is full. */
 export const INFERENCE_RETRY_AFTER_S = 1;
 /** Inputs in one embeddings request, and documents in one rerank request (OpenAI's limit). Threat: one request queueing unbounded work. */

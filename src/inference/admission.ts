@@ -1,5 +1,5 @@
 // Admission: what a request must satisfy before it may queue, and which free slot it takes.
-import { type Slot } from "./jobs.ts";
+import { isFree, type Slot } from "./jobs.ts";
 import { InferenceError, type InferenceRequest } from "./types.ts";
 
 /**
@@ -34,7 +34,7 @@ export function bestSlot(slots: readonly Slot[], req: Pick<InferenceRequest, "pr
   let best: Slot | undefined;
   let bestCommon = -1;
   for (const slot of slots) {
-    if (slot.job || (req.slot !== undefined && slot.id !== req.slot)) continue;
+    if (!isFree(slot) || (req.slot !== undefined && slot.id !== req.slot)) continue;
     // Keep at least one prompt token to evaluate: its logits give the first sampled token.
     const common = req.cachePrompt === false ? 0 : Math.min(commonPrefix(slot.kv, prompt), prompt.length - 1);
     if (common > bestCommon || (common === bestCommon && best && slot.lastUsed < best.lastUsed)) {

@@ -10,7 +10,7 @@
 // The request ends when its last choice does. A choice that fails or is cancelled takes the others
 // down with it: they are marked cancelled and the scheduler reaps them at the next token boundary.
 import type { Engine } from "./engine.ts";
-import { ChoiceGroup, newJob, SlotState, type Job, type Slot } from "./jobs.ts";
+import { ChoiceGroup, isFree, newJob, SlotState, type Job, type Slot } from "./jobs.ts";
 import { TextStream } from "./text.ts";
 import type { SamplingParams } from "./types.ts";
 
@@ -44,7 +44,7 @@ const randomSeed = (): number => (Math.random() * 0x1_0000_0000) >>> 0;
 
 /** Right after the leader took its slot: the followers take free slots, least recently used first. */
 export function reserveFollowers(engine: Engine, slots: readonly Slot[], group: ChoiceGroup): void {
-  const free = slots.filter((s) => !s.job).sort((a, b) => a.lastUsed - b.lastUsed);
+  const free = slots.filter(isFree).sort((a, b) => a.lastUsed - b.lastUsed);
   for (const job of group.followers) {
     const slot = free.shift()!;
     // Its cells will be replaced by the copy; empty now, so a cancel before then leaves nothing stale.

@@ -11,7 +11,9 @@
 // with the sampler's RNG; probabilities are that softmax, as llama.cpp's sampler chain reports them.
 // With `reply`, every sampler writes that text instead (as one certain token at a time).
 import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
-import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, Sampled } from "./engine.ts";
+import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, PipeEvent, Pipeline, Sampled, Sampling, Work } from "./engine.ts";
+import { StepPlan } from "./pipeline.ts";
+import { INFERENCE_MAX_STEPS_AHEAD } from "../limits.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
 import { checkGbnf } from "./gbnf.ts";
 import type { SamplingParams } from "./types.ts";
@@ -40,6 +42,11 @@ export interface FakeEngineOptions {
   chatSyntax?: ChatSyntax;
   /** Fill-in-the-middle tokens to report (the fake has none of its own). */
   fim?: ModelInfo["fim"];
+  /**
+   * Give the scheduler a pipeline that runs steps without waiting for it to read them (up to
+   * INFERENCE_MAX_STEPS_AHEAD), as the C API engine's decode thread does; otherwise it steps decode().
+   */
+  pipelined?: boolean;
 }
 
 class FakeSampler implements EngineSampler {
@@ -69,6 +76,7 @@ export class FakeEngine implements Engine {
   readonly copyLog: Array<{ from: number; to: number[] }> = [];
   private readonly kvHash: number[][];
   private readonly decodeDelayMs: number;
+  private readonly pipelined: boolean;
   private readonly eosEvery: number;
   private readonly reply?: Uint8Array;
   private readonly chatSyntax?: ChatSyntax;
@@ -85,6 +93,7 @@ export class FakeEngine implements Engine {
     this.slotContextSize = opts.slotContextSize ?? 512;
     this.batchSize = opts.batchSize ?? 64;
     this.decodeDelayMs = opts.decodeDelayMs ?? 0;
+    this.pipelined = opts.pipelined ?? false;
     this.eosEvery = opts.eosEvery ?? 0;
     this.reply = opts.reply === undefined ? undefined : this.encoder.encode(opts.reply);
     this.chatSyntax = opts.chatSyntax;
@@ -192,13 +201,20 @@ export class FakeEngine implements Engine {
       total += item.tokens.length;
     }
     if (total > this.batchSize) throw new Error(`batch of ${total} tokens exceeds batch size ${this.batchSize}`);
-    await new Promise((r) => setTimeout(r, this.decodeDelayMs));
-    return items.map((item) => {
+    // Sampled at once, as a decode thread does the whole step: what happens during the delay comes after it.
+    const out = items.map((item) => {
       if (!item.sampler) return [];
       const samplers = [item.sampler, ...(item.forks ?? [])];
       const want = item.probabilities !== true ? "none" : item.modelProbabilities ? "model" : "sampler";
       return samplers.map((s) => this.sample(item.slot, s as FakeSampler, want));
     });
+    await new Promise((r) => setTimeout(r, this.decodeDelayMs));
+    return out;
+  }
+
+  /** With `pipelined`, a pipeline that goes ahead as a decode thread would (see EagerPipeline). */
+  openPipeline(): Pipeline | undefined {
+    return this.pipelined ? new EagerPipeline(this) : undefined;
   }
 
   /** Candidates after the cells of a slot, most probable first (ties by token id). */
@@ -271,4 +287,86 @@ function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x5bd1e995);
   h ^= h >>> 15;
   return Math.imul(h, 0x27d4eb2d) >>> 0;
+}
+
+/**
+ * The fake's pipeline: like a decode thread, it starts the next step as soon as one is done (the
+ * fake computes a step when decode() is called), up to INFERENCE_MAX_STEPS_AHEAD unread, so
+ * whatever the scheduler does while reading a step happens after the steps already started. It
+ * calls engine.decode, so a test that replaces decode replaces its steps too.
+ */
+class EagerPipeline implements Pipeline {
+  private readonly plan: StepPlan<Sampling>;
+  private readonly events: PipeEvent[] = [];
+  private waiter: ((e: PipeEvent) => void) | null = null;
+  private stepping = false;
+  private unread = 0;
+  /** Resets made while a step was under way: they apply after it (as on a decode thread), and their acknowledgements follow its outputs. */
+  private afterStep: Array<{ slot: number; ack: PipeEvent }> = [];
+
+  constructor(private readonly engine: FakeEngine) {
+    this.plan = new StepPlan(engine.batchSize);
+  }
+
+  get busy(): boolean {
+    return this.events.length > 0 || this.stepping || !this.plan.idle || this.afterStep.length > 0;
+  }
+
+  submit(work: Work<Sampling>): void {
+    this.plan.submit(work);
+    // The scheduler submits a turn's work in one go, then reads: the step starts after all of it.
+    queueMicrotask(() => this.pump());
+  }
+
+  reset(slot: number, keepBelow: number): void {
+    this.plan.reset(slot);
+    if (keepBelow !== Infinity) this.engine.clearSlot(slot, keepBelow);
+    const ack: PipeEvent = { type: "reset", slot };
+    if (this.stepping) this.afterStep.push({ slot, ack });
+    else this.push(ack);
+  }
+
+  next(): Promise<PipeEvent> {
+    const event = this.events.shift();
+    if (!event) return new Promise((resolve) => (this.waiter = resolve));
+    if (event.type === "step") this.unread--;
+    this.pump();
+    return Promise.resolve(event);
+  }
+
+  private push(event: PipeEvent): void {
+    if (event.type === "step") this.unread++;
+    const waiter = this.waiter;
+    if (!waiter) return void this.events.push(event);
+    this.waiter = null;
+    if (event.type === "step") this.unread--;
+    waiter(event);
+  }
+
+  private pump(): void {
+    if (this.stepping || this.plan.idle || this.unread >= INFERENCE_MAX_STEPS_AHEAD) return;
+    this.stepping = true;
+    const pieces = this.plan.take();
+    const items = pieces.map((p) => ({ slot: p.slot, pos: p.pos, tokens: p.tokens as number[], ...(p.rest ? {} : p.sample) }));
+    this.engine.decode(items).then(
+      (sampled) => {
+        const more = this.plan.advance(pieces, sampled.map((s) => s[0]?.token ?? -1), (t) => this.engine.isEndOfGeneration(t));
+        this.stepDone({ type: "step", outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) });
+      },
+      (err: unknown) => {
+        for (const p of pieces) this.plan.reset(p.slot);
+        this.stepDone({ type: "failed", slots: pieces.map((p) => p.slot), message: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
+
+  private stepDone(event: PipeEvent): void {
+    this.stepping = false;
+    const acks = this.afterStep.splice(0);
+    for (const { slot } of acks) this.plan.reset(slot);
+    this.push(event);
+    for (const { ack } of acks) this.push(ack);
+    // Before the scheduler reads the event (it resumes in a later microtask).
+    this.pump();
+  }
 }

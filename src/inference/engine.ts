@@ -118,6 +118,12 @@ export interface Engine {
    * (empty for an item without a sampler).
    */
   decode(items: readonly BatchItem[]): Promise<Sampled[][]>;
+  /**
+   * A pipeline of its own (pipeline.ts), for an engine that decodes on a thread of its own and can
+   * go ahead with slots while the scheduler reads the last step; without one (or undefined) the
+   * scheduler drives decode() a step at a time. Never used alongside decode().
+   */
+  openPipeline?(): Pipeline | undefined;
   /** Forget the slot's KV cells from `fromPos` on (0 = all). */
   clearSlot(slot: number, fromPos: number): void;
   /**
@@ -135,6 +141,58 @@ export interface Engine {
   tokenBytes(token: number): Uint8Array;
 
   dispose(): Promise<void>;
+}
+
+// Pipelined decoding (see pipeline.ts).
+
+/** Work for one slot. */
+export interface Work<S> {
+  slot: number;
+  /** KV position of tokens[0]; the slot's cells at >= pos must be clear. */
+  pos: number;
+  /** An Int32Array on a decode thread, which gets them in one. */
+  tokens: readonly number[] | Int32Array;
+  /** How to sample from the last token's logits; none for work that only fills cells. */
+  sample?: S;
+  /** Tokens the engine may go on generating by itself after the one this work samples. */
+  ahead: number;
+  /** Going ahead stops after an end-of-generation token (false: a request that ignores EOS). */
+  stopAtEog: boolean;
+}
+
+/** How a slot samples: the BatchItem fields of that name. */
+export type Sampling = Required<Pick<BatchItem, "sampler">> & Pick<BatchItem, "forks" | "probabilities" | "modelProbabilities">;
+
+/** What one step did for one slot. */
+export interface StepOutput {
+  slot: number;
+  pos: number;
+  /** Tokens decoded into the slot's cells from pos. */
+  count: number;
+  /** The sampler's token, then one per fork; empty when the piece sampled nothing. */
+  sampled: Sampled[];
+  /** The engine has more for this slot: the rest of its work, or the next token it goes on with. */
+  more: boolean;
+}
+
+export type PipeEvent =
+  | { type: "step"; outputs: StepOutput[] }
+  /** A step failed: nothing more comes for these slots (their cells may be half-written). */
+  | { type: "failed"; slots: number[]; message: string }
+  /** Acknowledges reset(slot): nothing more comes for it. */
+  | { type: "reset"; slot: number };
+
+export interface Pipeline {
+  /** Decoded in the steps to come. The slot must have nothing in flight. */
+  submit(work: Work<Sampling>): void;
+  /**
+   * Stop everything for the slot and remove its cells from `keepBelow` on (Infinity: keep every
+   * decoded cell). Outputs of steps already under way still come; a "reset" event follows them.
+   */
+  reset(slot: number, keepBelow: number): void;
+  /** Something is submitted, under way or unread: next() will give an event. */
+  readonly busy: boolean;
+  next(): Promise<PipeEvent>;
 }
 
 export class GrammarError extends Error {

@@ -53,6 +53,15 @@ export interface Slot {
   kv: number[];
   lastUsed: number;
   job?: Job;
+  /** The pipeline has work for this slot under way: an output (or a reset's acknowledgement) is still to come. */
+  inFlight: boolean;
+  /** Resets of its work not acknowledged yet; outputs that still come for a job that has ended are dropped. */
+  resetting: number;
+}
+
+/** A slot a request may take: no request, nothing under way in the engine. */
+export function isFree(slot: Slot): boolean {
+  return !slot.job && !slot.inFlight;
 }
 
 /** What a slot is doing, for monitoring (llama-server's /slots). */

@@ -1,7 +1,8 @@
 // The registry's counters. A model's scheduler counts while the model is loaded; when it is unloaded
 // its counts are carried into the model's totals, so a model unloaded and loaded again keeps counting
 // from where it was, and the server's totals (every model together) never go backwards.
-import { emptyCounters, type Scheduler } from "./scheduler.ts";
+import type { Scheduler } from "./scheduler.ts";
+import { emptyCounters } from "./scheduler-stats.ts";
 
 /** One scheduler's stats, or several added up. */
 export type SchedulerTotals = ReturnType<Scheduler["stats"]>;

@@ -1,18 +1,22 @@
 // Continuous batching over the engine's slots.
 //
-// One loop runs while any slot is busy: each turn it admits queued requests into free slots, builds
-// one batch (one token per generating slot first, then prompt chunks in admission order up to the
-// batch size), decodes it in a single engine call, and hands each sampled token to its request.
-// Requests join and leave at token boundaries, so a long generation never holds up a short one
-// once a slot is free. Cancellation is checked every turn: it lands within one token.
+// One loop runs while any slot is busy: each turn it admits queued requests into free slots, hands
+// the pipeline (pipeline.ts) the work of every slot with nothing under way (the next token of a
+// generating slot, the rest of a prompt), then reads one step's outputs and gives each sampled
+// token to its request. The pipeline packs work into batches (generating slots first, then prompt
+// chunks in admission order, up to the batch size), and may go ahead with a slot's tokens while
+// this thread reads the previous step: a request that ends meanwhile is reset, and what was
+// decoded past its end is dropped. Requests join and leave at token boundaries, so a long
+// generation never holds up a short one once a slot is free. Cancellation is checked every turn.
 // A request with n > 1 choices runs one job per choice in n slots (see choices.ts). What may queue
-// and which slot a request takes are in admission.ts; what each turn decodes, in batch.ts.
-import type { BatchItem, Engine, Sampled } from "./engine.ts";
+// and which slot a request takes are in admission.ts; what each turn submits, in batch.ts.
+import type { Engine, PipeEvent, Pipeline, Sampled } from "./engine.ts";
+import { LockstepPipeline } from "./pipeline.ts";
 import { Channel } from "./channel.ts";
 import { bestSlot, checkFits } from "./admission.ts";
-import { buildBatch } from "./batch.ts";
+import { buildWork } from "./batch.ts";
 import { copyPrompt, createGroup, reserveFollowers } from "./choices.ts";
-import { newJob, releaseTokens, SlotState, slotView, type ChoiceGroup, type Job, type Slot, type SlotView } from "./jobs.ts";
+import { isFree, newJob, releaseTokens, SlotState, slotView, type ChoiceGroup, type Job, type Slot, type SlotView } from "./jobs.ts";
 
 export type { SlotView };
 import { tokenLogprobs } from "./logprobs.ts";
@@ -20,6 +24,7 @@ import { BoundedQueue } from "./queue.ts";
 import { TextStream } from "./text.ts";
 import { InferenceError, type FinishReason, type InferenceRequest, type TokenEvent } from "./types.ts";
 import { INFERENCE_MAX_UNREAD_EVENTS } from "../limits.ts";
+import { emptyCounters, type SchedulerObserver, type SchedulerStats } from "./scheduler-stats.ts";
 
 export interface SchedulerOptions {
   engine: Engine;
@@ -27,44 +32,9 @@ export interface SchedulerOptions {
   now?: () => number;
 }
 
-/** Hooks for latency histograms; called on the hot path, keep them cheap. */
-interface SchedulerObserver {
-  firstToken?(ms: number): void;
-  tokenGap?(ms: number): void;
-  finished?(reason: FinishReason): void;
-}
-
-/** A scheduler's counters (its stats without the readings of the moment), all at zero. */
-export function emptyCounters(): Omit<SchedulerStats, "slots" | "busySlots" | "pausedSlots" | "queueDepth"> {
-  return {
-    promptTokens: 0, cachedPromptTokens: 0, generatedTokens: 0, decodeCalls: 0, decodedTokens: 0, decodeMs: 0, slotCopies: 0, copyMs: 0,
-    requests: { stop: 0, length: 0, cancelled: 0, error: 0 },
-    rejected: 0,
-  };
-}
-
-interface SchedulerStats {
-  slots: number;
-  busySlots: number;
-  /** Busy slots not generating because their reader is behind (see INFERENCE_MAX_UNREAD_EVENTS). */
-  pausedSlots: number;
-  queueDepth: number;
-  promptTokens: number;
-  cachedPromptTokens: number;
-  generatedTokens: number;
-  decodeCalls: number;
-  decodedTokens: number;
-  /** Wall time spent waiting on the engine's decode (which includes sampling), in ms. */
-  decodeMs: number;
-  /** Slots that received a copy of another slot's prompt cells (n > 1), and the time those copies took. */
-  slotCopies: number;
-  copyMs: number;
-  requests: Record<FinishReason, number>;
-  rejected: number;
-}
-
 export class Scheduler {
   readonly engine: Engine;
+  private readonly pipe: Pipeline;
   private readonly slots: Slot[];
   private readonly queue: BoundedQueue<Job>;
   private readonly now: () => number;
@@ -79,7 +49,8 @@ export class Scheduler {
     this.queue = new BoundedQueue(opts.maxQueue);
     this.now = opts.now ?? (() => performance.now());
     if (this.engine.batchSize < this.engine.slots) throw new Error("batch size must be at least the slot count");
-    this.slots = Array.from({ length: this.engine.slots }, (_, id) => ({ id, state: SlotState.Idle, kv: [], lastUsed: 0 }));
+    this.slots = Array.from({ length: this.engine.slots }, (_, id) => ({ id, state: SlotState.Idle, kv: [], lastUsed: 0, inFlight: false, resetting: 0 }));
+    this.pipe = this.engine.openPipeline?.() ?? new LockstepPipeline(this.engine);
     // The slot bookkeeping starts empty, so the engine's cells must too.
     for (const slot of this.slots) this.engine.clearSlot(slot.id, 0);
   }
@@ -141,21 +112,21 @@ export class Scheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** No slot holds a request (a paused one still counts as work). */
+  /** No slot holds a request (a paused one still counts as work) or has work under way in the engine. */
   private hasNoWork(): boolean {
-    return this.slots.every((s) => !s.job);
+    return this.slots.every((s) => !s.job && !s.inFlight);
   }
 
   /** The head of the queue fits in the free slots (a request with n choices needs n). */
   private canAdmit(): boolean {
     const head = this.queue.peek();
     if (head === undefined || this.freeSlots() < (head.group?.jobs.length ?? 1)) return false;
-    return head.req.slot === undefined || this.slots[head.req.slot]!.job === undefined;
+    return head.req.slot === undefined || isFree(this.slots[head.req.slot]!);
   }
 
   private freeSlots(): number {
     let n = 0;
-    for (const s of this.slots) if (!s.job) n++;
+    for (const s of this.slots) if (isFree(s)) n++;
     return n;
   }
 
@@ -193,9 +164,12 @@ export class Scheduler {
       for (;;) {
         this.reapCancelled();
         this.admit();
-        const items = buildBatch(this.slots, this.engine.batchSize);
-        if (items.length === 0) break;
-        await this.decode(items);
+        for (const work of buildWork(this.slots)) {
+          this.slots[work.slot]!.inFlight = true;
+          this.pipe.submit(work);
+        }
+        if (!this.pipe.busy) break;
+        await this.step();
       }
     } finally {
       this.running = false;
@@ -243,32 +217,45 @@ export class Scheduler {
     job.channel.push({ type: "started", slot: slot.id, queuedMs: job.startedAt - job.submittedAt, cachedTokens: common });
   }
 
-  private async decode(items: BatchItem[]): Promise<void> {
-    let sampled: Sampled[][];
-    this.counters.decodeCalls++;
+  /** Waits for the pipeline's next event and applies it. */
+  private async step(): Promise<void> {
     const t0 = this.now();
+    let event: PipeEvent;
     try {
-      sampled = await this.engine.decode(items);
+      event = await this.pipe.next();
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      for (const item of items) {
-        const slot = this.slots[item.slot]!;
-        if (slot.job) this.finish(slot.job, slot, "error", `decode failed: ${message}`);
-      }
-      return;
+      // The engine cannot go on (its decode thread is gone): everything under way fails.
+      event = { type: "failed", slots: this.slots.filter((s) => s.inFlight).map((s) => s.id), message: err instanceof Error ? err.message : String(err) };
+      for (const slot of this.slots) slot.resetting = 0;
     } finally {
       this.counters.decodeMs += this.now() - t0;
     }
+    if (event.type === "reset") {
+      const slot = this.slots[event.slot]!;
+      if (--slot.resetting === 0) slot.inFlight = false;
+      return;
+    }
+    if (event.type === "failed") {
+      for (const id of event.slots) {
+        const slot = this.slots[id]!;
+        if (slot.resetting > 0) continue; // its reset is still to be acknowledged
+        slot.inFlight = false;
+        if (slot.job) this.finish(slot.job, slot, "error", `decode failed: ${event.message}`);
+      }
+      return;
+    }
+    this.counters.decodeCalls++;
     const forked: Array<{ job: Job; slot: Slot; sampled: Sampled[] }> = [];
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      const slot = this.slots[item.slot]!;
+    for (const out of event.outputs) {
+      const slot = this.slots[out.slot]!;
+      this.counters.decodedTokens += out.count;
+      if (slot.resetting === 0) slot.inFlight = out.more;
       const job = slot.job;
-      this.counters.decodedTokens += item.tokens.length;
-      for (const t of item.tokens) slot.kv.push(t);
+      // A job that ended while the engine went ahead: these cells are being removed.
       if (!job) continue;
+      for (let i = 0; i < out.count; i++) slot.kv.push(slot.state === SlotState.Prompt ? job.pending[i]! : job.nextToken);
       if (slot.state === SlotState.Prompt) {
-        job.pending = job.pending.slice(item.tokens.length);
+        job.pending = job.pending.slice(out.count);
         if (job.pending.length > 0) continue;
         slot.state = SlotState.Generating;
         // max_tokens 0: the prompt is in the cache now; its first token is not wanted.
@@ -278,10 +265,21 @@ export class Scheduler {
         }
       }
       // The leader's first token waits until its cells are copied: finishing it first could clear them.
-      if (job.group && item.forks) forked.push({ job, slot, sampled: sampled[i]! });
-      else this.onSampled(job, slot, sampled[i]?.[0]);
+      if (job.group && out.sampled.length > 1) forked.push({ job, slot, sampled: out.sampled });
+      else this.onSampled(job, slot, out.sampled[0]);
+      // A reader that fell behind stops the slot going ahead; it resumes from the last token read.
+      if (slot.job === job && slot.inFlight && slot.resetting === 0 && job.channel.backlog >= INFERENCE_MAX_UNREAD_EVENTS) {
+        job.paused = true;
+        this.reset(slot, Infinity);
+      }
     }
     for (const f of forked) await this.fork(f.job.group!, f.slot, f.sampled);
+  }
+
+  /** Stops the pipeline's work for the slot; until that is acknowledged, the slot stays in flight. */
+  private reset(slot: Slot, keepBelow: number): void {
+    slot.resetting++;
+    this.pipe.reset(slot.id, keepBelow);
   }
 
   /** The prompt is in the leader's slot and every choice has its first token: copy, then go on separately. */
@@ -352,10 +350,11 @@ export class Scheduler {
       slot.state = SlotState.Idle;
       slot.lastUsed = this.now();
       // A cancelled or failed request's cells may be half-written: forget them rather than reuse them.
-      if (reason === "cancelled" || reason === "error") {
-        this.engine.clearSlot(slot.id, 0);
-        slot.kv.length = 0;
-      }
+      const keep = reason === "cancelled" || reason === "error" ? 0 : slot.kv.length;
+      // The engine may be going ahead with it: stop that and drop the cells it wrote past the end.
+      if (slot.inFlight) this.reset(slot, keep);
+      else if (keep === 0) this.engine.clearSlot(slot.id, 0);
+      slot.kv.length = keep;
     }
     let completionTokens = job.generated;
     const group = job.group;

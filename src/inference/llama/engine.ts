@@ -5,7 +5,7 @@
 import { getLlama, LlamaLogLevel, type Llama, type LlamaGrammar, type LlamaModel, type LlamaText, type Token } from "node-llama-cpp";
 import { basename } from "node:path";
 import type { RenderedChat, RenderInput } from "../chat/types.ts";
-import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo, type Sampled } from "../engine.ts";
+import { GrammarError, type BatchItem, type Engine, type EngineSampler, type JsonGrammar, type ModelInfo, type Pipeline, type Sampled } from "../engine.ts";
 import { checkGbnf } from "../gbnf.ts";
 import { checkJsonSchema } from "../json-schema.ts";
 import type { SamplingParams } from "../types.ts";
@@ -232,6 +232,10 @@ export class LlamaEngine implements Engine {
 
   copySlot(from: number, to: readonly number[]): Promise<void> {
     return this.ctx.copySlot(from, to);
+  }
+
+  openPipeline(): Pipeline | undefined {
+    return this.ctx.openPipeline?.();
   }
 
   tokenBytes(token: number): Uint8Array {

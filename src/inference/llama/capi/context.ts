@@ -1,18 +1,21 @@
 // The context side of the engine over llama.cpp's C API (see context-side.ts): decode and
-// sampling run on a decode thread of their own (worker.ts), synchronously, one message each way per
-// step, where node-llama-cpp's binding queues the decode and then each slot's sampling to a thread
-// pool and resolves a promise for each (bench/scheduler/c-api.ts measures the two).
+// sampling run on a decode thread of their own (worker.ts), synchronously, where node-llama-cpp's
+// binding queues the decode and then each slot's sampling to a thread pool and resolves a promise
+// for each (bench/scheduler/c-api.ts measures the two). The scheduler drives it through a pipeline
+// (capi/pipeline.ts), so the decode thread goes on with generating slots while this thread reads
+// the last step; decode() is one message each way.
 //
 // Samplers are llama.cpp sampler chains built here the way node-llama-cpp 3.21.1's AddonSampler
-// builds them, so the same settings and seed draw the same tokens through either engine. Anything
-// that touches the context or a sampler from this thread (clearing or copying cells, freeing a
-// sampler) waits until no step is on the decode thread; the thread count is a message to it.
+// builds them, so the same settings and seed draw the same tokens through either engine. Freeing
+// a sampler, clearing or copying cells and the thread count are messages to the decode thread,
+// which handles them in order with the steps.
 import type { Pointer } from "bun:ffi";
-import { GrammarError, type BatchItem, type EngineSampler, type Sampled } from "../../engine.ts";
+import { GrammarError, type BatchItem, type EngineSampler, type Pipeline, type Sampled, type Sampling } from "../../engine.ts";
 import type { SamplingParams } from "../../types.ts";
 import type { ContextSide } from "../context-side.ts";
 import { penalized, seedOf } from "../sampler.ts";
 import { binariesDir, capiLibrary, cString, type CapiLibrary } from "./library.ts";
+import { CapiPipeline } from "./pipeline.ts";
 import type { DecodeItem, FromDecodeThread, SampleJob, ToDecodeThread } from "./protocol.ts";
 
 interface CapiContextOptions {
@@ -45,7 +48,7 @@ class CapiSampler implements EngineSampler {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.owner.whenIdle(() => this.owner.free(this));
+    this.owner.free(this);
   }
 }
 
@@ -63,7 +66,7 @@ function workerModule(): string {
 export class CapiContext implements ContextSide {
   private readonly lib: CapiLibrary;
   private inFlight: Promise<unknown> | null = null;
-  private readonly afterStep: (() => void)[] = [];
+  private pipeline: CapiPipeline | null = null;
   private nextId = 1;
   private readonly replies = new Map<number, (m: FromDecodeThread) => void>();
   private closed: (() => void) | null = null;
@@ -73,8 +76,7 @@ export class CapiContext implements ContextSide {
 
   private constructor(
     private readonly worker: Worker,
-    private readonly ctx: Pointer,
-    private readonly memory: Pointer,
+    private readonly control: Int32Array,
     private readonly vocab: Pointer,
     private readonly nVocab: number,
     /** Facts of the weights, which the vocabulary-only model of the other half does not have. */
@@ -88,12 +90,16 @@ export class CapiContext implements ContextSide {
     worker.onmessage = (event: MessageEvent<FromDecodeThread>) => {
       const m = event.data;
       if (m.type === "closed") return this.closed?.();
-      if (m.type === "decoded" || m.type === "failed") this.replies.get(m.id)?.(m);
+      if (m.type === "step" || m.type === "reset" || (m.type === "failed" && m.id === -1)) return this.pipeline?.receive(m);
+      if (m.type === "failed" && m.id === -2) return lost(m.message);
+      if (m.type === "decoded" || m.type === "failed" || m.type === "copied") this.replies.get(m.id)?.(m);
     };
     // A decode thread that dies must not leave a step waiting for ever: it fails, and so does every later one.
     const lost = (why: string) => {
       this.gone ??= why;
-      for (const [id, reply] of this.replies) reply({ type: "failed", id, message: `the decode thread stopped: ${this.gone}` });
+      const message = `the decode thread stopped: ${this.gone}`;
+      for (const [id, reply] of this.replies) reply({ type: "failed", id, message });
+      this.pipeline?.fail(message);
       this.closed?.();
     };
     worker.onerror = (event) => lost(event.message || "an error");
@@ -105,6 +111,7 @@ export class CapiContext implements ContextSide {
     const dir = binariesDir();
     const lib = capiLibrary(dir);
     const worker = new Worker(workerModule());
+    const control = new SharedArrayBuffer(8);
     const flash = opts.flashAttention === "on" ? 1 : opts.flashAttention === "off" ? 0 : -1;
     const loaded = await new Promise<Extract<FromDecodeThread, { type: "loaded" }>>((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<FromDecodeThread>) => {
@@ -113,15 +120,13 @@ export class CapiContext implements ContextSide {
         else if (m.type === "failed") reject(new Error(m.message));
       };
       worker.onerror = (event) => reject(new Error(`the decode thread failed: ${event.message}`));
-      const load: ToDecodeThread = { type: "load", dir, modelPath: opts.modelPath, slots: opts.slots, slotContextSize: opts.slotContextSize, batchSize: opts.batchSize, threads: opts.threads, flash, mmap: opts.mmap };
+      const load: ToDecodeThread = { type: "load", dir, modelPath: opts.modelPath, slots: opts.slots, slotContextSize: opts.slotContextSize, batchSize: opts.batchSize, threads: opts.threads, flash, mmap: opts.mmap, control };
       worker.postMessage(load);
     }).catch((err) => {
       worker.terminate();
       throw err;
     });
-    const ctx = loaded.ctx as Pointer;
-    const memory = lib.llama.llama_get_memory(ctx) as Pointer;
-    return new CapiContext(worker, ctx, memory, loaded.vocab as Pointer, loaded.nVocab, { sizeBytes: loaded.sizeBytes, trainContextSize: loaded.trainContextSize }, opts, text, dir);
+    return new CapiContext(worker, new Int32Array(control), loaded.vocab as Pointer, loaded.nVocab, { sizeBytes: loaded.sizeBytes, trainContextSize: loaded.trainContextSize }, opts, text, dir);
   }
 
   get threads(): number {
@@ -135,20 +140,27 @@ export class CapiContext implements ContextSide {
   setThreads(threads: number): void {
     this.currentThreads = threads;
     // The decode thread owns the thread pool; its messages are handled in order, so the next step runs with these.
-    this.worker.postMessage({ type: "threads", threads } satisfies ToDecodeThread);
+    this.send({ type: "threads", threads });
   }
 
-  /** Runs `fn` now when no step is on the decode thread, otherwise as soon as the step ends. */
-  whenIdle(fn: () => void): void {
-    if (this.inFlight === null) fn();
-    else this.afterStep.push(fn);
+  /** Every message to the decode thread goes after the pipeline's work submitted before it. */
+  private send(m: ToDecodeThread): void {
+    this.pipeline?.flush();
+    this.worker.postMessage(m);
   }
 
+  /** The decode thread frees it after the steps already sent (the chain frees the samplers added to it, penalties among them). */
   free(s: CapiSampler): void {
-    const { llama } = this.lib;
-    llama.llama_sampler_free(s.chain); // with the samplers added to it, penalties among them
-    if (s.grammar) llama.llama_sampler_free(s.grammar);
-    if (s.probe) llama.llama_sampler_free(s.probe);
+    const samplers = [s.chain, s.grammar, s.probe].filter((p) => p !== null).map(Number);
+    if (this.gone === null) this.send({ type: "free", samplers });
+  }
+
+  /** One per context: a scheduler made after another over the same engine gets the same one. */
+  openPipeline(): Pipeline {
+    if (this.pipeline) return this.pipeline;
+    this.pipeline = new CapiPipeline((m) => this.send(m), (m) => this.worker.postMessage(m), this.control, (s) => this.jobsOf(s));
+    if (this.gone !== null) this.pipeline.fail(`the decode thread stopped: ${this.gone}`);
+    return this.pipeline;
   }
 
   createSampler(p: SamplingParams, history: readonly number[], grammar?: unknown): EngineSampler {
@@ -225,13 +237,30 @@ export class CapiContext implements ContextSide {
     }
     const old = sampler.grammar;
     sampler.grammar = g;
-    if (old) this.whenIdle(() => llama.llama_sampler_free(old));
+    if (old && this.gone === null) this.send({ type: "free", samplers: [Number(old)] });
     const takenText = taken.length > 0 ? this.text.detokenize(taken) : "";
     return leftover.startsWith(takenText) ? takenText.length : 0;
   }
 
+  /** One job per sampler (the item's, then its forks'), each followed by its probe's when the model's own distribution is wanted. */
+  private jobsOf(s: Sampling, item = 0): SampleJob[] {
+    const probabilities = s.probabilities === true;
+    const model = probabilities && s.modelProbabilities === true;
+    const jobs: SampleJob[] = [];
+    for (const sampler of [s.sampler, ...(s.forks ?? [])] as CapiSampler[]) {
+      jobs.push({ item, chain: Number(sampler.chain), penalties: Number(sampler.penalties ?? 0), grammar: Number(sampler.grammar ?? 0), probabilities: probabilities && !model });
+      if (model) {
+        // The model's own distribution: a greedy chain alone, on the same logits.
+        sampler.probe ??= this.probeChain();
+        jobs.push({ item, chain: Number(sampler.probe), penalties: 0, grammar: 0, probabilities: true });
+      }
+    }
+    return jobs;
+  }
+
   async decode(items: readonly BatchItem[]): Promise<Sampled[][]> {
     if (this.inFlight !== null) throw new Error("one decode at a time");
+    if (this.pipeline?.busy) throw new Error("decode() while the pipeline has work");
     if (this.gone !== null) throw new Error(`the decode thread stopped: ${this.gone}`);
     const decodeItems: DecodeItem[] = [];
     const jobs: SampleJob[] = [];
@@ -239,36 +268,11 @@ export class CapiContext implements ContextSide {
       if (item.tokens.length === 0) continue;
       const index = decodeItems.length;
       decodeItems.push({ slot: item.slot, pos: item.pos, tokens: Int32Array.from(item.tokens), logits: item.sampler !== undefined });
-      if (item.sampler) {
-        const probabilities = item.probabilities === true;
-        const model = probabilities && item.modelProbabilities === true;
-        for (const s of [item.sampler, ...(item.forks ?? [])] as CapiSampler[]) {
-          jobs.push({ item: index, chain: Number(s.chain), penalties: Number(s.penalties ?? 0), grammar: Number(s.grammar ?? 0), probabilities: probabilities && !model });
-          if (model) {
-            // The model's own distribution: a greedy chain alone, on the same logits.
-            s.probe ??= this.probeChain();
-            jobs.push({ item: index, chain: Number(s.probe), penalties: 0, grammar: 0, probabilities: true });
-          }
-        }
-      }
+      if (item.sampler) jobs.push(...this.jobsOf(item as Sampling, index));
     }
     if (decodeItems.length === 0) return items.map(() => NOT_SAMPLED);
-    const id = this.nextId++;
-    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
-    this.inFlight = reply;
-    let m: FromDecodeThread;
-    try {
-      const message: ToDecodeThread = { type: "decode", id, items: decodeItems, jobs };
-      this.worker.postMessage(message);
-      m = await reply;
-    } finally {
-      this.replies.delete(id);
-      this.inFlight = null;
-      for (const fn of this.afterStep.splice(0)) fn();
-    }
-    if (m.type !== "decoded") throw new Error(m.type === "failed" ? m.message : "unexpected reply from the decode thread");
-    // Jobs came in item order, one per sampler (the item's, then its forks'), each followed by its
-    // probe's when the model's own distribution is wanted.
+    const m = await this.request<"decoded">((id) => ({ type: "decode", id, items: decodeItems, jobs }));
+    // Jobs came in item order, as jobsOf lays them out.
     const out: Sampled[][] = [];
     let job = 0;
     for (const item of items) {
@@ -288,6 +292,24 @@ export class CapiContext implements ContextSide {
     return out;
   }
 
+  /** Sends a message that is answered by id, and waits for the answer; a failure throws. */
+  private async request<T extends "decoded" | "copied">(message: (id: number) => ToDecodeThread): Promise<Extract<FromDecodeThread, { type: T }>> {
+    if (this.gone !== null) throw new Error(`the decode thread stopped: ${this.gone}`);
+    const id = this.nextId++;
+    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
+    this.inFlight = reply;
+    let m: FromDecodeThread;
+    try {
+      this.send(message(id));
+      m = await reply;
+    } finally {
+      this.replies.delete(id);
+      this.inFlight = null;
+    }
+    if (m.type === "failed") throw new Error(m.message);
+    return m as Extract<FromDecodeThread, { type: T }>;
+  }
+
   private probeChain(): Pointer {
     const chain = this.lib.glue.glue_chain_new() as Pointer;
     this.lib.llama.llama_sampler_chain_add(chain, this.lib.llama.llama_sampler_init_greedy() as Pointer);
@@ -295,16 +317,11 @@ export class CapiContext implements ContextSide {
   }
 
   clearSlot(slot: number, fromPos: number): void {
-    this.whenIdle(() => this.lib.llama.llama_memory_seq_rm(this.memory, slot | 0, fromPos | 0, -1));
+    if (this.gone === null) this.send({ type: "clear", slot, from: fromPos });
   }
 
   async copySlot(from: number, to: readonly number[]): Promise<void> {
-    if (this.inFlight) await this.inFlight.catch(() => {});
-    const { llama } = this.lib;
-    for (const slot of to) {
-      llama.llama_memory_seq_rm(this.memory, slot | 0, 0, -1);
-      llama.llama_memory_seq_cp(this.memory, from | 0, slot | 0, -1, -1);
-    }
+    await this.request<"copied">((id) => ({ type: "copy", id, from, to: [...to] }));
   }
 
   async dispose(): Promise<void> {
@@ -312,7 +329,7 @@ export class CapiContext implements ContextSide {
     if (this.gone === null) {
       await new Promise<void>((resolve) => {
         this.closed = resolve;
-        this.worker.postMessage({ type: "close" } satisfies ToDecodeThread);
+        this.send({ type: "close" });
       });
     }
     this.gone ??= "disposed";

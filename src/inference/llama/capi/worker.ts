@@ -1,10 +1,15 @@
 // The decode thread of the C API engine (capi/context.ts): it loads the model and context, and for
 // each step builds the batch, runs llama_decode and samples every job synchronously, then posts the
-// tokens back, one message each way per step. The main thread keeps the samplers (plain llama.cpp
-// objects it makes and frees) and the cache operations, which it runs only while no step is here.
+// tokens back. Steps come two ways: one "decode" message, one answer (Engine.decode); or the
+// pipeline's work (pipeline.ts), which this thread turns into steps by itself, going on with the
+// slots whose work allows it without waiting for the main thread, at most INFERENCE_MAX_STEPS_AHEAD
+// steps past what it has read. The main thread makes the samplers; this thread frees them and runs
+// every cache operation, in message order.
 import { type Pointer } from "bun:ffi";
+import { StepPlan, type Piece } from "../../pipeline.ts";
+import { INFERENCE_MAX_STEPS_AHEAD } from "../../../limits.ts";
 import { capiLibrary, cString, TOKEN_DATA_BYTES, type CapiLibrary } from "./library.ts";
-import type { FromDecodeThread, ToDecodeThread } from "./protocol.ts";
+import { CONTROL_READ, CONTROL_WAITING, type FromDecodeThread, type SampleJob, type ToDecodeThread, type WorkItem } from "./protocol.ts";
 
 declare const self: Worker;
 
@@ -22,6 +27,12 @@ let candidates: Uint8Array | null = null;
 let outIds: Int32Array | null = null;
 let outLogits: Float32Array | null = null;
 const outCount = new Int32Array(1);
+let memory: Pointer | null = null;
+let plan: StepPlan<SampleJob[]> | null = null;
+let control: Int32Array | null = null;
+/** Pipeline steps posted, and whether a step is already scheduled. */
+let stepsPosted = 0;
+let scheduled = false;
 
 function post(message: FromDecodeThread): void {
   self.postMessage(message);
@@ -48,6 +59,9 @@ function load(m: Extract<ToDecodeThread, { type: "load" }>): void {
     throw err;
   }
   vocab = llama.llama_model_get_vocab(model) as Pointer;
+  memory = llama.llama_get_memory(ctx) as Pointer;
+  plan = new StepPlan(m.batchSize);
+  control = new Int32Array(m.control);
   nVocab = llama.llama_vocab_n_tokens(vocab!);
   batch = new Uint8Array(glue.glue_batch_size());
   glue.glue_batch_init(batch, m.batchSize | 0);
@@ -95,30 +109,16 @@ function distribution(count: number): number[] {
   return out;
 }
 
-function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
-  const { glue } = lib;
-  glue.glue_batch_clear(batch!);
-  const { items, jobs } = m;
-  const logitIndex: number[] = [];
-  for (let i = 0; i < items.length; i++) {
-    const it = items[i]!;
-    const idx = glue.glue_batch_add(batch!, it.slot | 0, it.pos | 0, it.tokens, it.tokens.length, it.logits ? 1 : 0);
-    if (idx < 0) throw new Error(`the batch holds at most its size in tokens (item ${i})`);
-    logitIndex.push(idx);
-  }
-  const rc = glue.glue_decode(ctx!, batch!);
-  if (rc !== 0) {
-    post({ type: "failed", id: m.id, message: rc === 1 ? "could not find a KV slot for the batch" : `llama_decode failed (${rc})` });
-    return;
-  }
+/** Draws one token per job; `at[j]` is the batch index of the logits job j samples. */
+function sampleAll(jobs: readonly SampleJob[], at: readonly number[]): { tokens: Int32Array; probabilities: (number[] | null)[] } {
   const tokens = new Int32Array(jobs.length);
   const probabilities: (number[] | null)[] = [];
   for (let j = 0; j < jobs.length; j++) {
     const job = jobs[j]!;
     const want = job.probabilities;
-    tokens[j] = glue.glue_sample(
+    tokens[j] = lib.glue.glue_sample(
       ctx!,
-      logitIndex[job.item]! | 0,
+      at[j]! | 0,
       job.chain as Pointer,
       (job.penalties || null) as Pointer | null,
       (job.grammar || null) as Pointer | null,
@@ -132,7 +132,108 @@ function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
     );
     probabilities.push(want ? distribution(outCount[0]!) : null);
   }
+  return { tokens, probabilities };
+}
+
+/** Adds a slot's tokens to the batch; returns the batch index of the last one. */
+function addToBatch(slot: number, pos: number, tokens: Int32Array, logits: boolean, what: string): number {
+  const idx = lib.glue.glue_batch_add(batch!, slot | 0, pos | 0, tokens, tokens.length, logits ? 1 : 0);
+  if (idx < 0) throw new Error(`the batch holds at most its size in tokens (${what})`);
+  return idx;
+}
+
+function decodeFailure(rc: number): string {
+  return rc === 1 ? "could not find a KV slot for the batch" : `llama_decode failed (${rc})`;
+}
+
+function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
+  lib.glue.glue_batch_clear(batch!);
+  const logitIndex = m.items.map((it, i) => addToBatch(it.slot, it.pos, it.tokens, it.logits, `item ${i}`));
+  const rc = lib.glue.glue_decode(ctx!, batch!);
+  if (rc !== 0) return post({ type: "failed", id: m.id, message: decodeFailure(rc) });
+  const { tokens, probabilities } = sampleAll(m.jobs, m.jobs.map((j) => logitIndex[j.item]!));
   post({ type: "decoded", id: m.id, tokens, probabilities });
+}
+
+/** Runs the pipeline's next step soon, letting messages that came meanwhile be handled first. */
+function schedule(): void {
+  if (scheduled || plan === null || plan.idle) return;
+  scheduled = true;
+  setImmediate(pipelineStep);
+}
+
+/**
+ * Whether another step may start: at most INFERENCE_MAX_STEPS_AHEAD past what the main thread has
+ * read. Otherwise it is told this thread waits, and sends "go" once it reads on (the flag and the
+ * count are rechecked in that order on both sides, so neither misses the other).
+ */
+function mayStep(): boolean {
+  const c = control!;
+  if (stepsPosted - Atomics.load(c, CONTROL_READ) < INFERENCE_MAX_STEPS_AHEAD) return true;
+  Atomics.store(c, CONTROL_WAITING, 1);
+  if (stepsPosted - Atomics.load(c, CONTROL_READ) >= INFERENCE_MAX_STEPS_AHEAD) return false;
+  Atomics.store(c, CONTROL_WAITING, 0);
+  return true;
+}
+
+function pipelineStep(): void {
+  scheduled = false;
+  if (ctx === null || plan === null || plan.idle || !mayStep()) return;
+  const pieces = plan.take();
+  const { glue } = lib;
+  let rc: number;
+  const at: number[] = [];
+  const jobs: SampleJob[] = [];
+  const first: number[] = [];
+  try {
+    glue.glue_batch_clear(batch!);
+    for (const p of pieces) {
+      const sample = p.sample !== undefined && !p.rest;
+      // Work came as Int32Array; a token it goes on with is a plain array.
+      const tokens = p.tokens instanceof Int32Array ? p.tokens : Int32Array.from(p.tokens);
+      const idx = addToBatch(p.slot, p.pos, tokens, sample, `slot ${p.slot}`);
+      first.push(sample ? jobs.length : -1);
+      if (!sample) continue;
+      for (const job of p.sample!) {
+        jobs.push(job);
+        at.push(idx);
+      }
+    }
+    rc = glue.glue_decode(ctx, batch!);
+  } catch (err) {
+    return pipelineFailed(pieces, err instanceof Error ? err.message : String(err));
+  }
+  if (rc !== 0) return pipelineFailed(pieces, decodeFailure(rc));
+  const { tokens, probabilities } = sampleAll(jobs, at);
+  const more = plan.advance(pieces, first.map((f) => (f < 0 ? -1 : tokens[f]!)), (t) => lib.llama.llama_vocab_is_eog(vocab!, t | 0) as boolean);
+  const outputs = pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, more: more[i]!, first: first[i]! }));
+  stepsPosted++;
+  post({ type: "step", outputs, tokens, probabilities });
+  schedule();
+}
+
+function pipelineFailed(pieces: readonly Piece<SampleJob[]>[], message: string): void {
+  for (const p of pieces) plan!.reset(p.slot);
+  post({ type: "failed", id: -1, message, slots: pieces.map((p) => p.slot) });
+  schedule();
+}
+
+function submit(work: readonly WorkItem[]): void {
+  for (const w of work) plan!.submit({ slot: w.slot, pos: w.pos, tokens: w.tokens, sample: w.jobs.length > 0 ? w.jobs : undefined, ahead: w.ahead, stopAtEog: w.stopAtEog });
+  schedule();
+}
+
+function reset(slot: number, keepBelow: number): void {
+  plan!.reset(slot);
+  if (keepBelow >= 0) lib.llama.llama_memory_seq_rm(memory!, slot | 0, keepBelow | 0, -1);
+  post({ type: "reset", slot });
+}
+
+function copy(from: number, to: readonly number[]): void {
+  for (const slot of to) {
+    lib.llama.llama_memory_seq_rm(memory!, slot | 0, 0, -1);
+    lib.llama.llama_memory_seq_cp(memory!, from | 0, slot | 0, -1, -1);
+  }
 }
 
 /** Frees what this thread holds natively: the batch, the context, its pool, the model. */
@@ -144,7 +245,8 @@ function release(): void {
   if (pool) lib.threadpools.free(pool);
   if (model) llama.llama_model_free(model);
   batch = null;
-  ctx = model = pool = null;
+  ctx = model = pool = memory = null;
+  plan = null;
   poolThreads = 0;
 }
 
@@ -158,9 +260,18 @@ self.onmessage = (event: MessageEvent<ToDecodeThread>) => {
   try {
     if (m.type === "load") load(m);
     else if (m.type === "decode") decode(m);
+    else if (m.type === "work") submit(m.work);
+    else if (m.type === "reset") reset(m.slot, m.keepBelow);
+    else if (m.type === "clear") lib.llama.llama_memory_seq_rm(memory!, m.slot | 0, m.from | 0, -1);
+    else if (m.type === "copy") {
+      copy(m.from, m.to);
+      post({ type: "copied", id: m.id });
+    } else if (m.type === "free") for (const s of m.samplers) lib.llama.llama_sampler_free(s as Pointer);
+    else if (m.type === "go") schedule();
     else if (m.type === "threads") setThreads(m.threads);
     else if (m.type === "close") close();
   } catch (err) {
-    post({ type: "failed", id: m.type === "decode" ? m.id : -1, message: err instanceof Error ? err.message : String(err) });
+    // -2: not an answer to anything; the main thread then gives up on this thread.
+    post({ type: "failed", id: m.type === "decode" || m.type === "copy" ? m.id : -2, message: err instanceof Error ? err.message : String(err) });
   }
 };
