@@ -12,7 +12,7 @@
 // With `reply`, every sampler writes that text instead (as one certain token at a time).
 import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
 import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, PipeEvent, Pipeline, Sampled, Sampling, Work } from "./engine.ts";
-import { StepPlan } from "./pipeline.ts";
+import { StepPlan, type Piece } from "./pipeline.ts";
 import { INFERENCE_MAX_STEPS_AHEAD } from "../limits.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
 import { checkGbnf } from "./gbnf.ts";
@@ -77,6 +77,7 @@ export class FakeEngine implements Engine {
   private readonly kvHash: number[][];
   private readonly decodeDelayMs: number;
   private readonly pipelined: boolean;
+  private readonly pipelines: EagerPipeline[] = [];
   private readonly eosEvery: number;
   private readonly reply?: Uint8Array;
   private readonly chatSyntax?: ChatSyntax;
@@ -135,6 +136,8 @@ export class FakeEngine implements Engine {
     s.grammar = grammar;
     const dispose = s.dispose.bind(s);
     s.dispose = () => {
+      // A decode thread frees a sampler in message order: work still holding it would then use freed memory.
+      if (this.pipelines.some((p) => p.uses(s))) throw new Error("sampler disposed while the pipeline still has work that samples with it");
       if (!s.disposed) this.liveSamplers--;
       dispose();
     };
@@ -214,7 +217,10 @@ export class FakeEngine implements Engine {
 
   /** With `pipelined`, a pipeline that goes ahead as a decode thread would (see EagerPipeline). */
   openPipeline(): Pipeline | undefined {
-    return this.pipelined ? new EagerPipeline(this) : undefined;
+    if (!this.pipelined) return undefined;
+    const pipeline = new EagerPipeline(this);
+    this.pipelines.push(pipeline);
+    return pipeline;
   }
 
   /** Candidates after the cells of a slot, most probable first (ties by token id). */
@@ -300,12 +306,20 @@ class EagerPipeline implements Pipeline {
   private readonly events: PipeEvent[] = [];
   private waiter: ((e: PipeEvent) => void) | null = null;
   private stepping = false;
+  private underWay: Piece<Sampling>[] = [];
   private unread = 0;
   /** Resets made while a step was under way: they apply after it (as on a decode thread), and their acknowledgements follow its outputs. */
   private afterStep: Array<{ slot: number; ack: PipeEvent }> = [];
 
   constructor(private readonly engine: FakeEngine) {
     this.plan = new StepPlan(engine.batchSize);
+  }
+
+  /** Whether work waiting, going ahead or in the step under way (its slot not reset since) samples with it. */
+  uses(sampler: EngineSampler): boolean {
+    const is = (s: Sampling) => s.sampler === sampler || s.forks?.includes(sampler) === true;
+    const reset = new Set(this.afterStep.map((r) => r.slot));
+    return this.plan.uses(is) || this.underWay.some((p) => p.sample !== undefined && !reset.has(p.slot) && is(p.sample));
   }
 
   get busy(): boolean {
@@ -347,6 +361,7 @@ class EagerPipeline implements Pipeline {
     if (this.stepping || this.plan.idle || this.unread >= INFERENCE_MAX_STEPS_AHEAD) return;
     this.stepping = true;
     const pieces = this.plan.take();
+    this.underWay = pieces;
     const items = pieces.map((p) => ({ slot: p.slot, pos: p.pos, tokens: p.tokens as number[], ...(p.rest ? {} : p.sample) }));
     this.engine.decode(items).then(
       (sampled) => {
@@ -362,6 +377,7 @@ class EagerPipeline implements Pipeline {
 
   private stepDone(event: PipeEvent): void {
     this.stepping = false;
+    this.underWay = [];
     const acks = this.afterStep.splice(0);
     for (const { slot } of acks) this.plan.reset(slot);
     this.push(event);

@@ -40,6 +40,13 @@ export class StepPlan<S> {
     this.pending.push(work);
   }
 
+  /** Whether any work waiting or going ahead samples with `sample` (matched by `is`). */
+  uses(is: (sample: S) => boolean): boolean {
+    for (const w of this.pending) if (w.sample !== undefined && is(w.sample)) return true;
+    for (const p of this.running.values()) if (p.sample !== undefined && is(p.sample)) return true;
+    return false;
+  }
+
   /** Forget everything waiting or going ahead for the slot. */
   reset(slot: number): void {
     this.pending = this.pending.filter((w) => w.slot !== slot);
@@ -56,24 +63,29 @@ export class StepPlan<S> {
     this.running.clear();
     const taken = new Set(out.map((p) => p.slot));
     let budget = this.batchSize - out.length;
-    const single = this.pending.filter((w) => w.tokens.length === 1);
-    const rest = this.pending.filter((w) => w.tokens.length !== 1);
-    const left: Work<S>[] = [];
-    for (const w of [...single, ...rest]) {
-      // One piece per slot per step; a slot's later work waits for the next.
-      if (budget <= 0 || taken.has(w.slot)) {
-        left.push(w);
-        continue;
-      }
+    // One piece per slot per step, from its first work: a slot's later work waits for the next.
+    const seen = new Set<number>();
+    const first = this.pending.filter((w) => !seen.has(w.slot) && seen.add(w.slot));
+    const order = [...first.filter((w) => w.tokens.length === 1), ...first.filter((w) => w.tokens.length !== 1)];
+    /** What stays pending of each work taken from: nothing, or the rest of a split one. */
+    const after = new Map<Work<S>, Work<S> | null>();
+    for (const w of order) {
+      if (budget <= 0 || taken.has(w.slot)) continue;
       taken.add(w.slot);
       const n = Math.min(budget, w.tokens.length);
       budget -= n;
       if (n === w.tokens.length) {
         out.push({ ...w, rest: false });
+        after.set(w, null);
         continue;
       }
       out.push({ slot: w.slot, pos: w.pos, tokens: w.tokens.slice(0, n), ahead: 0, stopAtEog: w.stopAtEog, rest: true });
-      left.push({ ...w, pos: w.pos + n, tokens: w.tokens.slice(n) });
+      after.set(w, { ...w, pos: w.pos + n, tokens: w.tokens.slice(n) });
+    }
+    const left: Work<S>[] = [];
+    for (const w of this.pending) {
+      const next = after.has(w) ? after.get(w)! : w;
+      if (next !== null) left.push(next);
     }
     this.pending = left;
     return out;

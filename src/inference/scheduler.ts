@@ -343,8 +343,6 @@ export class Scheduler {
       const released = releaseTokens(job, Infinity);
       if (rest.length > 0 || released.logprobs?.length || released.ids?.length) job.channel.push(this.textEvent(job, rest, released));
     }
-    job.sampler?.dispose();
-    job.sampler = undefined;
     if (slot) {
       slot.job = undefined;
       slot.state = SlotState.Idle;
@@ -356,6 +354,9 @@ export class Scheduler {
       else if (keep === 0) this.engine.clearSlot(slot.id, 0);
       slot.kv.length = keep;
     }
+    // After the reset: a decode thread frees the sampler only once nothing it will decode uses it.
+    job.sampler?.dispose();
+    job.sampler = undefined;
     let completionTokens = job.generated;
     const group = job.group;
     if (group) {
