@@ -69,6 +69,38 @@ describe("llama engine + scheduler on stories260K", () => {
     expect(st.decodedTokens / st.decodeCalls).toBeGreaterThan(6);
   });
 
+  test("the decode thread goes ahead while this thread is busy, waits at its limit, and goes on: the same tokens", async () => {
+    const s = new Scheduler({ engine: engine4, maxQueue: 4 });
+    const prompt = engine4.tokenize(PROMPT, true);
+    const alone = await collect(s.submit(request(prompt, { maxTokens: 96, ignoreEos: true })));
+    let text = "";
+    for await (const ev of s.submit(request(prompt, { maxTokens: 96, ignoreEos: true }))) {
+      if (ev.type !== "text") continue;
+      text += ev.text;
+      // Far longer than INFERENCE_MAX_STEPS_AHEAD steps: the decode thread stops to wait, then is told to go on.
+      if (ev.tokens === 10 || ev.tokens === 50) Bun.sleepSync(150);
+    }
+    expect(text).toBe(alone.text);
+  });
+
+  test("a request ended by a stop string or a cancel while the decode thread went ahead leaves its slot clean", async () => {
+    const s = new Scheduler({ engine: engine1, maxQueue: 4 });
+    const next = engine1.tokenize("Tom had a", true);
+    const expected = await collect(s.submit(request(next, { maxTokens: 24 })));
+    const prompt = engine1.tokenize(PROMPT, true);
+    const stopped = collect(s.submit(request(prompt, { maxTokens: 64, stop: [STORIES_ORACLE.slice(8, 14)] })));
+    const after = collect(s.submit(request(next, { maxTokens: 24 })));
+    expect((await stopped).done.finishReason).toBe("stop");
+    expect((await after).text).toBe(expected.text);
+    const ac = new AbortController();
+    const cancelled = (async () => {
+      for await (const ev of s.submit(request(prompt, { maxTokens: 64, signal: ac.signal }))) if (ev.type === "text" && ev.tokens === 4) ac.abort();
+    })();
+    const again = collect(s.submit(request(next, { maxTokens: 24 })));
+    await cancelled;
+    expect((await again).text).toBe(expected.text);
+  });
+
   test("prefix reuse skips the shared prompt and keeps output identical", async () => {
     const s = new Scheduler({ engine: engine1, maxQueue: 4 });
     const prompt = engine1.tokenize("Once upon a time, in a small town, there lived a kind old man who", true);
