@@ -71,9 +71,9 @@ export function createMetrics(deps: ApiDeps): Metrics {
   total("warren_prompt_tokens_total", "Prompt tokens of admitted requests", () => stats()?.promptTokens);
   total("warren_prompt_tokens_cached_total", "Prompt tokens reused from a slot's KV cache", () => stats()?.cachedPromptTokens);
   total("warren_generated_tokens_total", "Tokens generated", () => stats()?.generatedTokens);
-  total("warren_decode_calls_total", "Engine decode calls (one per scheduler step, all busy slots together)", () => stats()?.decodeCalls);
+  total("warren_decode_calls_total", "Engine decode steps (all busy slots together)", () => stats()?.decodeCalls);
   total("warren_decoded_tokens_total", "Tokens evaluated by decode calls (prompt and generated)", () => stats()?.decodedTokens);
-  total("warren_decode_seconds_total", "Time spent in engine decode calls, sampling included", () => (stats()?.decodeMs ?? 0) / 1000);
+  total("warren_decode_seconds_total", "Time the engine spent on decode steps, sampling included", () => (stats()?.decodeMs ?? 0) / 1000);
   total("warren_slot_copies_total", "Slots given a copy of another slot's prompt cells (the choices of n > 1 requests)", () => stats()?.slotCopies);
   total("warren_slot_copy_seconds_total", "Time spent copying prompt cells between slots", () => (stats()?.copyMs ?? 0) / 1000);
   total("warren_requests_rejected_total", "Requests refused because the queue was full", () => stats()?.rejected);

@@ -363,10 +363,11 @@ class EagerPipeline implements Pipeline {
     const pieces = this.plan.take();
     this.underWay = pieces;
     const items = pieces.map((p) => ({ slot: p.slot, pos: p.pos, tokens: p.tokens as number[], ...(p.rest ? {} : p.sample) }));
+    const t0 = performance.now();
     this.engine.decode(items).then(
       (sampled) => {
         const more = this.plan.advance(pieces, sampled.map((s) => s[0]?.token ?? -1), (t) => this.engine.isEndOfGeneration(t));
-        this.stepDone({ type: "step", outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) });
+        this.stepDone({ type: "step", ms: performance.now() - t0, outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) });
       },
       (err: unknown) => {
         for (const p of pieces) this.plan.reset(p.slot);

@@ -176,7 +176,8 @@ export interface StepOutput {
 }
 
 export type PipeEvent =
-  | { type: "step"; outputs: StepOutput[] }
+  /** `ms`: the engine's time on the step (decode and sampling), measured where it ran. */
+  | { type: "step"; outputs: StepOutput[]; ms: number }
   /** A step failed: nothing more comes for these slots (their cells may be half-written). */
   | { type: "failed"; slots: number[]; message: string }
   /** Acknowledges reset(slot): nothing more comes for it. */

@@ -135,6 +135,7 @@ export class LockstepPipeline implements Pipeline {
     const pieces = this.plan.take();
     if (pieces.length === 0) throw new Error("next() with nothing in flight");
     let sampled: Sampled[][];
+    const t0 = performance.now();
     try {
       sampled = await this.engine.decode(pieces.map(toBatchItem));
     } catch (err) {
@@ -142,7 +143,7 @@ export class LockstepPipeline implements Pipeline {
       return { type: "failed", slots: pieces.map((p) => p.slot), message: err instanceof Error ? err.message : String(err) };
     }
     const more = this.plan.advance(pieces, sampled.map((s) => s[0]?.token ?? -1), (t) => this.engine.isEndOfGeneration(t));
-    return { type: "step", outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) };
+    return { type: "step", ms: performance.now() - t0, outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) };
   }
 }
 

@@ -28,7 +28,7 @@ export interface SchedulerStats {
   generatedTokens: number;
   decodeCalls: number;
   decodedTokens: number;
-  /** Wall time the scheduler spent waiting for the engine's steps (decode and sampling), in ms. */
+  /** The engine's time on its steps (decode and sampling), as it measured them, in ms. */
   decodeMs: number;
   /** Slots that received a copy of another slot's prompt cells (n > 1), and the time those copies took. */
   slotCopies: number;

@@ -219,7 +219,6 @@ export class Scheduler {
 
   /** Waits for the pipeline's next event and applies it. */
   private async step(): Promise<void> {
-    const t0 = this.now();
     let event: PipeEvent;
     try {
       event = await this.pipe.next();
@@ -227,8 +226,6 @@ export class Scheduler {
       // The engine cannot go on (its decode thread is gone): everything under way fails.
       event = { type: "failed", slots: this.slots.filter((s) => s.inFlight).map((s) => s.id), message: err instanceof Error ? err.message : String(err) };
       for (const slot of this.slots) slot.resetting = 0;
-    } finally {
-      this.counters.decodeMs += this.now() - t0;
     }
     if (event.type === "reset") {
       const slot = this.slots[event.slot]!;
@@ -245,6 +242,7 @@ export class Scheduler {
       return;
     }
     this.counters.decodeCalls++;
+    this.counters.decodeMs += event.ms;
     const forked: Array<{ job: Job; slot: Slot; sampled: Sampled[] }> = [];
     for (const out of event.outputs) {
       const slot = this.slots[out.slot]!;

@@ -83,7 +83,7 @@ export class CapiPipeline implements Pipeline {
         if (!o.more) this.live.delete(o.slot);
         return { slot: o.slot, pos: o.pos, count: o.count, more: o.more, sampled: o.first < 0 ? [] : this.sampled(o.slot, m.tokens, m.probabilities, o.first) };
       });
-      this.events.push({ type: "step", outputs });
+      this.events.push({ type: "step", ms: m.ms, outputs });
     } else if (m.type === "reset") {
       this.resets.splice(this.resets.indexOf(m.slot), 1);
       this.live.delete(m.slot);

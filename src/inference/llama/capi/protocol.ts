@@ -22,8 +22,8 @@ export type ToDecodeThread =
 export type FromDecodeThread =
   | { type: "loaded"; model: number; ctx: number; vocab: number; nVocab: number; sizeBytes: number; trainContextSize: number }
   | { type: "decoded"; id: number; tokens: Int32Array; probabilities: (number[] | null)[] }
-  /** A pipeline step: per output, its first job's index in tokens (-1: it sampled nothing). */
-  | { type: "step"; outputs: Array<{ slot: number; pos: number; count: number; more: boolean; first: number }>; tokens: Int32Array; probabilities: (number[] | null)[] }
+  /** A pipeline step: per output, its first job's index in tokens (-1: it sampled nothing); ms: its decode and sampling. */
+  | { type: "step"; ms: number; outputs: Array<{ slot: number; pos: number; count: number; more: boolean; first: number }>; tokens: Int32Array; probabilities: (number[] | null)[] }
   | { type: "reset"; slot: number }
   | { type: "copied"; id: number }
   /** id -1: a pipeline step, failed for `slots`. */

@@ -179,6 +179,7 @@ function mayStep(): boolean {
 function pipelineStep(): void {
   scheduled = false;
   if (ctx === null || plan === null || plan.idle || !mayStep()) return;
+  const t0 = performance.now();
   const pieces = plan.take();
   const { glue } = lib;
   let rc: number;
@@ -208,7 +209,7 @@ function pipelineStep(): void {
   const more = plan.advance(pieces, first.map((f) => (f < 0 ? -1 : tokens[f]!)), (t) => lib.llama.llama_vocab_is_eog(vocab!, t | 0) as boolean);
   const outputs = pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, more: more[i]!, first: first[i]! }));
   stepsPosted++;
-  post({ type: "step", outputs, tokens, probabilities });
+  post({ type: "step", ms: performance.now() - t0, outputs, tokens, probabilities });
   schedule();
 }
 
