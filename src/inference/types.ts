@@ -52,7 +52,7 @@ export interface InferenceRequest {
    * longer apply once it has started: the grammar decides where the answer ends.
    */
   lazyGrammar?: { triggers: readonly string[]; grammar: unknown };
-  /** Aborted when the client goes away: generation stops within one token and the slot is freed. */
+  /** Aborted when the client goes away: generation stops at the next token read (any decoded ahead are dropped) and the slot is freed. */
   signal?: AbortSignal;
   /** Give up if still queued after this long (ms). */
   queueTimeoutMs?: number;
