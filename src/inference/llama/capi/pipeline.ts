@@ -7,7 +7,6 @@ import { CONTROL_READ, CONTROL_WAITING, type FromDecodeThread, type SampleJob, t
 type PipelineMessage = Extract<FromDecodeThread, { type: "step" | "reset" | "failed" }>;
 
 export class CapiPipeline implements Pipeline {
-  private outbox: WorkItem[] = [];
   private readonly events: PipeEvent[] = [];
   private waiter: { resolve(e: PipeEvent): void; reject(err: Error): void } | null = null;
   /** Slots with work under way, and resets not yet acknowledged. */
@@ -19,10 +18,8 @@ export class CapiPipeline implements Pipeline {
   private readonly sampling = new Map<number, Sampling>();
 
   constructor(
-    /** Posts to the decode thread after sending this pipeline's work (CapiContext.send). */
+    /** Sends to the decode thread, in order with everything else sent to it (CapiContext.send). */
     private readonly send: (m: ToDecodeThread) => void,
-    /** Posts to the decode thread as it is. */
-    private readonly post: (m: ToDecodeThread) => void,
     private readonly control: Int32Array,
     private readonly jobsOf: (s: Sampling) => SampleJob[],
   ) {}
@@ -39,15 +36,8 @@ export class CapiPipeline implements Pipeline {
     this.live.add(work.slot);
     if (work.sample) this.sampling.set(work.slot, work.sample);
     const jobs = work.sample ? this.jobsOf(work.sample) : [];
-    this.outbox.push({ slot: work.slot, pos: work.pos, tokens: Int32Array.from(work.tokens), jobs, ahead: work.ahead, stopAtEog: work.stopAtEog });
-  }
-
-  /** Sends the work submitted so far; every other message to the decode thread goes after it. */
-  flush(): void {
-    if (this.outbox.length === 0) return;
-    const work = this.outbox;
-    this.outbox = [];
-    this.post({ type: "work", work });
+    const item: WorkItem = { slot: work.slot, pos: work.pos, tokens: Int32Array.from(work.tokens), jobs, ahead: work.ahead, stopAtEog: work.stopAtEog };
+    this.send({ type: "work", work: [item] });
   }
 
   reset(slot: number, keepBelow: number): void {
@@ -60,7 +50,6 @@ export class CapiPipeline implements Pipeline {
   }
 
   next(): Promise<PipeEvent> {
-    this.flush();
     const event = this.events.shift();
     if (event) return Promise.resolve(this.read(event));
     if (this.failure !== null) return Promise.reject(new Error(this.failure));
@@ -72,7 +61,7 @@ export class CapiPipeline implements Pipeline {
   private read(event: PipeEvent): PipeEvent {
     if (event.type !== "step") return event;
     Atomics.store(this.control, CONTROL_READ, ++this.stepsRead);
-    if (Atomics.compareExchange(this.control, CONTROL_WAITING, 1, 0) === 1) this.post({ type: "go" });
+    if (Atomics.compareExchange(this.control, CONTROL_WAITING, 1, 0) === 1) this.send({ type: "go" });
     return event;
   }
 
@@ -107,7 +96,6 @@ export class CapiPipeline implements Pipeline {
   fail(why: string): void {
     if (this.failure !== null) return;
     this.failure = why;
-    this.outbox = [];
     if (this.live.size > 0) this.events.push({ type: "failed", slots: [...this.live], message: why });
     for (const slot of this.resets) this.events.push({ type: "reset", slot });
     this.live.clear();

@@ -17,7 +17,9 @@ export type ToDecodeThread =
   /** The main thread has read the steps: a thread that stopped to wait for it goes on. */
   | { type: "go" }
   | { type: "threads"; threads: number }
-  | { type: "close" };
+  | { type: "close" }
+  /** Several of the above, handled in order (one post per turn of the main thread). */
+  | { type: "batch"; messages: ToDecodeThread[] };
 
 export type FromDecodeThread =
   | { type: "loaded"; model: number; ctx: number; vocab: number; nVocab: number; sizeBytes: number; trainContextSize: number }

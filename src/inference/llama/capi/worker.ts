@@ -256,10 +256,10 @@ function close(): void {
   post({ type: "closed" });
 }
 
-self.onmessage = (event: MessageEvent<ToDecodeThread>) => {
-  const m = event.data;
+function handle(m: ToDecodeThread): void {
   try {
-    if (m.type === "load") load(m);
+    if (m.type === "batch") for (const one of m.messages) handle(one);
+    else if (m.type === "load") load(m);
     else if (m.type === "decode") decode(m);
     else if (m.type === "work") submit(m.work);
     else if (m.type === "reset") reset(m.slot, m.keepBelow);
@@ -275,4 +275,6 @@ self.onmessage = (event: MessageEvent<ToDecodeThread>) => {
     // -2: not an answer to anything; the main thread then gives up on this thread.
     post({ type: "failed", id: m.type === "decode" || m.type === "copy" ? m.id : -2, message: err instanceof Error ? err.message : String(err) });
   }
-};
+}
+
+self.onmessage = (event: MessageEvent<ToDecodeThread>) => handle(event.data);
