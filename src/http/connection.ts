@@ -260,6 +260,10 @@ export class Connection implements RequestSink, StreamOwner {
     this.step();
   }
 
+  flushSoon(): void {
+    if (this.state < ConnState.Lingering) this.host.scheduleFlush();
+  }
+
   /** Pushes queued bytes to the socket; applies backpressure; ends a closing connection when done. */
   flush(): void {
     if (this.state >= ConnState.Lingering) return;

@@ -14,6 +14,11 @@ export interface StreamOwner {
   readonly closed: boolean;
   /** Pushes queued bytes to the socket (with the connection's backpressure and closing rules). */
   flush(): void;
+  /**
+   * The same, once this turn of the event loop is over: chunks a stream makes in one turn (a
+   * stream's last text, its finish and its end) leave in one write.
+   */
+  flushSoon(): void;
   /** The stream of `ex` ended, or failed after its head went out (`ok` false). `close`: its head
    *  said the connection ends with it. */
   streamEnded(ex: Exchange, ok: boolean, close: boolean): void;
@@ -226,7 +231,7 @@ export class ResponseWriter {
         if (data === null) break;
         if (data.length === 0) continue;
         this.out.push(chunked ? chunk(data) : data);
-        owner.flush();
+        owner.flushSoon();
       }
       if (chunked) this.out.push(LAST_CHUNK);
       this.source = null;
