@@ -182,10 +182,11 @@ function pipelineStep(): void {
   const t0 = performance.now();
   const pieces = plan.take();
   const { glue } = lib;
-  let rc: number;
   const at: number[] = [];
   const jobs: SampleJob[] = [];
   const first: number[] = [];
+  let sampled: ReturnType<typeof sampleAll>;
+  // Not inside a message's handler: a failure here must become the step's answer, not an uncaught error.
   try {
     glue.glue_batch_clear(batch!);
     for (const p of pieces) {
@@ -200,12 +201,13 @@ function pipelineStep(): void {
         at.push(idx);
       }
     }
-    rc = glue.glue_decode(ctx, batch!);
+    const rc = glue.glue_decode(ctx, batch!);
+    if (rc !== 0) return pipelineFailed(pieces, decodeFailure(rc));
+    sampled = sampleAll(jobs, at);
   } catch (err) {
     return pipelineFailed(pieces, err instanceof Error ? err.message : String(err));
   }
-  if (rc !== 0) return pipelineFailed(pieces, decodeFailure(rc));
-  const { tokens, probabilities } = sampleAll(jobs, at);
+  const { tokens, probabilities } = sampled;
   const more = plan.advance(pieces, first.map((f) => (f < 0 ? -1 : tokens[f]!)), (t) => lib.llama.llama_vocab_is_eog(vocab!, t | 0) as boolean);
   const outputs = pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, more: more[i]!, first: first[i]! }));
   stepsPosted++;
