@@ -1,11 +1,13 @@
 // The engine over llama.cpp's C API against the engine over node-llama-cpp's binding: the same
 // model, prompt, settings and seed must draw the same tokens, with the same distributions, through
-// either (capi/context.ts builds its sampler chains the way the binding's sampler does).
+// either (capi/context.ts builds its sampler chains the way the binding's sampler does); and through
+// the scheduler, the C API engine's pipeline the answers the binding gives step by step.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { BatchItem, Engine, EngineSampler, Sampled } from "../../src/inference/engine.ts";
 import { LlamaEngine } from "../../src/inference/llama/engine.ts";
 import type { SamplingParams } from "../../src/inference/types.ts";
-import { GREEDY } from "../helpers/inference.ts";
+import { Scheduler } from "../../src/inference/scheduler.ts";
+import { collect, GREEDY, request } from "../helpers/inference.ts";
 import { requireStories } from "../helpers/models.ts";
 
 let capi: LlamaEngine;
@@ -172,5 +174,27 @@ describe("the C API engine", () => {
     s.dispose();
     const again = await generate(capi, "Once upon a time", [GREEDY], 3);
     expect(again.tokens[0]!.length).toBe(3);
+  });
+});
+
+describe("through the scheduler", () => {
+  test("pipelined (the C API engine's decode thread goes ahead) and lockstep (the binding) give the same answers", async () => {
+    const answers = async (engine: LlamaEngine) => {
+      const s = new Scheduler({ engine, maxQueue: 16 });
+      const ask = (prompt: string, over: Parameters<typeof request>[1]) => collect(s.submit(request(engine.tokenize(prompt, true), over)));
+      const all = await Promise.all([
+        ask("Once upon a time", { maxTokens: 40, sampling: { ...SEEDED, seed: 1 } }),
+        ask("The cat", { maxTokens: 32, sampling: { ...SEEDED, seed: 2, repeatPenalty: 1.3 } }),
+        ask("Lily and Ben", { maxTokens: 48, stop: [" the"] }),
+        ask("One day", { maxTokens: 24, choices: 2, sampling: { ...SEEDED, seed: 3 } }),
+        ask("Tom had a", { maxTokens: 36, sampling: { ...SEEDED, seed: 4 }, ignoreEos: true }),
+        ask("She saw", { maxTokens: 20 }),
+      ]);
+      return all.map((r) => ({ text: r.text, finish: r.done.finishReason, tokens: r.done.usage.completionTokens }));
+    };
+    const lockstep = await answers(binding);
+    const pipelined = await answers(capi);
+    expect(pipelined).toEqual(lockstep);
+    expect(lockstep[2]!.finish).toBe("stop");
   });
 });
