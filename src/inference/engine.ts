@@ -150,7 +150,7 @@ export interface Work<S> {
   slot: number;
   /** KV position of tokens[0]; the slot's cells at >= pos must be clear. */
   pos: number;
-  /** An Int32Array on a decode thread, which gets them in one. */
+  /** Plain numbers from the scheduler; an Int32Array once work has travelled to a decode thread (capi/). */
   tokens: readonly number[] | Int32Array;
   /** How to sample from the last token's logits; none for work that only fills cells. */
   sample?: S;
