@@ -12,7 +12,7 @@
 // With `reply`, every sampler writes that text instead (as one certain token at a time).
 import type { ChatSyntax, RenderedChat, RenderInput } from "./chat/types.ts";
 import type { BatchItem, Engine, EngineSampler, JsonGrammar, ModelInfo, PipeEvent, Pipeline, Sampled, Sampling, Work } from "./engine.ts";
-import { StepPlan, type Piece } from "./pipeline.ts";
+import { StepPlan, stepOutputs, toBatchItem, type Piece } from "./pipeline.ts";
 import { INFERENCE_MAX_STEPS_AHEAD } from "../limits.ts";
 import { GrammarError, PLAIN_CHAT, plainChat } from "./engine.ts";
 import { checkGbnf } from "./gbnf.ts";
@@ -362,12 +362,11 @@ class EagerPipeline implements Pipeline {
     this.stepping = true;
     const pieces = this.plan.take();
     this.underWay = pieces;
-    const items = pieces.map((p) => ({ slot: p.slot, pos: p.pos, tokens: p.tokens as number[], ...(p.rest ? {} : p.sample) }));
     const t0 = performance.now();
-    this.engine.decode(items).then(
+    this.engine.decode(pieces.map(toBatchItem)).then(
       (sampled) => {
         const more = this.plan.advance(pieces, sampled.map((s) => s[0]?.token ?? -1), (t) => this.engine.isEndOfGeneration(t));
-        this.stepDone({ type: "step", ms: performance.now() - t0, outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) });
+        this.stepDone({ type: "step", ms: performance.now() - t0, outputs: stepOutputs(pieces, sampled, more) });
       },
       (err: unknown) => {
         for (const p of pieces) this.plan.reset(p.slot);

@@ -12,7 +12,7 @@
 // StepPlan is the bookkeeping both sides share (the decode thread and LockstepPipeline): what each
 // step decodes, and which slots go on. LockstepPipeline runs it over Engine.decode on this thread,
 // one step per next() call, so engines without a thread of their own behave as before.
-import type { BatchItem, Engine, PipeEvent, Pipeline, Sampled, Sampling, Work } from "./engine.ts";
+import type { BatchItem, Engine, PipeEvent, Pipeline, Sampled, Sampling, StepOutput, Work } from "./engine.ts";
 
 /** What one step decodes for one slot: a whole work item, part of a long one, or a token it goes on with. */
 export interface Piece<S> extends Work<S> {
@@ -143,11 +143,17 @@ export class LockstepPipeline implements Pipeline {
       return { type: "failed", slots: pieces.map((p) => p.slot), message: err instanceof Error ? err.message : String(err) };
     }
     const more = this.plan.advance(pieces, sampled.map((s) => s[0]?.token ?? -1), (t) => this.engine.isEndOfGeneration(t));
-    return { type: "step", ms: performance.now() - t0, outputs: pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! })) };
+    return { type: "step", ms: performance.now() - t0, outputs: stepOutputs(pieces, sampled, more) };
   }
 }
 
-function toBatchItem(p: Piece<Sampling>): BatchItem {
+/** A step's outputs from its pieces, what each sampled and whether its slot has more to come. */
+export function stepOutputs(pieces: readonly Piece<Sampling>[], sampled: readonly Sampled[][], more: readonly boolean[]): StepOutput[] {
+  return pieces.map((p, i) => ({ slot: p.slot, pos: p.pos, count: p.tokens.length, sampled: sampled[i] ?? [], more: more[i]! }));
+}
+
+/** The Engine.decode item of a piece (only a work item's last piece carries its sampling). */
+export function toBatchItem(p: Piece<Sampling>): BatchItem {
   // The scheduler's work holds plain arrays.
   return { slot: p.slot, pos: p.pos, tokens: p.tokens as readonly number[], ...p.sample };
 }

@@ -15,7 +15,7 @@ import type { SamplingParams } from "../../types.ts";
 import type { ContextSide } from "../context-side.ts";
 import { penalized, seedOf } from "../sampler.ts";
 import { binariesDir, capiLibrary, cString, type CapiLibrary } from "./library.ts";
-import { CapiPipeline } from "./pipeline.ts";
+import { CapiPipeline, jobCount, sampledOf } from "./pipeline.ts";
 import type { DecodeItem, FromDecodeThread, SampleJob, ToDecodeThread } from "./protocol.ts";
 
 interface CapiContextOptions {
@@ -299,23 +299,13 @@ export class CapiContext implements ContextSide {
     if (decodeItems.length === 0) return items.map(() => NOT_SAMPLED);
     const m = await this.request<"decoded">((id) => ({ type: "decode", id, items: decodeItems, jobs }));
     // Jobs came in item order, as jobsOf lays them out.
-    const out: Sampled[][] = [];
     let job = 0;
-    for (const item of items) {
-      if (item.tokens.length === 0 || !item.sampler) {
-        out.push(NOT_SAMPLED);
-        continue;
-      }
-      const model = item.probabilities === true && item.modelProbabilities === true;
-      const sampled: Sampled[] = [];
-      for (let n = 0; n <= (item.forks?.length ?? 0); n++) {
-        const token = m.tokens[job]!;
-        sampled.push(item.probabilities ? { token, probabilities: m.probabilities[model ? job + 1 : job] ?? [] } : { token });
-        job += model ? 2 : 1;
-      }
-      out.push(sampled);
-    }
-    return out;
+    return items.map((item) => {
+      if (item.tokens.length === 0 || !item.sampler) return NOT_SAMPLED;
+      const sampled = sampledOf(item as Sampling, m.tokens, m.probabilities, job);
+      job += jobCount(item as Sampling);
+      return sampled;
+    });
   }
 
   /** Sends a message that is answered by id, and waits for the answer; a failure throws. */

@@ -70,7 +70,7 @@ export class CapiPipeline implements Pipeline {
     if (m.type === "step") {
       const outputs: StepOutput[] = m.outputs.map((o) => {
         if (!o.more) this.live.delete(o.slot);
-        return { slot: o.slot, pos: o.pos, count: o.count, more: o.more, sampled: o.first < 0 ? [] : this.sampled(o.slot, m.tokens, m.probabilities, o.first) };
+        return { slot: o.slot, pos: o.pos, count: o.count, more: o.more, sampled: o.first < 0 ? [] : sampledOf(this.sampling.get(o.slot)!, m.tokens, m.probabilities, o.first) };
       });
       this.events.push({ type: "step", ms: m.ms, outputs });
     } else if (m.type === "reset") {
@@ -102,18 +102,23 @@ export class CapiPipeline implements Pipeline {
     this.resets = [];
     this.wake();
   }
-
-  /** The slot's sampler's token, then its forks', from the jobs jobsOf made (a probe's follows its sampler's). */
-  private sampled(slot: number, tokens: Int32Array, probabilities: (number[] | null)[], first: number): Sampled[] {
-    const s = this.sampling.get(slot)!;
-    const model = s.probabilities === true && s.modelProbabilities === true;
-    const out: Sampled[] = [];
-    let j = first;
-    for (let n = 0; n <= (s.forks?.length ?? 0); n++) {
-      const token = tokens[j]!;
-      out.push(s.probabilities ? { token, probabilities: probabilities[model ? j + 1 : j] ?? [] } : { token });
-      j += model ? 2 : 1;
-    }
-    return out;
-  }
 }
+
+/**
+ * The sampler's token, then its forks', from the jobs CapiContext's jobsOf made for `s` starting
+ * at `first` (a probe's job follows its sampler's when the model's own distribution is wanted).
+ */
+export function sampledOf(s: Sampling, tokens: Int32Array, probabilities: (number[] | null)[], first: number): Sampled[] {
+  const model = s.probabilities === true && s.modelProbabilities === true;
+  const out: Sampled[] = [];
+  let j = first;
+  for (let n = 0; n <= (s.forks?.length ?? 0); n++) {
+    const token = tokens[j]!;
+    out.push(s.probabilities ? { token, probabilities: probabilities[model ? j + 1 : j] ?? [] } : { token });
+    j += model ? 2 : 1;
+  }
+  return out;
+}
+
+/** How many jobs jobsOf made for `s`. */
+export const jobCount = (s: Sampling): number => (1 + (s.forks?.length ?? 0)) * (s.probabilities === true && s.modelProbabilities === true ? 2 : 1);
