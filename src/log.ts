@@ -15,8 +15,8 @@ type LogFormat = "json" | "text";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 /** Longest wait for queued lines at close (a stuck stderr must not hold the exit forever). */
 const LOG_CLOSE_TIMEOUT_MS = 2_000;
-/** Access lines are handed to the destination once this many characters are queued... */
-const LOG_BATCH_CHARS = 32 * 1024;
+/** Access lines are handed to the destination once this many bytes are queued... */
+const LOG_BATCH_BYTES = 32 * 1024;
 /** ...or after this long: how late a line may appear on a quiet server. */
 const LOG_FLUSH_INTERVAL_MS = 100;
 
@@ -60,23 +60,18 @@ export function resolveFormat(format: LogFormat | "auto", isTty: boolean = proce
  * the server runs); without it lines go to stderr through a FileSink.
  */
 export function createLogger(level: LogLevel, write?: (line: string) => void, format: LogFormat = "text"): Logger {
-  const sink = write ? undefined : Bun.stderr.writer();
-  const batch = sink ? new Batch(sink) : undefined;
-  let closing: Promise<void> | undefined;
-  // After close (the process is exiting) a late line is written at once rather than lost.
-  const out = (line: string, later: boolean): void => {
-    if (write) write(line);
-    else if (closing) writeLate(line);
-    else batch!.write(line + "\n", later);
+  const lines = new Lines(write ? new LineByLine(write) : new StderrSink(Bun.stderr.writer()));
+  const out = (line: string): void => {
+    lines.text(line);
+    lines.end(false);
   };
   const json =
     format === "json"
       ? pino(
           { level: "debug", base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
-          { write: (s: string) => out(s.endsWith("\n") ? s.slice(0, -1) : s, false) },
+          { write: (s: string) => out(s.endsWith("\n") ? s.slice(0, -1) : s) },
         )
       : undefined;
-  const clock = new IsoClock();
   const accessFormat = new AccessFormat(format);
   const logger: Logger = {
     level,
@@ -86,97 +81,307 @@ export function createLogger(level: LogLevel, write?: (line: string) => void, fo
     error: (m, f) => emit("error", m, f),
     access: (e) => {
       if (ORDER.info < ORDER[logger.level]) return;
-      out(accessFormat.line(e, clock.iso(e.atMs ?? Date.now())), true);
+      accessFormat.line(e, lines);
+      lines.end(true);
     },
-    close: () => (closing ??= batch ? drain(batch) : Promise.resolve()),
+    close: () => lines.close(),
   };
   function emit(lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void {
     if (ORDER[lvl] < ORDER[logger.level]) return;
     if (json) return json[lvl](fields ?? {}, msg);
     let line = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${msg}`;
     if (fields) for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
-    out(line, false);
+    out(line);
   }
   return logger;
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const ascii = (s: string): Uint8Array => encoder.encode(s);
+/** Bytes a line buffer starts with (and goes back to after holding a longer run of lines). */
+const LINE_BUFFER_BYTES = 64 * 1024;
+
+/** Where lines go. `write` gets whole lines and must copy what it keeps: the buffer is reused. */
+interface LineDestination {
+  /** Whether lines may wait and go together (otherwise each goes as it ends). */
+  readonly batched: boolean;
+  write(lines: Uint8Array): void;
+  /** Resolves once everything written so far is out (or given up on). */
+  close(): Promise<void>;
+}
+
+/**
+ * Lines written straight into one byte buffer: an access line is copied together from pieces kept
+ * as bytes and never exists as a string, so it costs neither a string's allocation nor its encoding.
+ */
+class Lines {
+  buf = new Uint8Array(LINE_BUFFER_BYTES);
+  len = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closing: Promise<void> | undefined;
+  constructor(private readonly dest: LineDestination) {}
+
+  /** Room for `n` more bytes (the buffer grows for a long line, and shrinks once it is written). */
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    grown.set(this.buf.subarray(0, this.len));
+    this.buf = grown;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  /** A string known to hold only ASCII. */
+  ascii(s: string): void {
+    this.room(s.length);
+    const buf = this.buf;
+    let at = this.len;
+    for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i);
+    this.len = at;
+  }
+
+  /** A string known to hold only ASCII, in double quotes. */
+  quoted(s: string): void {
+    this.room(s.length + 2);
+    const buf = this.buf;
+    let at = this.len;
+    buf[at++] = 0x22;
+    for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i);
+    buf[at++] = 0x22;
+    this.len = at;
+  }
+
+  /** Any string, as UTF-8. */
+  text(s: string): void {
+    this.room(s.length * 3);
+    this.len += encoder.encodeInto(s, this.buf.subarray(this.len)).written;
+  }
+
+  /** A number as JSON writes it (integers up to 2^32 without a string in between). */
+  number(n: number): void {
+    if (!(n >= 0 && n <= 0xffffffff && Number.isInteger(n))) return this.ascii(String(n));
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    this.room(digits);
+    const buf = this.buf;
+    let at = this.len + digits;
+    this.len = at;
+    do {
+      buf[--at] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+  }
+
+  /**
+   * Ends the line; `later`: it may wait (up to LOG_FLUSH_INTERVAL_MS, or until LOG_BATCH_BYTES
+   * bytes are queued) to go with others. A line that may not wait takes those before it along.
+   */
+  end(later: boolean): void {
+    this.room(1);
+    this.buf[this.len++] = 0x0a;
+    if (this.closing && this.dest.batched) {
+      // After close (the process is exiting) a late line is written at once rather than lost.
+      writeLate(this.buf.subarray(0, this.len));
+      this.len = 0;
+    } else if (!later || !this.dest.batched || this.len >= LOG_BATCH_BYTES) this.flush();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), LOG_FLUSH_INTERVAL_MS);
+      this.timer.unref?.();
+    }
+  }
+
+  private flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.len === 0) return;
+    this.dest.write(this.buf.subarray(0, this.len));
+    this.len = 0;
+    if (this.buf.length > LINE_BUFFER_BYTES) this.buf = new Uint8Array(LINE_BUFFER_BYTES);
+  }
+
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      this.flush();
+      this.closing = this.dest.close();
+    }
+    return this.closing;
+  }
+}
+
 /** A line after close, written at once; a stderr that is gone (EPIPE) drops it. */
-function writeLate(line: string): void {
+function writeLate(bytes: Uint8Array): void {
   try {
-    writeSync(2, line + "\n");
+    writeSync(2, bytes);
   } catch {
     // Nothing to tell it to.
   }
 }
 
-/** Epoch ms as ISO 8601, rebuilt only when the millisecond changes (many lines share one). */
+/** The synchronous function given to createLogger: each line as a string, as it ends. */
+class LineByLine implements LineDestination {
+  readonly batched = false;
+  constructor(private readonly fn: (line: string) => void) {}
+  write(lines: Uint8Array): void {
+    this.fn(decoder.decode(lines.subarray(0, lines.length - 1)));
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Sink {
+  write(chunk: Uint8Array): unknown;
+  flush(): number | Promise<number>;
+}
+
+/** Bun's FileSink on stderr (it copies what it is given, or writes it before returning). */
+class StderrSink implements LineDestination {
+  readonly batched = true;
+  private broken = false;
+  constructor(readonly sink: Sink) {}
+
+  /**
+   * Hands the lines to the sink. A stderr whose reader has gone (EPIPE) must not take the server
+   * down: from the first failure on, lines are dropped.
+   */
+  write(lines: Uint8Array): void {
+    if (this.broken) return;
+    try {
+      const wrote = this.sink.write(lines);
+      if (wrote instanceof Promise) wrote.catch(() => this.fail());
+      const done = this.sink.flush();
+      if (done instanceof Promise) done.catch(() => this.fail());
+    } catch {
+      this.fail();
+    }
+  }
+
+  private fail(): void {
+    this.broken = true;
+  }
+
+  /** Everything handed over is written (or LOG_CLOSE_TIMEOUT_MS passes: a stuck stderr must not hold the exit). */
+  async close(): Promise<void> {
+    if (this.broken) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOG_CLOSE_TIMEOUT_MS)));
+    let done: number | Promise<number> = 0;
+    try {
+      done = this.sink.flush();
+    } catch {
+      this.fail();
+    }
+    await Promise.race([Promise.resolve(done).then(() => undefined, () => undefined), timeout]);
+    clearTimeout(timer);
+  }
+}
+
+/** A line's start up to and with its time (epoch ms as ISO 8601), rebuilt only when the millisecond changes (many lines share one). */
 class IsoClock {
   private ms = -1;
-  private text = "";
-  iso(ms: number): string {
+  private bytes: Uint8Array = new Uint8Array(0);
+  constructor(private readonly before: string) {}
+  iso(ms: number): Uint8Array {
     if (ms !== this.ms) {
       this.ms = ms;
-      this.text = new Date(ms).toISOString();
+      this.bytes = ascii(this.before + new Date(ms).toISOString());
     }
-    return this.text;
+    return this.bytes;
   }
 }
 
 /**
- * Access lines from pieces kept between lines: most requests repeat a method, path and status seen
- * just before, and come from the same peer (a proxy above all), so those pieces are escaped and
- * joined once, and a line is a handful of cached strings around its time, duration and id. Its JSON
- * line is the one pino would write for info(fields, "METHOD path status"); its text line is the
- * readable format's. Building each line from scratch cost several times as much.
+ * Access lines from pieces kept between lines, as bytes: most requests repeat a method, path and
+ * status seen just before, and come from the same peer (a proxy above all), so those pieces are
+ * escaped and encoded once, and a line is a handful of copies around its time, duration and id.
+ * Its JSON line is the one pino would write for info(fields, "METHOD path status"); its text line
+ * is the readable format's. Building each line as a string cost several times as much.
  */
 class AccessFormat {
   private readonly json: boolean;
+  private readonly clock: IsoClock;
   // Direct-mapped by (method, path, status): the piece from the time to the duration, and the message.
   private readonly keys: ({ method: string; path: string; status: number } | undefined)[] = new Array(SLOTS).fill(undefined);
-  private readonly heads: string[] = new Array<string>(SLOTS).fill("");
-  private readonly tails: string[] = new Array<string>(SLOTS).fill("");
+  private readonly heads: Uint8Array[] = new Array<Uint8Array>(SLOTS).fill(ascii(""));
+  private readonly tails: Uint8Array[] = new Array<Uint8Array>(SLOTS).fill(ascii(""));
   private remote: string | undefined;
-  private remotePiece = "";
+  private remotePiece = ascii("");
+  private readonly promptKey: Uint8Array;
+  private readonly tokensKey: Uint8Array;
+  private readonly idKey: Uint8Array;
 
   constructor(format: LogFormat) {
     this.json = format === "json";
+    this.clock = new IsoClock(this.json ? '{"level":"info","time":"' : "");
+    this.promptKey = ascii(this.json ? ',"prompt_tokens":' : " prompt_tokens=");
+    this.tokensKey = ascii(this.json ? ',"tokens":' : " tokens=");
+    this.idKey = ascii(this.json ? ',"request_id":' : " request_id=");
   }
 
-  line(e: AccessEntry, time: string): string {
+  line(e: AccessEntry, out: Lines): void {
     const slot = (e.path.length * 31 + e.method.length * 7 + e.status) & (SLOTS - 1);
     const key = this.keys[slot];
     if (key === undefined || key.status !== e.status || key.path !== e.path || key.method !== e.method) this.fill(slot, e);
-    let line = (this.json ? '{"level":"info","time":"' : "") + time + this.heads[slot]! + (e.ms >= 0 && e.ms < SMALL.length && Number.isInteger(e.ms) ? SMALL[e.ms]! : this.json ? String(e.ms) : formatValue(e.ms));
-    if (e.promptTokens !== undefined) line += (this.json ? ',"prompt_tokens":' : " prompt_tokens=") + e.promptTokens;
-    if (e.tokens !== undefined) line += (this.json ? ',"tokens":' : " tokens=") + e.tokens;
+    out.bytes(this.clock.iso(e.atMs ?? Date.now()));
+    out.bytes(this.heads[slot]!);
+    if (this.json || Number.isInteger(e.ms)) out.number(e.ms);
+    else out.ascii(formatValue(e.ms));
+    if (e.promptTokens !== undefined) {
+      out.bytes(this.promptKey);
+      out.number(e.promptTokens);
+    }
+    if (e.tokens !== undefined) {
+      out.bytes(this.tokensKey);
+      out.number(e.tokens);
+    }
     if (e.remote !== undefined) {
       if (e.remote !== this.remote) {
         this.remote = e.remote;
-        this.remotePiece = this.json ? `,"remote":${jsonString(e.remote)}` : ` remote=${formatValue(e.remote)}`;
+        this.remotePiece = encoder.encode(this.json ? `,"remote":${jsonString(e.remote)}` : ` remote=${formatValue(e.remote)}`);
       }
-      line += this.remotePiece;
+      out.bytes(this.remotePiece);
     }
-    if (e.requestId !== undefined) line += this.json ? ',"request_id":' + jsonString(e.requestId) : " request_id=" + formatValue(e.requestId);
-    return line + this.tails[slot]!;
+    const id = e.requestId;
+    if (id !== undefined) {
+      out.bytes(this.idKey);
+      // Ids are nearly always a plain token (ours are hex): copied as they are.
+      if (plain(id)) {
+        if (this.json) out.quoted(id);
+        else out.ascii(id);
+      } else out.text(this.json ? jsonString(id) : formatValue(id));
+    }
+    out.bytes(this.tails[slot]!);
   }
 
   private fill(slot: number, e: AccessEntry): void {
     this.keys[slot] = { method: e.method, path: e.path, status: e.status };
     if (this.json) {
       const method = jsonString(e.method), path = jsonString(e.path);
-      this.heads[slot] = `","method":${method},"path":${path},"status":${e.status},"ms":`;
+      this.heads[slot] = encoder.encode(`","method":${method},"path":${path},"status":${e.status},"ms":`);
       // The message is "METHOD path status": quoted pieces joined without their own quotes.
-      this.tails[slot] = `,"msg":${method.slice(0, -1)} ${path.slice(1, -1)} ${e.status}"}`;
+      this.tails[slot] = encoder.encode(`,"msg":${method.slice(0, -1)} ${path.slice(1, -1)} ${e.status}"}`);
     } else {
-      this.heads[slot] = ` INFO  ${e.method} ${formatPath(e.path)} ${e.status} ms=`;
-      this.tails[slot] = "";
+      this.heads[slot] = encoder.encode(` INFO  ${e.method} ${formatPath(e.path)} ${e.status} ms=`);
+      this.tails[slot] = ascii("");
     }
   }
 }
 
 const SLOTS = 16;
-/** Durations under a second, as text (most answers take a few ms). */
-const SMALL = Array.from({ length: 1000 }, (_, n) => String(n));
+
+/** Printable ASCII other than space, quote, backslash and "=": needs no escaping in either format. */
+function plain(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x22 || c === 0x5c || c === 0x3d || c > 0x7e) return false;
+  }
+  return true;
+}
 
 /**
  * `s` as a JSON string. Access fields are nearly always printable ASCII without quotes or
@@ -193,73 +398,6 @@ function jsonString(s: string): string {
 /** A target with spaces, quotes or control bytes would break the line apart: quote it then. */
 function formatPath(path: string): string {
   return /[\s"\x00-\x1f\x7f]/.test(path) ? JSON.stringify(path) : path;
-}
-
-interface Sink {
-  write(s: string): unknown;
-  flush(): number | Promise<number>;
-}
-
-/** Lines queued in memory and handed to the sink together (see LOG_BATCH_CHARS). */
-class Batch {
-  private parts: string[] = [];
-  private chars = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private broken = false;
-  constructor(readonly sink: Sink) {}
-
-  /** `later`: may wait for more lines; otherwise it goes now, with whatever is queued before it. */
-  write(s: string, later: boolean): void {
-    this.parts.push(s);
-    this.chars += s.length;
-    if (!later || this.chars >= LOG_BATCH_CHARS) this.flush();
-    else if (this.timer === undefined) {
-      this.timer = setTimeout(() => this.flush(), LOG_FLUSH_INTERVAL_MS);
-      this.timer.unref?.();
-    }
-  }
-
-  /**
-   * Hands what is queued to the sink; the promise (if any) settles once the sink has written it.
-   * A stderr whose reader has gone (EPIPE) must not take the server down: from the first failure
-   * on, lines are dropped.
-   */
-  flush(): number | Promise<number> {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.broken) {
-      this.parts = [];
-      this.chars = 0;
-      return 0;
-    }
-    try {
-      if (this.parts.length > 0) {
-        const wrote = this.sink.write(this.parts.length === 1 ? this.parts[0]! : this.parts.join(""));
-        if (wrote instanceof Promise) wrote.catch(() => this.fail());
-        this.parts = [];
-        this.chars = 0;
-      }
-      const done = this.sink.flush();
-      return done instanceof Promise ? done.catch(() => this.fail()) : done;
-    } catch {
-      return this.fail();
-    }
-  }
-
-  private fail(): number {
-    this.broken = true;
-    this.parts = [];
-    this.chars = 0;
-    return 0;
-  }
-}
-
-/** Everything queued is written (or LOG_CLOSE_TIMEOUT_MS passes: a stuck stderr must not hold the exit). */
-async function drain(batch: Batch): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOG_CLOSE_TIMEOUT_MS)));
-  await Promise.race([Promise.resolve(batch.flush()).then(() => undefined, () => undefined), timeout]);
-  clearTimeout(timer);
 }
 
 function formatValue(v: unknown): string {
