@@ -199,9 +199,11 @@ class Lines {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.len === 0) return;
-    this.dest.write(this.buf.subarray(0, this.len));
+    const lines = this.buf.subarray(0, this.len);
+    // Emptied first: a destination that throws must not get the same lines again with the next.
     this.len = 0;
     if (this.buf.length > LINE_BUFFER_BYTES) this.buf = new Uint8Array(LINE_BUFFER_BYTES);
+    this.dest.write(lines);
   }
 
   close(): Promise<void> {

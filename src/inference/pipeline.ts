@@ -61,6 +61,8 @@ export class StepPlan<S> {
   take(): Piece<S>[] {
     const out: Piece<S>[] = [...this.running.values()];
     this.running.clear();
+    // The common step: every slot going ahead, nothing new (no sets or maps made per step).
+    if (this.pending.length === 0) return out;
     const taken = new Set(out.map((p) => p.slot));
     let budget = this.batchSize - out.length;
     // One piece per slot per step, from its first work: a slot's later work waits for the next.

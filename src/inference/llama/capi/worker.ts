@@ -135,9 +135,17 @@ function sampleAll(jobs: readonly SampleJob[], at: readonly number[]): { tokens:
   return { tokens, probabilities };
 }
 
-/** Adds a slot's tokens to the batch; returns the batch index of the last one. */
-function addToBatch(slot: number, pos: number, tokens: Int32Array, logits: boolean, what: string): number {
-  const idx = lib.glue.glue_batch_add(batch!, slot | 0, pos | 0, tokens, tokens.length, logits ? 1 : 0);
+let scratch = new Int32Array(16);
+/** `tokens` at the start of a reused Int32Array (valid until the next call; may be longer than they are). */
+function copied(tokens: ArrayLike<number>): Int32Array {
+  if (tokens.length > scratch.length) scratch = new Int32Array(tokens.length * 2);
+  for (let i = 0; i < tokens.length; i++) scratch[i] = tokens[i]!;
+  return scratch;
+}
+
+/** Adds a slot's first `count` tokens to the batch; returns the batch index of the last one. */
+function addToBatch(slot: number, pos: number, tokens: Int32Array, count: number, logits: boolean, what: string): number {
+  const idx = lib.glue.glue_batch_add(batch!, slot | 0, pos | 0, tokens, count | 0, logits ? 1 : 0);
   if (idx < 0) throw new Error(`the batch holds at most its size in tokens (${what})`);
   return idx;
 }
@@ -148,7 +156,7 @@ function decodeFailure(rc: number): string {
 
 function decode(m: Extract<ToDecodeThread, { type: "decode" }>): void {
   lib.glue.glue_batch_clear(batch!);
-  const logitIndex = m.items.map((it, i) => addToBatch(it.slot, it.pos, it.tokens, it.logits, `item ${i}`));
+  const logitIndex = m.items.map((it, i) => addToBatch(it.slot, it.pos, it.tokens, it.tokens.length, it.logits, `item ${i}`));
   const rc = lib.glue.glue_decode(ctx!, batch!);
   if (rc !== 0) return post({ type: "failed", id: m.id, message: decodeFailure(rc) });
   const { tokens, probabilities } = sampleAll(m.jobs, m.jobs.map((j) => logitIndex[j.item]!));
@@ -191,9 +199,10 @@ function pipelineStep(): void {
     glue.glue_batch_clear(batch!);
     for (const p of pieces) {
       const sample = p.sample !== undefined && !p.rest;
-      // Work came as Int32Array; a token it goes on with is a plain array.
-      const tokens = p.tokens instanceof Int32Array ? p.tokens : Int32Array.from(p.tokens);
-      const idx = addToBatch(p.slot, p.pos, tokens, sample, `slot ${p.slot}`);
+      // Work came as Int32Array; a token it goes on with is a plain array, copied into one reused
+      // array (the batch takes its own copy).
+      const tokens = p.tokens instanceof Int32Array ? p.tokens : copied(p.tokens);
+      const idx = addToBatch(p.slot, p.pos, tokens, p.tokens.length, sample, `slot ${p.slot}`);
       first.push(sample ? jobs.length : -1);
       if (!sample) continue;
       for (const job of p.sample!) {
