@@ -195,7 +195,7 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
             });
           },
   });
-  startMemoryUpkeep(config.gcIntervalMs, () => server.stats().totalRequests, log);
+  startMemoryUpkeep(config.gcIntervalMs, () => server.stats().totalRequests, log, () => state.models?.collectGarbage());
   const single = catalogue.single;
   log.info(`listening on ${url()} (${single ? "model loading; /health answers 503 until ready" : "each model loads on its first request"})`);
 

@@ -124,6 +124,13 @@ export interface Engine {
    * scheduler drives decode() a step at a time. Never used alongside decode().
    */
   openPipeline?(): Pipeline | undefined;
+  /**
+   * A full garbage collection on threads of the engine's own (the C API engine's decode thread has
+   * a JavaScript heap of its own, which the main thread's collections never reach); the memory
+   * upkeep calls it. Ordered after the work already sent; resolves with the milliseconds it took
+   * there (0 where there is no such thread).
+   */
+  collectGarbage?(): Promise<number>;
   /** Forget the slot's KV cells from `fromPos` on (0 = all). */
   clearSlot(slot: number, fromPos: number): void;
   /**

@@ -166,6 +166,24 @@ describe("the C API engine", () => {
     await lone.dispose();
   });
 
+  test("the decode thread collects its own heap when asked, between steps, and the answers do not change", async () => {
+    const before = await generate(capi, "Once upon a time", [SEEDED, GREEDY], 8);
+    const tokens = capi.tokenize("Once upon a time", true);
+    const s = capi.createSampler(GREEDY, tokens);
+    capi.clearSlot(0, 0);
+    // Asked while a step is on the decode thread: it answers after that step, with its own time.
+    const step = capi.decode([{ slot: 0, pos: 0, tokens, sampler: s }]);
+    const collected = capi.collectGarbage();
+    await step;
+    s.dispose();
+    const ms = await collected;
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(10_000);
+    expect(await generate(capi, "Once upon a time", [SEEDED, GREEDY], 8)).toEqual(before);
+    // The binding has no thread of its own to collect.
+    expect(await binding.collectGarbage()).toBe(0);
+  });
+
   test("a batch over the context says so and the engine goes on", async () => {
     const long = Array.from({ length: 300 }, () => 411);
     const s = capi.createSampler(GREEDY, long);

@@ -14,6 +14,8 @@ export interface ContextSide {
   decode(items: readonly BatchItem[]): Promise<Sampled[][]>;
   /** See Engine.openPipeline: only a side with a decode thread of its own has one. */
   openPipeline?(): Pipeline;
+  /** See Engine.collectGarbage: only a side with a decode thread of its own has one. */
+  collectGarbage?(): Promise<number>;
   clearSlot(slot: number, fromPos: number): void;
   copySlot(from: number, to: readonly number[]): Promise<void>;
   dispose(): Promise<void>;

@@ -238,6 +238,10 @@ export class LlamaEngine implements Engine {
     return this.ctx.openPipeline?.();
   }
 
+  collectGarbage(): Promise<number> {
+    return this.ctx.collectGarbage?.() ?? Promise.resolve(0);
+  }
+
   tokenBytes(token: number): Uint8Array {
     return this.bytes.of(token);
   }

@@ -97,7 +97,7 @@ export class CapiContext implements ContextSide {
       if (m.type === "closed") return this.closed?.();
       if (m.type === "step" || m.type === "reset" || (m.type === "failed" && m.id === -1)) return this.pipeline?.receive(m);
       if (m.type === "failed" && m.id === -2) return lost(m.message);
-      if (m.type === "decoded" || m.type === "failed" || m.type === "copied") this.replies.get(m.id)?.(m);
+      if (m.type === "decoded" || m.type === "failed" || m.type === "copied" || m.type === "collected") this.replies.get(m.id)?.(m);
     };
     // A decode thread that dies must not leave a step waiting for ever: it fails, and so does every later one.
     const lost = (why: string) => {
@@ -140,6 +140,23 @@ export class CapiContext implements ContextSide {
 
   get flashAttention(): "auto" | "on" | "off" {
     return this.opts.flashAttention;
+  }
+
+  /**
+   * A full collection of the decode thread's heap, after the messages sent before it (steps go on
+   * around it); resolves with the milliseconds it took there (0 once the thread is gone).
+   */
+  async collectGarbage(): Promise<number> {
+    if (this.gone !== null) return 0;
+    const id = this.nextId++;
+    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
+    this.send({ type: "gc", id });
+    try {
+      const m = await reply;
+      return m.type === "collected" ? m.ms : 0;
+    } finally {
+      this.replies.delete(id);
+    }
   }
 
   setThreads(threads: number): void {

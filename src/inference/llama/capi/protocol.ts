@@ -17,6 +17,8 @@ export type ToDecodeThread =
   /** The main thread has read the steps: a thread that stopped to wait for it goes on. */
   | { type: "go" }
   | { type: "threads"; threads: number }
+  /** A full collection of this thread's heap (the memory upkeep's, main.ts). Answered by "collected". */
+  | { type: "gc"; id: number }
   | { type: "close" }
   /** Several of the above, handled in order (one post per turn of the main thread). */
   | { type: "batch"; messages: ToDecodeThread[] };
@@ -28,6 +30,8 @@ export type FromDecodeThread =
   | { type: "step"; ms: number; outputs: Array<{ slot: number; pos: number; count: number; more: boolean; first: number }>; tokens: Int32Array; probabilities: (number[] | null)[] }
   | { type: "reset"; slot: number }
   | { type: "copied"; id: number }
+  /** The collection took `ms` on this thread. */
+  | { type: "collected"; id: number; ms: number }
   /** id -1: a pipeline step, failed for `slots`. */
   | { type: "failed"; id: number; message: string; slots?: number[] }
   | { type: "closed" };

@@ -281,6 +281,11 @@ function handle(m: ToDecodeThread): void {
     } else if (m.type === "free") for (const s of m.samplers) lib.llama.llama_sampler_free(s as Pointer);
     else if (m.type === "go") schedule();
     else if (m.type === "threads") setThreads(m.threads);
+    else if (m.type === "gc") {
+      const t0 = performance.now();
+      Bun.gc(true);
+      post({ type: "collected", id: m.id, ms: performance.now() - t0 });
+    }
     else if (m.type === "close") close();
   } catch (err) {
     // -2: not an answer to anything; the main thread then gives up on this thread.
