@@ -9,8 +9,10 @@
 // script says so and exits 0. It is never part of `npm test`.
 //   bun bench/llama-server.ts [--model PATH] [--threads 1] [--parallel 8] [--ctx-size 512]
 //                             [--requests 256] [--warmup 64] [--max-tokens 128] [--rounds 3]
-//                             [--variant="--cpus 0" ...] [--build-only | --no-build]
+//                             [--rate R] [--variant="--cpus 0" ...] [--build-only | --no-build]
 // --model bench stands for the generated 100M `bench` preset (models/bench.gguf, made if missing).
+// --rate R: open-loop arrivals (Poisson at R requests/s, seeded, at most --parallel in flight) instead of
+// a closed loop of --parallel clients (which starts every stream together and keeps equal-length ones in step).
 // --variant adds a row: warren serve with those flags too (repeatable), in the same rotation.
 // --no-build skips the comparison, saying so, when llama-server is not built yet (bench/results.ts).
 // Each server is started afresh per round and first answers --warmup requests (not measured, the
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "64" },
     "max-tokens": { type: "string", default: "128" },
     rounds: { type: "string", default: "3" },
+    rate: { type: "string" },
     "build-only": { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
     variant: { type: "string", multiple: true, default: [] },
@@ -136,7 +139,8 @@ interface Result {
 async function load(url: string, dir: string, name: string): Promise<Result> {
   const json = join(dir, `${name}.json`);
   const cmd = [process.execPath, join(ROOT, "src", "main.ts"), "bench", "load", "--api", "openai", "--url", url, "--requests", values.requests!,
-    "--concurrency", values.parallel!, "--max-tokens", values["max-tokens"]!, "--ignore-eos", "--fresh-connections", "--no-progress", "--warmup", values.warmup!, "--json", json];
+    "--concurrency", values.parallel!, "--max-tokens", values["max-tokens"]!, "--ignore-eos", "--fresh-connections", "--no-progress", "--warmup", values.warmup!, "--json", json,
+    ...(values.rate ? ["--rate", values.rate] : [])];
   const r = spawnSync({ cmd, cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (!existsSync(json)) throw new Error(`bench load against ${url} failed: ${r.stderr.toString().slice(-500)}`);
   const report = JSON.parse(readFileSync(json, "utf8"));
@@ -179,7 +183,7 @@ if (bin && !values["build-only"]) {
   }
   const l = results.get("llama-server")!.map((r) => r.tokS);
   console.log(`- model ${values.model}, --threads ${values.threads}, ${values.parallel} slots, ctx ${values["ctx-size"]}/slot, ` +
-    `${values.requests} requests x ${values["max-tokens"]} tokens at concurrency ${values.parallel} after ${values.warmup} warm-up requests, ` +
+    `${values.requests} requests x ${values["max-tokens"]} tokens ${values.rate ? `arriving at ${values.rate}/s (Poisson), at most ${values.parallel} in flight,` : `at concurrency ${values.parallel}`} after ${values.warmup} warm-up requests, ` +
     `${values.rounds} rounds alternated (median [min-max])`);
   console.log(`| server | tok/s | ITL p99 ms | failed |\n|---|---|---|---|`);
   for (const [who, rs] of results) {
