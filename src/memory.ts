@@ -1,8 +1,9 @@
 // Memory upkeep for a long-running server: while requests keep coming, a full garbage collection
-// every `intervalMs` (on the decode threads too: each has a heap of its own), then glibc's malloc_trim. Nothing is retained across requests (the live object
-// count after a full collection stays flat), yet RSS climbs under steady traffic: JSC lets its heap
-// grow between its own full collections, and memory freed by native code stays in glibc's malloc
-// arenas until trimmed. What each step gains and costs: docs/benchmarks.md, "Memory over time".
+// every `intervalMs` (on the decode threads too: each has a heap of its own), then glibc's
+// malloc_trim. Nothing is retained across requests (the live object count after a full collection
+// stays flat), yet RSS climbs under steady traffic: JSC lets its heap grow between its own full
+// collections, and memory freed by native code stays in glibc's malloc arenas until trimmed. What
+// each step gains and costs: docs/benchmarks.md, "Memory over time".
 import type { Logger } from "./log.ts";
 
 type Trim = (pad: number) => number;
