@@ -148,12 +148,9 @@ class Lines {
   /** A string known to hold only ASCII, in double quotes. */
   quoted(s: string): void {
     this.room(s.length + 2);
-    const buf = this.buf;
-    let at = this.len;
-    buf[at++] = 0x22;
-    for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i);
-    buf[at++] = 0x22;
-    this.len = at;
+    this.buf[this.len++] = 0x22;
+    this.ascii(s);
+    this.buf[this.len++] = 0x22;
   }
 
   /** Any string, as UTF-8. */

@@ -102,12 +102,7 @@ export class ModelRegistry {
 
   /** A full collection on every loaded model's own threads (Engine.collectGarbage; the memory upkeep's): the milliseconds each took. */
   collectGarbage(): Promise<number[]> {
-    const done: Promise<number>[] = [];
-    for (const e of this.entries.values()) {
-      const collected = e.loaded?.scheduler.engine.collectGarbage?.();
-      if (collected) done.push(collected);
-    }
-    return Promise.all(done);
+    return Promise.all([...this.entries.values()].flatMap((e) => e.loaded?.scheduler.engine.collectGarbage?.() ?? []));
   }
 
   /** Every scheduler's counters together, unloaded models' included: the server's totals. */
