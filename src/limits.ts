@@ -31,6 +31,10 @@ export const HTTP_HIGH_WATER_BYTES = 256 * 1024;
 export const HTTP_MAX_PIPELINED_REQUESTS = 32;
 /** On graceful stop, how long in-flight requests may finish before sockets are closed. */
 export const HTTP_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** On graceful stop, a server that took a request this recently counts as still being sent work (see SocketServer.stop):
+ *  its idle connections stay open until it has been this quiet. Threat: a proxy's POST racing the close of an idle
+ *  keep-alive connection (lost: a proxy cannot retry it). Below one request a second that race is negligible. */
+export const HTTP_STOP_RECENT_REQUEST_MS = 1_000;
 /** After the last response of a closing connection, unread input is drained this long before the socket is torn down,
  *  so the peer reads our answer (e.g. a 400) rather than a reset. Threat: half-closed sockets held open by a peer. */
 export const HTTP_LINGER_MS = 2_000;

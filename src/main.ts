@@ -209,7 +209,8 @@ async function serve(config: Config, apiKeys: string[], catalogue: Catalogue, lo
     }
     stopping = true;
     state.phase = "draining";
-    log.info(`${signal}: draining (up to ${config.shutdownTimeoutMs} ms for in-flight requests)`);
+    const inFlight = server.stats().activeRequests;
+    log.info(`${signal}: draining, ${inFlight} request${inFlight === 1 ? "" : "s"} in flight (up to ${config.shutdownTimeoutMs} ms for them to finish)`);
     await drain(server, state, config, log);
     log.info("stopped");
     await log.close();
@@ -348,12 +349,13 @@ async function trainContextOf(path: string): Promise<number | undefined> {
 const SCHEDULER_STOP_MS = 2_000;
 
 /**
- * Graceful stop. No new connections. When requests are in flight at the signal, open connections are
- * still answered for the keep-alive timeout (or until their clients close them): /health says
- * "draining" and new work is served, each answer closing its connection, so a client sending on an
- * idle connection gets an answer rather than a reset a proxy could not retry. With nothing in flight
- * everything closes at once. In-flight requests, streams included, get the shutdown timeout; then
- * their connections are cut, which cancels their generation.
+ * Graceful stop. No new connections. While work is in flight or still arriving, open connections are
+ * still answered until the server has been quiet for a moment, for at most the keep-alive timeout (or
+ * until their clients close them): /health says "draining" and new work is served, each answer
+ * closing its connection, so a client sending on an idle connection gets an answer rather than a
+ * reset a proxy could not retry. A server already quiet at the signal closes everything at once.
+ * In-flight requests, streams included, get the shutdown timeout; then their connections are cut,
+ * which cancels their generation.
  */
 async function drain(server: HttpServer, state: ServiceState, config: Config, log: Logger): Promise<void> {
   const graceMs = Math.min(config.keepAliveTimeoutMs, config.shutdownTimeoutMs);

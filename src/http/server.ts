@@ -65,9 +65,10 @@ export interface HttpServer {
   readonly hostname: string;
   readonly port: number;
   stats(): HttpStats;
-  /** `idleGraceMs`: graceful only. When requests are in flight at the stop, open connections keep being
-   *  served for this long (less once every client has closed); then, or at once when nothing was in flight,
-   *  they are told to close (idle ones end at once, busy ones after their current response). */
+  /** `idleGraceMs`: graceful only. While work is in flight or still arriving (a request in the last
+   *  HTTP_STOP_RECENT_REQUEST_MS), open connections keep being served, for at most this long (less once
+   *  every client has closed); then, or at once on a quiet server, they are told to close (idle ones end
+   *  at once, busy ones after their current response). */
   stop(opts?: { graceful?: boolean; timeoutMs?: number; idleGraceMs?: number }): Promise<void>;
 }
 
@@ -130,7 +131,7 @@ class SocketServer implements HttpServer, LinkOwner {
   private readonly links = new Set<Link>();
   private readonly flushQueue = new Set<Link>();
   private readonly spareConnections: Connection[] = [];
-  private readonly counters = { active: 0, totalConnections: 0, totalRequests: 0, peakQueued: 0, writes: 0 };
+  private readonly counters = { active: 0, totalConnections: 0, totalRequests: 0, peakQueued: 0, writes: 0, lastRequestMs: -Infinity };
   private readonly listener: TCPSocketListener<Link | undefined>;
   private readonly sweep: ReturnType<typeof setInterval>;
   private stopping: Promise<void> | null = null;
@@ -250,6 +251,7 @@ class SocketServer implements HttpServer, LinkOwner {
     const conn = link.conn;
     this.counters.active++;
     this.counters.totalRequests++;
+    this.counters.lastRequestMs = ex.startMs;
     if (ex.head.path === "*") return conn.respond(ex, NO_CONTENT, conn.now);
     // One AbortController serves a run of requests: it fires for all in flight when the peer
     // goes away. It is replaced every SIGNAL_REUSE requests and after each streamed response
@@ -341,32 +343,43 @@ class SocketServer implements HttpServer, LinkOwner {
       this.closeAll();
       return this.stopping;
     }
-    let grace: ReturnType<typeof setTimeout> | undefined;
+    let grace: ReturnType<typeof setInterval> | undefined;
     const shutdownAll = () => {
-      clearTimeout(grace);
+      clearInterval(grace);
       const now = Date.now();
       for (const link of this.links) link.conn.shutdown(now);
     };
-    // A server with work in flight is being sent work: a client (a proxy above all) may be writing a
-    // request on any of its idle keep-alive connections at any moment, and closing one under such a
-    // request loses it (a proxy cannot retry a POST it has sent). So for the whole grace, not just
-    // until the work in flight ends, open connections keep being answered, and idle ones are left
-    // for their clients to close (a proxy's upstream keep-alive timeout should be shorter than ours:
-    // deploy/nginx keeps idle connections 4 s, Warren 5 s). An idle server closes everything at once.
-    // Every answer in the grace says Connection: close, so no client reuses a connection we are ending.
-    if (idleGraceMs > 0 && this.counters.active > 0) {
+    // A server with work in flight, or that took a request a moment ago (under steady traffic of short
+    // requests nothing may be in flight at the signal), is being sent work: a client (a proxy above
+    // all) may be writing a request on any of its idle keep-alive connections at any moment, and
+    // closing one under such a request loses it (a proxy cannot retry a POST it has sent). So while
+    // work keeps coming, open connections keep being answered and idle ones are left open; the grace
+    // ends once the server has been quiet (nothing in flight, no new request) for
+    // HTTP_STOP_RECENT_REQUEST_MS, at idleGraceMs, or when every client has closed. A proxy's upstream
+    // keep-alive timeout should be shorter than ours (deploy/nginx keeps idle connections 4 s, Warren
+    // 5 s). A quiet server closes everything at once. Every answer in the grace says Connection:
+    // close, so no client reuses a connection we are ending.
+    const c = this.counters;
+    const quiet = (now: number) => c.active === 0 && now - c.lastRequestMs >= L.HTTP_STOP_RECENT_REQUEST_MS;
+    const start = Date.now();
+    if (idleGraceMs > 0 && !quiet(start)) {
       for (const link of this.links) link.conn.closeAfterNextResponse();
-      grace = setTimeout(shutdownAll, Math.min(idleGraceMs, timeoutMs));
+      const end = start + Math.min(idleGraceMs, timeoutMs);
+      grace = setInterval(() => {
+        const now = Date.now();
+        if (c.active > 0) c.lastRequestMs = now;
+        if (now >= end || quiet(now)) shutdownAll();
+      }, STOP_POLL_MS);
     } else shutdownAll();
     this.stopping = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        clearTimeout(grace);
+        clearInterval(grace);
         this.closeAll();
         resolve();
       }, timeoutMs);
       this.allClosed = () => {
         clearTimeout(timer);
-        clearTimeout(grace);
+        clearInterval(grace);
         clearInterval(this.sweep);
         resolve();
       };
@@ -380,5 +393,8 @@ class SocketServer implements HttpServer, LinkOwner {
     for (const link of this.links) link.conn.destroy();
   }
 }
+
+/** How often a stopping server's grace checks whether work is still coming. */
+const STOP_POLL_MS = 50;
 
 const NO_CONTENT: ResponseParts = { status: 204, headerLines: "", body: null, stream: null, declaredLength: -1 };

@@ -276,7 +276,7 @@ describe.skipIf(skipUnlessCi(nginxBin.bin !== undefined))("three replicas behind
     await Bun.sleep(500);
     enough = true;
     const failed = (await traffic).filter((o) => o.status !== 200);
-    if (failed.length > 0) console.log(nginx!.errorLog().split("\n").filter((l) => l.includes("[error]")).join("\n"));
+    if (failed.length > 0) console.log(nginx!.errorLog().split("\n").filter((l) => l.includes("[error]")).join("\n") + "\n[victim log]\n" + victim.log().split("\n").slice(-40).join("\n"));
     expect(failed).toEqual([]);
   }, 40_000);
 });

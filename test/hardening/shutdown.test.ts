@@ -74,17 +74,44 @@ describe("SIGTERM", () => {
     }
   }, 30_000);
 
-  test("with nothing in flight, exits at once: idle keep-alive connections are closed, not waited for", async () => {
+  test("a quiet server (nothing in flight, no request for a second) exits at once: idle keep-alive connections are closed, not waited for", async () => {
     const { w, port } = await start(["--shutdown-timeout-ms", "10000", "--keep-alive-timeout-ms", "10000"]);
     try {
       const idle = await Promise.all(Array.from({ length: 3 }, () => RawClient.connect(port)));
       for (const c of idle) c.send(get("/health"));
       for (const c of idle) expect((await c.readResponse()).status).toBe(200);
+      await Bun.sleep(1200);
       const t0 = Date.now();
       w.proc.kill("SIGTERM");
       expect(await w.exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(1500);
       for (const c of idle) expect(await c.waitClosed(1000)).toBe(true);
+    } finally {
+      w.proc.kill("SIGKILL");
+    }
+  }, 30_000);
+
+  // Steady traffic of short requests: at the signal nothing may be in flight, yet a proxy is about to
+  // send its next request on a keep-alive connection it holds. Closing that connection would lose it.
+  test("nothing in flight but a request a moment ago: a request sent on an idle connection after the signal is served; exit once quiet", async () => {
+    const { w, port } = await start(["--shutdown-timeout-ms", "10000", "--keep-alive-timeout-ms", "10000"]);
+    try {
+      const [next, unused] = await Promise.all([RawClient.connect(port), RawClient.connect(port)]);
+      for (const c of [next, unused]) c.send(get("/health"));
+      for (const c of [next, unused]) expect((await c.readResponse()).status).toBe(200);
+      w.proc.kill("SIGTERM");
+      await Bun.sleep(150);
+      next.send(post({ prompt: "the next request", max_tokens: 3 }));
+      const late = await next.readResponse();
+      expect([late.status, (late.json as { data: { tokens: number } }).data.tokens, late.headers.connection]).toEqual([200, 3, "close"]);
+      const answeredAt = Date.now();
+      expect(unused.isClosed).toBe(false);
+      // Quiet for a second after that request: the unused connection is closed and the process exits,
+      // long before the 10 s keep-alive timeout that caps the wait.
+      expect(await w.exited).toBe(0);
+      expect(await unused.waitClosed(1000)).toBe(true);
+      expect(Date.now() - answeredAt).toBeLessThan(5000);
+      expect(w.log()).toMatch(/SIGTERM: draining, 0 requests in flight/);
     } finally {
       w.proc.kill("SIGKILL");
     }
