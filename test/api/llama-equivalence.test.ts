@@ -50,16 +50,18 @@ async function ask(c: Case): Promise<Record<string, any>> {
 }
 
 /**
- * Probabilities agree to 1e-3 in ln p: the logits themselves differ in the last float32 bits (the two
- * lay their KV caches out differently, so attention sums in another order), far too little to change
- * a sampled token here, but visible in the probabilities.
+ * Probabilities agree to 1e-3 in ln p, relative to |ln p| past 1: the logits themselves differ in the
+ * last float32 bits (the two lay their KV caches out differently, so attention sums in another order,
+ * and ggml picks its CPU kernels by the CPU's features: on a CPU without AVX2 the differences reach
+ * 3e-4 of ln p), far too little to change a sampled token here,
+ * but visible in the probabilities.
  */
 function expectProbabilities(got: Probability[], want: Probability[]): void {
   expect(got.length).toBe(want.length);
   want.forEach((w, i) => {
     const g = got[i]!;
     expect(g.id).toBe(w.id);
-    const near = (a: number | undefined, b: number | undefined) => expect(Math.abs(a! - b!)).toBeLessThan(1e-3);
+    const near = (a: number | undefined, b: number | undefined) => expect(Math.abs(a! - b!)).toBeLessThan(1e-3 * Math.max(1, Math.abs(b!)));
     near(g.logprob ?? g.prob, w.logprob ?? w.prob);
     const gt = g.top_logprobs ?? g.top_probs ?? [];
     const wt = w.top_logprobs ?? w.top_probs ?? [];

@@ -38,7 +38,8 @@ describe("logprobs and n on stories260K", () => {
     }
     expect(streamed.tokens).toEqual(lp.tokens);
     expect(streamed.text_offset).toEqual(lp.text_offset);
-    streamed.token_logprobs.forEach((l, i) => expect(l).toBeCloseTo(lp.token_logprobs[i]!, 6));
+    // To float noise (see the chat test below).
+    streamed.token_logprobs.forEach((l, i) => expect(l).toBeCloseTo(lp.token_logprobs[i]!, 4));
   });
 
   test("chat n = 3 at temperature 0: three equal greedy choices, with equal logprobs, streamed and not", async () => {
@@ -60,6 +61,9 @@ describe("logprobs and n on stories260K", () => {
       }
     }
     expect(streamed).toEqual(texts as string[]);
-    lps.forEach((l, i) => l.forEach((e, j) => expect(e.logprob).toBeCloseTo(entries[i]![j]!.logprob, 6)));
+    // Equal to float noise, not to the bit: the second request may reuse the first's cached prompt,
+    // so its logits come from batches of another shape (on a CPU without AVX2, ggml's kernels then
+    // differ in the sixth digit).
+    lps.forEach((l, i) => l.forEach((e, j) => expect(e.logprob).toBeCloseTo(entries[i]![j]!.logprob, 4)));
   });
 });
