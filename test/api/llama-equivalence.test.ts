@@ -52,9 +52,9 @@ async function ask(c: Case): Promise<Record<string, any>> {
 /**
  * Probabilities agree to 1e-3 in ln p, relative to |ln p| past 1: the logits themselves differ in the
  * last float32 bits (the two lay their KV caches out differently, so attention sums in another order,
- * and ggml picks its CPU kernels by the CPU's features: on a CPU without AVX2 the differences reach
- * 3e-4 of ln p), far too little to change a sampled token here,
- * but visible in the probabilities.
+ * and ggml picks its CPU kernels by the CPU's features, so another CPU rounds otherwise: on one the
+ * differences reached 3e-4 of ln p), far too little to change a sampled token here, but visible in
+ * the probabilities.
  */
 function expectProbabilities(got: Probability[], want: Probability[]): void {
   expect(got.length).toBe(want.length);
