@@ -91,12 +91,11 @@ export const INFERENCE_MAX_UNREAD_EVENTS = 64;
 /**
  * Steps an engine's decode thread may run ahead of the scheduler reading them (see pipeline.ts).
  * Deeper rides out the JavaScript thread being busy for longer (requests arriving together, a
- * collection): on stories260K at 8 streams, 8 gave 7-11% more tokens/s than 3 and about 4% more than
- * 2 (16 no more than 8). But the process's RSS settles higher the deeper it goes, for reasons not
- * found yet (the main thread's JavaScript heap stays flat; collecting the decode thread's heap did
- * not help): growth over the 4,000-request soak test was 4-14% at 8 (the limit is 10%), 1.4-6.9% at
- * 2, 0-3% when the scheduler waited for each step. Also the cost of depth: tokens decoded past a
- * stop string or a cancel, thrown away.
+ * collection): on stories260K at 8 streams, 8 gave 7-11% more tokens/s than 3 (16 no more than 8),
+ * but since the memory upkeep also collects the decode thread's heap, 8 against 2 is within noise
+ * (per-round median 1.01x, inter-token p99 about the same; 4,000-request soak RSS growth 0.7-4.0%
+ * at 8, 1.9-4.6% at 2). Depth costs tokens decoded past a stop string or a cancel, thrown away:
+ * so 2.
  */
 export const INFERENCE_MAX_STEPS_AHEAD = 2;
 /** Seconds advised to clients in Retry-After when the queue is full. */

@@ -148,15 +148,8 @@ export class CapiContext implements ContextSide {
    */
   async collectGarbage(): Promise<number> {
     if (this.gone !== null) return 0;
-    const id = this.nextId++;
-    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
-    this.send({ type: "gc", id });
-    try {
-      const m = await reply;
-      return m.type === "collected" ? m.ms : 0;
-    } finally {
-      this.replies.delete(id);
-    }
+    const m = await this.ask((id) => ({ type: "gc", id }));
+    return m.type === "collected" ? m.ms : 0;
   }
 
   setThreads(threads: number): void {
@@ -325,22 +318,31 @@ export class CapiContext implements ContextSide {
     });
   }
 
-  /** Sends a message that is answered by id, and waits for the answer; a failure throws. */
+  /** ask(), one at a time (dispose waits for it); a "failed" answer throws. */
   private async request<T extends "decoded" | "copied">(message: (id: number) => ToDecodeThread): Promise<Extract<FromDecodeThread, { type: T }>> {
     if (this.gone !== null) throw new Error(`the decode thread stopped: ${this.gone}`);
-    const id = this.nextId++;
-    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
+    const reply = this.ask(message);
     this.inFlight = reply;
     let m: FromDecodeThread;
     try {
-      this.send(message(id));
       m = await reply;
     } finally {
-      this.replies.delete(id);
       this.inFlight = null;
     }
     if (m.type === "failed") throw new Error(m.message);
     return m as Extract<FromDecodeThread, { type: T }>;
+  }
+
+  /** Sends a message that is answered by id and waits for the answer (a lost thread answers "failed"). */
+  private async ask(message: (id: number) => ToDecodeThread): Promise<FromDecodeThread> {
+    const id = this.nextId++;
+    const reply = new Promise<FromDecodeThread>((resolve) => this.replies.set(id, resolve));
+    try {
+      this.send(message(id));
+      return await reply;
+    } finally {
+      this.replies.delete(id);
+    }
   }
 
   private probeChain(): Pointer {
